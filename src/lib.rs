@@ -1,0 +1,16 @@
+//! smc-exporter: Forcepoint NGFW SMC session monitoring → Prometheus.
+//!
+//! Data path (one module per stage, see `docs/architecture.md`):
+//! `config` → `smc` (session, protocol, subscription) → `fold` → `state` →
+//! `metrics` (render) → `http`. The simulator (`sim`) lives in the same crate
+//! so that `demo` can run both in one process.
+
+pub mod app;
+pub mod config;
+pub mod fold;
+pub mod http;
+pub mod metrics;
+pub mod model;
+pub mod sim;
+pub mod smc;
+pub mod state;

@@ -1,0 +1,1 @@
+//! STUB: rendering of the store.

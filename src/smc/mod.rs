@@ -1,0 +1,1 @@
+//! The SMC client: session (REST login), protocol (wire decode), subscription.
