@@ -1,1 +1,142 @@
-//! Wiring: config → store → supervisors → HTTP.
+//! Wiring: config → store → one session per SMC → one task per subscription →
+//! HTTP. Used by the daemon, by `demo` and by the integration tests.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::fold::SeriesBudget;
+use crate::model::Definition;
+use crate::smc::session::{SessionError, SmcSession};
+use crate::smc::subscription::{self, SubscriptionSpec};
+use crate::state::{SmcState, Store, SubscriptionState};
+
+/// How long shutdown waits for subscriptions to close and sessions to log out.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("smc {smc:?}: {source}")]
+    Session { smc: String, source: SessionError },
+    #[error("listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// A running exporter.
+pub struct Exporter {
+    pub store: Arc<Store>,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+    http: tokio::task::JoinHandle<()>,
+    sessions: Vec<Arc<SmcSession>>,
+}
+
+/// Build the store and the subscription specs for a config.
+pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
+    let budgets: Vec<(&'static str, Arc<SeriesBudget>)> = Definition::ALL
+        .iter()
+        .map(|d| (d.family(), Arc::new(SeriesBudget::new(cfg.max_series_per_family))))
+        .collect();
+    let budget_of = |d: Definition| {
+        budgets
+            .iter()
+            .find(|(f, _)| *f == d.family())
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| Arc::new(SeriesBudget::new(cfg.max_series_per_family)))
+    };
+    let mut smcs = Vec::new();
+    let mut specs = Vec::new();
+    for (i, smc) in cfg.smc.iter().enumerate() {
+        let name: Arc<str> = Arc::from(smc.name.as_str());
+        smcs.push(Arc::new(SmcState::new(name.clone())));
+        let targets = smc
+            .engines
+            .iter()
+            .flat_map(|e| smc.definitions.iter().map(move |d| (e, *d)))
+            .chain(smc.alert_domains.iter().map(|dom| (dom, Definition::ActiveAlerts)));
+        for (target, d) in targets {
+            let fields = smc.group_fields(d);
+            let labels: Arc<[&'static str]> = fields.iter().map(|g| g.label).collect();
+            let state = Arc::new(SubscriptionState::new(name.clone(), Arc::from(target.as_str()), d, labels));
+            specs.push((i, SubscriptionSpec { state, group_fields: fields, budget: budget_of(d) }));
+        }
+    }
+    let store = Store {
+        smcs,
+        subscriptions: specs.iter().map(|(_, s)| s.state.clone()).collect(),
+        budgets,
+    };
+    (store, specs)
+}
+
+impl Exporter {
+    /// Start the subscriptions and serve HTTP on `listener`.
+    pub async fn start(cfg: &Config, listener: TcpListener) -> Result<Exporter, AppError> {
+        let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: cfg.listen_address, source })?;
+        let (store, specs) = plan(cfg);
+        let store = Arc::new(store);
+        let mut sessions = Vec::new();
+        for (smc, state) in cfg.smc.iter().zip(&store.smcs) {
+            let s = SmcSession::new(smc, state.clone(), cfg.subscription.connect_timeout)
+                .map_err(|source| AppError::Session { smc: smc.name.clone(), source })?;
+            sessions.push(Arc::new(s));
+        }
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        for (i, spec) in specs {
+            if let Some(session) = sessions.get(i) {
+                tasks.spawn(subscription::run(
+                    session.clone(),
+                    spec,
+                    cfg.subscription.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
+        tasks.close();
+        let http = tokio::spawn({
+            let store = store.clone();
+            let token = shutdown.clone();
+            async move {
+                if let Err(e) = crate::http::serve(listener, store, token).await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }
+        });
+        tracing::info!(%addr, subscriptions = store.subscriptions.len(), "smc-exporter started");
+        Ok(Exporter { store, addr, shutdown, tasks, http, sessions })
+    }
+
+    /// The address /metrics is served on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A token that stops the exporter when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stop: abort fetches, close sockets, log out, stop HTTP. Bounded by
+    /// [`SHUTDOWN_GRACE`].
+    pub async fn shutdown(self) {
+        self.shutdown.cancel();
+        let sessions = self.sessions;
+        let tasks = self.tasks;
+        let stop = async move {
+            tasks.wait().await;
+            futures_util::future::join_all(sessions.iter().map(|s| s.logout())).await;
+        };
+        if tokio::time::timeout(SHUTDOWN_GRACE, stop).await.is_err() {
+            tracing::warn!("shutdown grace period elapsed; exiting anyway");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.http).await;
+        tracing::info!("smc-exporter stopped");
+    }
+}

@@ -1,0 +1,422 @@
+//! One subscription: a WebSocket to `/{ver}/monitoring/session/socket` for one
+//! (target, definition), its fold table and its connection life.
+//!
+//! Snapshot and swap (the kube-rs `Init → InitApply → InitDone` pattern): after
+//! every (re)connect the records are folded into a *staging* table while the
+//! previous table keeps being served; when the snapshot is complete the staging
+//! table replaces it in one step, so entries deleted during an outage vanish and
+//! counts never dip.
+//!
+//! When is a snapshot complete? The SMC sends no explicit marker (the
+//! `SessionEvent` code 4 "all sent" was never captured), so:
+//! 1. SMC 7.x marks snapshot rows with `first_fetch: true`: the first message
+//!    carrying `updated`/`deleted` entries or an `added` row without the flag
+//!    is live, so the snapshot ended before it;
+//! 2. snapshot batches hold at most 200 rows: a batch of fewer ends it;
+//! 3. otherwise (a snapshot of an exact multiple of 200, or SMC 6.x silence),
+//!    it ends after `snapshot_settle` without a message; if no `records`
+//!    message came at all, after ten times that (an empty table).
+//!
+//! Bad frames are counted in `smc_monitoring_message_errors_total{kind}` and
+//! skipped: the subscription keeps its state (policy "skip", see
+//! `docs/protocol-notes.md`). A frame above `max_frame_bytes` is refused by the
+//! WebSocket layer from its header, before its payload is buffered, and the
+//! connection is re-established (it cannot continue past an unread frame).
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::Connector;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::SubscriptionConfig;
+use crate::fold::{Change, Delta, Outcome, SeriesBudget, Table};
+use crate::model::{Definition, GroupField, is_legacy_api, parse_api_version};
+use crate::smc::backoff::Backoff;
+use crate::smc::protocol::{self, Records, ServerMessage};
+use crate::smc::session::{Auth, SmcSession};
+use crate::state::{ChangeKind, MessageErrorKind, ReconnectReason, SubscriptionState};
+
+/// Snapshot batches hold at most this many rows (`smc-protocol.md` §3.2).
+pub const SNAPSHOT_BATCH: usize = 200;
+/// Interval of WebSocket pings; any frame (a pong included) proves liveness.
+pub const PING_INTERVAL: Duration = Duration::from_secs(30);
+/// A connection with no frame at all for this long is dead. Well above the
+/// SMC's ~2 minute quiet periods is not needed: pongs answer every ping.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(95);
+/// A connection that stayed up this long after its snapshot resets the backoff.
+pub const HEALTHY_RESET: Duration = Duration::from_secs(60);
+
+/// Everything one subscription task needs.
+#[derive(Debug, Clone)]
+pub struct SubscriptionSpec {
+    pub state: Arc<SubscriptionState>,
+    /// In the order of `state.group_labels`.
+    pub group_fields: Vec<GroupField>,
+    pub budget: Arc<SeriesBudget>,
+}
+
+/// The session-socket query for a definition and target, in `id` field format
+/// with only the fields that become labels.
+pub fn query_json(definition: Definition, target: &str, legacy: bool, fields: &[GroupField]) -> String {
+    let mut ids: Vec<u32> = fields.iter().map(|g| g.field).collect();
+    if ids.is_empty() {
+        // No `field_ids` would mean "every field"; ask for the timestamp only.
+        ids.push(1);
+    }
+    serde_json::json!({
+        "query": {"definition": definition.wire_name(legacy), "target": target},
+        "fetch": {},
+        "format": {
+            "type": "texts",
+            "field_format": "id",
+            "resolving": {"senders": true},
+            "field_ids": ids,
+        },
+    })
+    .to_string()
+}
+
+/// How one connection ended.
+#[derive(Debug)]
+enum Ended {
+    Shutdown,
+    Reconnect { reason: ReconnectReason, detail: String, healthy_for: Duration },
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// The folding side of a subscription: the served table and, during a
+/// (re)sync, the staging table.
+struct Folder {
+    spec: SubscriptionSpec,
+    keys: Vec<String>,
+    live: Option<Table>,
+    staging: Option<Table>,
+    saw_first_fetch: bool,
+    got_records: bool,
+}
+
+impl Folder {
+    fn new(spec: SubscriptionSpec) -> Self {
+        let keys = spec.group_fields.iter().map(|g| g.field.to_string()).collect();
+        Folder { spec, keys, live: None, staging: None, saw_first_fetch: false, got_records: false }
+    }
+
+    fn begin_snapshot(&mut self) {
+        let arity = self.spec.group_fields.len();
+        self.staging = Some(Table::new(arity, self.spec.budget.clone()));
+        self.saw_first_fetch = false;
+        self.got_records = false;
+    }
+
+    fn in_snapshot(&self) -> bool {
+        self.staging.is_some()
+    }
+
+    /// Fold one `records` message. Returns true if the snapshot completed.
+    fn on_records(&mut self, records: &Records) -> bool {
+        let h = &self.spec.state.health;
+        h.add_records(ChangeKind::Added, records.added.len() as u64);
+        h.add_records(ChangeKind::Updated, records.updated.len() as u64);
+        h.add_records(ChangeKind::Deleted, records.deleted.len() as u64);
+        self.got_records = true;
+        let mut completes = false;
+        if self.in_snapshot() {
+            if records.added.iter().any(|r| r.first_fetch == Some(true)) {
+                self.saw_first_fetch = true;
+            }
+            let live_marker = !records.updated.is_empty()
+                || !records.deleted.is_empty()
+                || (self.saw_first_fetch && records.added.iter().any(|r| r.first_fetch != Some(true)));
+            completes = live_marker || records.added.len() < SNAPSHOT_BATCH;
+        }
+        let table = match (self.staging.as_mut(), self.live.as_mut()) {
+            (Some(t), _) => t,
+            (None, Some(t)) => t,
+            (None, None) => {
+                let arity = self.spec.group_fields.len();
+                self.live.insert(Table::new(arity, self.spec.budget.clone()))
+            }
+        };
+        let mut unknown = 0u64;
+        let mut missing = 0u64;
+        let lists = [
+            (Change::Added, &records.added),
+            (Change::Updated, &records.updated),
+            (Change::Deleted, &records.deleted),
+        ];
+        let mut values: Vec<Option<&str>> = Vec::with_capacity(self.keys.len());
+        for (change, list) in lists {
+            for rec in list.iter() {
+                let Some(key) = rec.delta_key.as_deref() else {
+                    missing += 1;
+                    continue;
+                };
+                values.clear();
+                for (k, g) in self.keys.iter().zip(&self.spec.group_fields) {
+                    values.push(rec.get(k).map(|v| g.transform.apply(v)));
+                }
+                if table.apply(Delta { change, key, values: &values }) == Outcome::UnknownDelete {
+                    unknown += 1;
+                }
+            }
+        }
+        if unknown > 0 {
+            h.add_unknown_deletes(unknown);
+        }
+        for _ in 0..missing {
+            h.inc_message_error(MessageErrorKind::MissingKey);
+        }
+        if completes {
+            self.complete_snapshot();
+        } else if !self.in_snapshot() {
+            self.publish();
+        }
+        completes
+    }
+
+    fn complete_snapshot(&mut self) {
+        if let Some(t) = self.staging.take() {
+            // Replacing drops the previous table, which returns its series budget.
+            self.live = Some(t);
+            self.publish();
+            let h = &self.spec.state.health;
+            h.inc_snapshots();
+            h.set_up(true);
+            h.set_ready();
+        }
+    }
+
+    fn publish(&self) {
+        if let Some(t) = &self.live {
+            self.spec.state.publish(t.publish());
+        }
+    }
+}
+
+/// Run one subscription until `shutdown`.
+pub async fn run(
+    session: Arc<SmcSession>,
+    spec: SubscriptionSpec,
+    settings: SubscriptionConfig,
+    shutdown: CancellationToken,
+) {
+    let st = spec.state.clone();
+    let mut folder = Folder::new(spec);
+    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
+    let mut failure_backoff = Backoff::new(
+        settings.backoff_initial.saturating_mul(20),
+        settings.backoff_max.saturating_mul(5),
+    );
+    let mut last_problem: Option<(ReconnectReason, String)> = None;
+    loop {
+        let ended = tokio::select! {
+            e = connect_and_stream(&session, &mut folder, &settings, &shutdown) => e,
+            _ = shutdown.cancelled() => Ended::Shutdown,
+        };
+        st.health.set_up(false);
+        let Ended::Reconnect { reason, detail, healthy_for } = ended else { return };
+        st.health.inc_reconnect(reason);
+        let problem = (reason, detail);
+        if last_problem.as_ref() != Some(&problem) {
+            tracing::warn!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
+                reason = reason.label(), detail = %problem.1, "subscription interrupted; reconnecting");
+        } else {
+            tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
+                reason = reason.label(), "subscription interrupted again");
+        }
+        last_problem = Some(problem);
+        if healthy_for >= HEALTHY_RESET {
+            backoff.reset();
+            failure_backoff.reset();
+        }
+        let delay = if reason == ReconnectReason::Failure {
+            failure_backoff.next_delay()
+        } else {
+            backoff.next_delay()
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+fn reconnect(reason: ReconnectReason, detail: impl Into<String>, healthy_since: Option<Instant>) -> Ended {
+    Ended::Reconnect {
+        reason,
+        detail: detail.into(),
+        healthy_for: healthy_since.map(|t| t.elapsed()).unwrap_or_default(),
+    }
+}
+
+async fn connect_and_stream(
+    session: &SmcSession,
+    folder: &mut Folder,
+    settings: &SubscriptionConfig,
+    shutdown: &CancellationToken,
+) -> Ended {
+    let st = folder.spec.state.clone();
+    let creds = match timeout(settings.connect_timeout, session.credentials()).await {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return reconnect(ReconnectReason::LoginFailed, e.to_string(), None),
+        Err(_) => return reconnect(ReconnectReason::LoginFailed, "login timed out", None),
+    };
+    let legacy = parse_api_version(&creds.api_version).is_some_and(is_legacy_api);
+    let url = session.ws_url(&creds.api_version, "/monitoring/session/socket");
+    let mut request = match url.as_str().into_client_request() {
+        Ok(r) => r,
+        Err(e) => return reconnect(ReconnectReason::ConnectError, e.to_string(), None),
+    };
+    let header = match &creds.auth {
+        Auth::Cookie(c) => HeaderValue::from_str(c.expose()).map(|v| ("cookie", v)),
+        Auth::Token(t) => HeaderValue::from_str(&format!("access_token, {}", t.expose()))
+            .map(|v| ("sec-websocket-protocol", v)),
+    };
+    match header {
+        Ok((name, value)) => {
+            request.headers_mut().insert(name, value);
+        }
+        Err(_) => return reconnect(ReconnectReason::LoginFailed, "session id is not a valid header value", None),
+    }
+    let ws_config = WebSocketConfig::default()
+        .max_message_size(Some(settings.max_frame_bytes))
+        .max_frame_size(Some(settings.max_frame_bytes));
+    let connector = url.starts_with("wss://").then(|| Connector::Rustls(session.tls_config()));
+    let connect = tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
+    let mut ws = match timeout(settings.connect_timeout, connect).await {
+        Ok(Ok((ws, _resp))) => ws,
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let status = resp.status().as_u16();
+            if status == 401 || status == 403 {
+                session.invalidate(creds.generation);
+                return reconnect(ReconnectReason::Unauthorized, format!("upgrade refused: HTTP {status}"), None);
+            }
+            return reconnect(ReconnectReason::ConnectError, format!("upgrade refused: HTTP {status}"), None);
+        }
+        Ok(Err(e)) => return reconnect(ReconnectReason::ConnectError, e.to_string(), None),
+        Err(_) => return reconnect(ReconnectReason::ConnectError, "connect timed out", None),
+    };
+    let query = query_json(st.definition, &st.target, legacy, &folder.spec.group_fields);
+    if let Err(e) = ws.send(Message::text(query)).await {
+        return reconnect(ReconnectReason::ConnectError, e.to_string(), None);
+    }
+    tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(), "subscribed");
+
+    folder.begin_snapshot();
+    let mut fetch_id: Option<i64> = None;
+    let mut healthy_since: Option<Instant> = None;
+    let mut last_frame = Instant::now();
+    let mut next_ping = Instant::now() + PING_INTERVAL;
+    let mut settle_at = Instant::now() + settings.snapshot_settle.saturating_mul(10);
+
+    loop {
+        let read_deadline = last_frame + READ_TIMEOUT;
+        let settle = folder.in_snapshot().then_some(settle_at);
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                if let Some(id) = fetch_id {
+                    let _ = ws.send(Message::text(format!("{{\"abort\":{id}}}"))).await;
+                }
+                let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
+                return Ended::Shutdown;
+            }
+            frame = ws.next() => {
+                last_frame = Instant::now();
+                let msg = match frame {
+                    None => return reconnect(ReconnectReason::Closed, "connection closed", healthy_since),
+                    Some(Err(tungstenite::Error::Capacity(e))) => {
+                        st.health.inc_message_error(MessageErrorKind::TooLarge);
+                        return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since);
+                    }
+                    Some(Err(e)) => return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since),
+                    Some(Ok(m)) => m,
+                };
+                let text = match msg {
+                    Message::Text(t) => t,
+                    Message::Binary(_) => {
+                        st.health.inc_message_error(MessageErrorKind::Binary);
+                        continue;
+                    }
+                    Message::Close(frame) => {
+                        let detail = frame.map(|f| format!("closed by server: {} {}", u16::from(f.code), f.reason))
+                            .unwrap_or_else(|| "closed by server".into());
+                        return reconnect(ReconnectReason::Closed, detail, healthy_since);
+                    }
+                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
+                };
+                st.health.touch(now_ms());
+                match protocol::decode(text.as_str()) {
+                    Err(e) => {
+                        st.health.inc_message_error(MessageErrorKind::Malformed);
+                        tracing::debug!(smc = %st.smc, target = %st.target, error = %e, "skipped a malformed frame");
+                    }
+                    Ok(ServerMessage::Started { fetch, .. }) => fetch_id = fetch.or(fetch_id),
+                    Ok(ServerMessage::Records { fetch, records }) => {
+                        fetch_id = fetch.or(fetch_id);
+                        let was_snapshot = folder.in_snapshot();
+                        if folder.on_records(&records) && was_snapshot {
+                            healthy_since = Some(Instant::now());
+                            tracing::debug!(smc = %st.smc, target = %st.target,
+                                definition = st.definition.label(), entries = st.published().entries, "snapshot complete");
+                        }
+                        settle_at = Instant::now() + settings.snapshot_settle;
+                    }
+                    Ok(ServerMessage::Failure { reason }) => {
+                        return reconnect(ReconnectReason::Failure, reason, healthy_since);
+                    }
+                    Ok(ServerMessage::End { reason, .. }) => {
+                        return reconnect(ReconnectReason::Closed, format!("server ended the fetch: {reason}"), healthy_since);
+                    }
+                    Ok(ServerMessage::Status { .. }) => {}
+                    Ok(ServerMessage::Unknown) => st.health.inc_message_error(MessageErrorKind::Unknown),
+                }
+            }
+            _ = sleep_until(settle.unwrap_or(read_deadline)), if settle.is_some() => {
+                folder.complete_snapshot();
+                healthy_since = Some(Instant::now());
+            }
+            _ = sleep_until(next_ping) => {
+                next_ping = Instant::now() + PING_INTERVAL;
+                if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
+                    return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since);
+                }
+            }
+            _ = sleep_until(read_deadline) => {
+                return reconnect(ReconnectReason::Idle, format!("no frame for {}s", READ_TIMEOUT.as_secs()), healthy_since);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_uses_id_format_and_group_fields() {
+        let d = Definition::Connections;
+        let fields: Vec<_> = d.default_group_by().iter().filter_map(|l| d.group_field(l)).collect();
+        let q: serde_json::Value = serde_json::from_str(&query_json(d, "HQ FW", false, &fields)).unwrap();
+        assert_eq!(
+            q,
+            serde_json::json!({
+                "query": {"definition": "CONNECTIONS", "target": "HQ FW"},
+                "fetch": {},
+                "format": {"type": "texts", "field_format": "id", "resolving": {"senders": true}, "field_ids": [4, 11, 116]},
+            })
+        );
+        let q = query_json(Definition::BlockList, "x", true, &[]);
+        assert!(q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"), "{q}");
+    }
+}
