@@ -24,7 +24,10 @@ pub enum AppError {
     #[error("smc {smc:?}: {source}")]
     Session { smc: String, source: SessionError },
     #[error("listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A running exporter.
@@ -41,7 +44,12 @@ pub struct Exporter {
 pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
     let budgets: Vec<(&'static str, Arc<SeriesBudget>)> = Definition::ALL
         .iter()
-        .map(|d| (d.family(), Arc::new(SeriesBudget::new(cfg.max_series_per_family))))
+        .map(|d| {
+            (
+                d.family(),
+                Arc::new(SeriesBudget::new(cfg.max_series_per_family)),
+            )
+        })
         .collect();
     let budget_of = |d: Definition| {
         budgets
@@ -59,12 +67,28 @@ pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
             .engines
             .iter()
             .flat_map(|e| smc.definitions.iter().map(move |d| (e, *d)))
-            .chain(smc.alert_domains.iter().map(|dom| (dom, Definition::ActiveAlerts)));
+            .chain(
+                smc.alert_domains
+                    .iter()
+                    .map(|dom| (dom, Definition::ActiveAlerts)),
+            );
         for (target, d) in targets {
             let fields = smc.group_fields(d);
             let labels: Arc<[&'static str]> = fields.iter().map(|g| g.label).collect();
-            let state = Arc::new(SubscriptionState::new(name.clone(), Arc::from(target.as_str()), d, labels));
-            specs.push((i, SubscriptionSpec { state, group_fields: fields, budget: budget_of(d) }));
+            let state = Arc::new(SubscriptionState::new(
+                name.clone(),
+                Arc::from(target.as_str()),
+                d,
+                labels,
+            ));
+            specs.push((
+                i,
+                SubscriptionSpec {
+                    state,
+                    group_fields: fields,
+                    budget: budget_of(d),
+                },
+            ));
         }
     }
     let store = Store {
@@ -78,13 +102,20 @@ pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
 impl Exporter {
     /// Start the subscriptions and serve HTTP on `listener`.
     pub async fn start(cfg: &Config, listener: TcpListener) -> Result<Exporter, AppError> {
-        let addr = listener.local_addr().map_err(|source| AppError::Listen { addr: cfg.listen_address, source })?;
+        let addr = listener.local_addr().map_err(|source| AppError::Listen {
+            addr: cfg.listen_address,
+            source,
+        })?;
         let (store, specs) = plan(cfg);
         let store = Arc::new(store);
         let mut sessions = Vec::new();
         for (smc, state) in cfg.smc.iter().zip(&store.smcs) {
-            let s = SmcSession::new(smc, state.clone(), cfg.subscription.connect_timeout)
-                .map_err(|source| AppError::Session { smc: smc.name.clone(), source })?;
+            let s = SmcSession::new(smc, state.clone(), cfg.subscription.connect_timeout).map_err(
+                |source| AppError::Session {
+                    smc: smc.name.clone(),
+                    source,
+                },
+            )?;
             sessions.push(Arc::new(s));
         }
         let shutdown = CancellationToken::new();
@@ -110,7 +141,14 @@ impl Exporter {
             }
         });
         tracing::info!(%addr, subscriptions = store.subscriptions.len(), "smc-exporter started");
-        Ok(Exporter { store, addr, shutdown, tasks, http, sessions })
+        Ok(Exporter {
+            store,
+            addr,
+            shutdown,
+            tasks,
+            http,
+            sessions,
+        })
     }
 
     /// The address /metrics is served on.

@@ -13,7 +13,11 @@ pub struct SeriesBudget {
 
 impl SeriesBudget {
     pub fn new(cap: usize) -> Self {
-        SeriesBudget { cap, used: AtomicUsize::new(0), dropped: AtomicU64::new(0) }
+        SeriesBudget {
+            cap,
+            used: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+        }
     }
 
     /// Take one series from the budget. False when the family is at its cap;
@@ -21,7 +25,9 @@ impl SeriesBudget {
     pub fn try_acquire(&self) -> bool {
         let ok = self
             .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| (u < self.cap).then_some(u + 1))
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                (u < self.cap).then_some(u + 1)
+            })
             .is_ok();
         if !ok {
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -34,7 +40,9 @@ impl SeriesBudget {
         // Saturating: a release never takes the count below zero.
         let _ = self
             .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| Some(u.saturating_sub(n)));
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
     }
 
     pub fn cap(&self) -> usize {

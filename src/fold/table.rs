@@ -41,7 +41,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(arity: usize, budget: Arc<SeriesBudget>) -> Self {
-        Table { _arity: arity, _budget: budget }
+        Table {
+            _arity: arity,
+            _budget: budget,
+        }
     }
     pub fn apply(&mut self, _delta: Delta<'_>) -> Outcome {
         Outcome::Unchanged

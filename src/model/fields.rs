@@ -21,83 +21,458 @@ pub struct FieldSpec {
 
 macro_rules! f {
     ($id:literal, $name:literal, $pretty:literal, $raw:literal, $comment:literal) => {
-        FieldSpec { id: $id, name: $name, pretty: $pretty, raw_type: $raw, comment: $comment }
+        FieldSpec {
+            id: $id,
+            name: $name,
+            pretty: $pretty,
+            raw_type: $raw,
+            comment: $comment,
+        }
     };
 }
 
 /// Every field the simulator renders and the exporter may group by, sorted by id.
 pub const FIELDS: &[FieldSpec] = &[
-    f!(1, "Timestamp", "Creation Time", "time_ms", "Time of creating the event record."),
-    f!(3, "CompId", "Component ID", "string", "The identifier of the creator of the log entry."),
-    f!(4, "NodeId", "Sender", "ip", "Firewall or server node that sent the entry."),
-    f!(6, "Event", "Event", "string", "The event that triggered the log entry."),
+    f!(
+        1,
+        "Timestamp",
+        "Creation Time",
+        "time_ms",
+        "Time of creating the event record."
+    ),
+    f!(
+        3,
+        "CompId",
+        "Component ID",
+        "string",
+        "The identifier of the creator of the log entry."
+    ),
+    f!(
+        4,
+        "NodeId",
+        "Sender",
+        "ip",
+        "Firewall or server node that sent the entry."
+    ),
+    f!(
+        6,
+        "Event",
+        "Event",
+        "string",
+        "The event that triggered the log entry."
+    ),
     f!(7, "Src", "Src Addr", "ip", "Connection source IP address"),
-    f!(8, "Dst", "Dst Addr", "ip", "Connection destination IP address"),
+    f!(
+        8,
+        "Dst",
+        "Dst Addr",
+        "ip",
+        "Connection destination IP address"
+    ),
     f!(9, "Sport", "Src Port", "long", "TCP or UDP source port."),
-    f!(10, "Dport", "Dst Port", "long", "TCP or UDP destination port."),
-    f!(11, "Protocol", "IP Protocol", "string", "Connection IP protocol."),
-    f!(12, "SrcIf", "Source Interface", "string", "Source interface of the connection."),
-    f!(13, "DstIf", "Destination Interface", "string", "Destination interface."),
-    f!(14, "Action", "Action", "string", "Action of the rule that triggered the entry."),
-    f!(19, "InfoMsg", "Information Message", "string", "Information message."),
-    f!(24, "ReceptionTime", "Reception Time", "time_ms", "Time when the entry was received."),
-    f!(27, "Service", "Service", "string", "Special field for filtering by service."),
-    f!(34, "DataType", "Data Type", "string", "Data type of the entry."),
-    f!(38, "SenderDomain", "Sender Domain", "long", "Administrative domain of the sender."),
-    f!(46, "SrcZone", "Source Zone", "string", "Zone of the source interface."),
-    f!(47, "DstZone", "Destination Zone", "string", "Zone of the destination interface."),
-    f!(113, "DstVlan", "Destination VLAN", "long", "Destination VLAN."),
-    f!(115, "Timeout", "Timeout", "long", "Connection idle timeout in seconds."),
-    f!(116, "State", "State", "string", "Connection state in the state table."),
-    f!(117, "BlacklistEntryId", "Blacklist Entry ID", "string", "Block-list entry identifier."),
-    f!(118, "BlacklistEntrySourceIp", "Block List Source IP", "ip", "Block-list entry source address."),
-    f!(120, "BlacklistEntryDestinationIp", "Block List Destination IP", "ip", "Block-list entry destination address."),
-    f!(122, "BlacklistEntryProtocol", "Block List Protocol", "string", "Block-list entry protocol."),
-    f!(123, "BlacklistEntrySourcePort", "Block List Source Port", "long", "Block-list entry source port."),
-    f!(125, "BlacklistEntryDestinationPort", "Block List Destination Port", "long", "Block-list entry destination port."),
-    f!(127, "BlacklistEntryDuration", "Block List Duration", "long", "Block-list entry duration in seconds."),
-    f!(128, "Blacklister", "Block Lister", "string", "Who created the block-list entry."),
-    f!(160, "RouteNetwork", "Route Network", "ip", "Destination network of the route."),
-    f!(161, "RouteNetmask", "Route Netmask", "long", "Prefix length of the route."),
+    f!(
+        10,
+        "Dport",
+        "Dst Port",
+        "long",
+        "TCP or UDP destination port."
+    ),
+    f!(
+        11,
+        "Protocol",
+        "IP Protocol",
+        "string",
+        "Connection IP protocol."
+    ),
+    f!(
+        12,
+        "SrcIf",
+        "Source Interface",
+        "string",
+        "Source interface of the connection."
+    ),
+    f!(
+        13,
+        "DstIf",
+        "Destination Interface",
+        "string",
+        "Destination interface."
+    ),
+    f!(
+        14,
+        "Action",
+        "Action",
+        "string",
+        "Action of the rule that triggered the entry."
+    ),
+    f!(
+        19,
+        "InfoMsg",
+        "Information Message",
+        "string",
+        "Information message."
+    ),
+    f!(
+        24,
+        "ReceptionTime",
+        "Reception Time",
+        "time_ms",
+        "Time when the entry was received."
+    ),
+    f!(
+        27,
+        "Service",
+        "Service",
+        "string",
+        "Special field for filtering by service."
+    ),
+    f!(
+        34,
+        "DataType",
+        "Data Type",
+        "string",
+        "Data type of the entry."
+    ),
+    f!(
+        38,
+        "SenderDomain",
+        "Sender Domain",
+        "long",
+        "Administrative domain of the sender."
+    ),
+    f!(
+        46,
+        "SrcZone",
+        "Source Zone",
+        "string",
+        "Zone of the source interface."
+    ),
+    f!(
+        47,
+        "DstZone",
+        "Destination Zone",
+        "string",
+        "Zone of the destination interface."
+    ),
+    f!(
+        113,
+        "DstVlan",
+        "Destination VLAN",
+        "long",
+        "Destination VLAN."
+    ),
+    f!(
+        115,
+        "Timeout",
+        "Timeout",
+        "long",
+        "Connection idle timeout in seconds."
+    ),
+    f!(
+        116,
+        "State",
+        "State",
+        "string",
+        "Connection state in the state table."
+    ),
+    f!(
+        117,
+        "BlacklistEntryId",
+        "Blacklist Entry ID",
+        "string",
+        "Block-list entry identifier."
+    ),
+    f!(
+        118,
+        "BlacklistEntrySourceIp",
+        "Block List Source IP",
+        "ip",
+        "Block-list entry source address."
+    ),
+    f!(
+        120,
+        "BlacklistEntryDestinationIp",
+        "Block List Destination IP",
+        "ip",
+        "Block-list entry destination address."
+    ),
+    f!(
+        122,
+        "BlacklistEntryProtocol",
+        "Block List Protocol",
+        "string",
+        "Block-list entry protocol."
+    ),
+    f!(
+        123,
+        "BlacklistEntrySourcePort",
+        "Block List Source Port",
+        "long",
+        "Block-list entry source port."
+    ),
+    f!(
+        125,
+        "BlacklistEntryDestinationPort",
+        "Block List Destination Port",
+        "long",
+        "Block-list entry destination port."
+    ),
+    f!(
+        127,
+        "BlacklistEntryDuration",
+        "Block List Duration",
+        "long",
+        "Block-list entry duration in seconds."
+    ),
+    f!(
+        128,
+        "Blacklister",
+        "Block Lister",
+        "string",
+        "Who created the block-list entry."
+    ),
+    f!(
+        160,
+        "RouteNetwork",
+        "Route Network",
+        "ip",
+        "Destination network of the route."
+    ),
+    f!(
+        161,
+        "RouteNetmask",
+        "Route Netmask",
+        "long",
+        "Prefix length of the route."
+    ),
     f!(163, "RouteMetric", "Route Metric", "long", "Route metric."),
-    f!(164, "RouteGateway", "Route Gateway", "ip", "Next-hop gateway of the route."),
-    f!(165, "RouteType", "Route Type", "string", "Route type (Connected, Static, Dynamic...)."),
-    f!(172, "BlacklistEntrySourceIpPrefixlen", "Block List Source Prefix", "long", "Block-list source prefix length."),
-    f!(173, "BlacklistEntryDestinationIpPrefixlen", "Block List Destination Prefix", "long", "Block-list destination prefix length."),
-    f!(302, "SessionEvent", "Session Event", "long", "Session monitoring event: 1 new, 2 update, 3 remove, 4 all sent."),
-    f!(485, "DataTags", "Data Tags", "string", "Tags of the data type."),
+    f!(
+        164,
+        "RouteGateway",
+        "Route Gateway",
+        "ip",
+        "Next-hop gateway of the route."
+    ),
+    f!(
+        165,
+        "RouteType",
+        "Route Type",
+        "string",
+        "Route type (Connected, Static, Dynamic...)."
+    ),
+    f!(
+        172,
+        "BlacklistEntrySourceIpPrefixlen",
+        "Block List Source Prefix",
+        "long",
+        "Block-list source prefix length."
+    ),
+    f!(
+        173,
+        "BlacklistEntryDestinationIpPrefixlen",
+        "Block List Destination Prefix",
+        "long",
+        "Block-list destination prefix length."
+    ),
+    f!(
+        302,
+        "SessionEvent",
+        "Session Event",
+        "long",
+        "Session monitoring event: 1 new, 2 update, 3 remove, 4 all sent."
+    ),
+    f!(
+        485,
+        "DataTags",
+        "Data Tags",
+        "string",
+        "Tags of the data type."
+    ),
     f!(501, "VpnId", "VPN", "string", "The VPN."),
-    f!(502, "SecurityGateway", "Gateway", "string", "Local VPN gateway."),
+    f!(
+        502,
+        "SecurityGateway",
+        "Gateway",
+        "string",
+        "Local VPN gateway."
+    ),
     f!(504, "Endpoint", "Endpoint", "string", "Local VPN endpoint."),
-    f!(505, "PeerSecurityGateway", "Peer Gateway", "string", "Peer VPN gateway."),
-    f!(506, "PeerEndpoint", "Peer Endpoint", "string", "Peer VPN endpoint."),
-    f!(534, "ExpirationTime", "Expiration Time", "time_ms", "Expiration time."),
-    f!(535, "SaClass", "SA Type", "string", "Security association class (IKE or IPsec)."),
-    f!(536, "CipherAlg", "Cipher Algorithm", "string", "Cipher algorithm of the SA."),
-    f!(539, "NegotiationRole", "Negotiation Role", "string", "Initiator or Responder."),
-    f!(602, "AlertSeverity", "Severity", "string", "Alert severity."),
-    f!(733, "NeighborInterface", "Neighbor Interface", "string", "Interface of the neighbor entry."),
-    f!(734, "NeighborProtocol", "Neighbor Protocol", "string", "Neighbor protocol (IPv4 or IPv6)."),
-    f!(735, "NeighborL3Data", "Neighbor IP Address", "ip", "Neighbor layer-3 address."),
-    f!(736, "NeighborL2Data", "Neighbor MAC Address", "string", "Neighbor layer-2 address."),
-    f!(737, "NeighborState", "Neighbor State", "string", "Neighbor cache state."),
-    f!(808, "SslVpnSessionType", "SSL VPN Session Type", "string", "SSL VPN client type."),
-    f!(809, "SslVpnSessionMonReceived", "Session Start", "time_ms", "SSL VPN session start."),
-    f!(810, "SslVpnSessionMonTimeout", "Session Timeout", "time_ms", "SSL VPN session timeout."),
-    f!(811, "SslVpnSessionMonId", "Session ID", "string", "SSL VPN session identifier."),
-    f!(1000, "Situation", "Situation", "string", "The situation that triggered the entry."),
-    f!(3001, "UserName", "User", "string", "Authenticated user name."),
-    f!(3003, "IdService", "Identity Service", "string", "The service that authenticated the user."),
-    f!(12200, "NumBytesSent", "Bytes Sent", "long", "Bytes sent through the SA."),
-    f!(12201, "NumBytesReceived", "Bytes Received", "long", "Bytes received through the SA."),
-    f!(20000, "VulnerabilityReferences", "Vulnerability References", "string", "References of the vulnerability."),
-    f!(20007, "SrcAddrs", "Source Addresses", "string", "Local networks of the SA."),
-    f!(20008, "DstAddrs", "Destination Addresses", "string", "Peer networks of the SA."),
+    f!(
+        505,
+        "PeerSecurityGateway",
+        "Peer Gateway",
+        "string",
+        "Peer VPN gateway."
+    ),
+    f!(
+        506,
+        "PeerEndpoint",
+        "Peer Endpoint",
+        "string",
+        "Peer VPN endpoint."
+    ),
+    f!(
+        534,
+        "ExpirationTime",
+        "Expiration Time",
+        "time_ms",
+        "Expiration time."
+    ),
+    f!(
+        535,
+        "SaClass",
+        "SA Type",
+        "string",
+        "Security association class (IKE or IPsec)."
+    ),
+    f!(
+        536,
+        "CipherAlg",
+        "Cipher Algorithm",
+        "string",
+        "Cipher algorithm of the SA."
+    ),
+    f!(
+        539,
+        "NegotiationRole",
+        "Negotiation Role",
+        "string",
+        "Initiator or Responder."
+    ),
+    f!(
+        602,
+        "AlertSeverity",
+        "Severity",
+        "string",
+        "Alert severity."
+    ),
+    f!(
+        733,
+        "NeighborInterface",
+        "Neighbor Interface",
+        "string",
+        "Interface of the neighbor entry."
+    ),
+    f!(
+        734,
+        "NeighborProtocol",
+        "Neighbor Protocol",
+        "string",
+        "Neighbor protocol (IPv4 or IPv6)."
+    ),
+    f!(
+        735,
+        "NeighborL3Data",
+        "Neighbor IP Address",
+        "ip",
+        "Neighbor layer-3 address."
+    ),
+    f!(
+        736,
+        "NeighborL2Data",
+        "Neighbor MAC Address",
+        "string",
+        "Neighbor layer-2 address."
+    ),
+    f!(
+        737,
+        "NeighborState",
+        "Neighbor State",
+        "string",
+        "Neighbor cache state."
+    ),
+    f!(
+        808,
+        "SslVpnSessionType",
+        "SSL VPN Session Type",
+        "string",
+        "SSL VPN client type."
+    ),
+    f!(
+        809,
+        "SslVpnSessionMonReceived",
+        "Session Start",
+        "time_ms",
+        "SSL VPN session start."
+    ),
+    f!(
+        810,
+        "SslVpnSessionMonTimeout",
+        "Session Timeout",
+        "time_ms",
+        "SSL VPN session timeout."
+    ),
+    f!(
+        811,
+        "SslVpnSessionMonId",
+        "Session ID",
+        "string",
+        "SSL VPN session identifier."
+    ),
+    f!(
+        1000,
+        "Situation",
+        "Situation",
+        "string",
+        "The situation that triggered the entry."
+    ),
+    f!(
+        3001,
+        "UserName",
+        "User",
+        "string",
+        "Authenticated user name."
+    ),
+    f!(
+        3003,
+        "IdService",
+        "Identity Service",
+        "string",
+        "The service that authenticated the user."
+    ),
+    f!(
+        12200,
+        "NumBytesSent",
+        "Bytes Sent",
+        "long",
+        "Bytes sent through the SA."
+    ),
+    f!(
+        12201,
+        "NumBytesReceived",
+        "Bytes Received",
+        "long",
+        "Bytes received through the SA."
+    ),
+    f!(
+        20000,
+        "VulnerabilityReferences",
+        "Vulnerability References",
+        "string",
+        "References of the vulnerability."
+    ),
+    f!(
+        20007,
+        "SrcAddrs",
+        "Source Addresses",
+        "string",
+        "Local networks of the SA."
+    ),
+    f!(
+        20008,
+        "DstAddrs",
+        "Destination Addresses",
+        "string",
+        "Peer networks of the SA."
+    ),
 ];
 
 /// Find a field by numeric id.
 pub fn field_by_id(id: u32) -> Option<&'static FieldSpec> {
-    FIELDS.binary_search_by_key(&id, |f| f.id).ok().map(|i| &FIELDS[i])
+    FIELDS
+        .binary_search_by_key(&id, |f| f.id)
+        .ok()
+        .map(|i| &FIELDS[i])
 }
 
 /// Find a field by internal name, case-insensitively (the 7.x guide writes

@@ -38,7 +38,9 @@ impl Definition {
 
     /// The definitions whose target is an engine (all but ACTIVE_ALERTS).
     pub fn engine_scoped() -> impl Iterator<Item = Definition> {
-        Self::ALL.into_iter().filter(|d| *d != Definition::ActiveAlerts)
+        Self::ALL
+            .into_iter()
+            .filter(|d| *d != Definition::ActiveAlerts)
     }
 
     /// The name sent on the wire. `legacy` selects the pre-7.0 spelling
@@ -106,12 +108,16 @@ impl Definition {
     pub fn family_help(self) -> &'static str {
         match self {
             Definition::Connections => "Connections in the engine's state table (CONNECTIONS).",
-            Definition::BlockList => "Active block-list entries (BLOCK_LIST, BLACKLIST before SMC 7.0).",
+            Definition::BlockList => {
+                "Active block-list entries (BLOCK_LIST, BLACKLIST before SMC 7.0)."
+            }
             Definition::VpnSa => "Established VPN security associations (VPN_SA).",
             Definition::Users => "Authenticated users (USERS).",
             Definition::Routing => "Routes in the engine's routing table (ROUTING).",
             Definition::SslVpn => "SSL VPN portal sessions (SSLVPNV2).",
-            Definition::ActiveAlerts => "Active alerts in an administrative domain (ACTIVE_ALERTS).",
+            Definition::ActiveAlerts => {
+                "Active alerts in an administrative domain (ACTIVE_ALERTS)."
+            }
             Definition::Neighbors => "Neighbor (ARP/NDP) table entries (NEIGHBORS).",
         }
     }
@@ -131,7 +137,11 @@ impl Definition {
         use Transform::{AsIs, Severity};
         macro_rules! g {
             ($label:literal, $id:literal) => {
-                GroupField { label: $label, field: $id, transform: AsIs }
+                GroupField {
+                    label: $label,
+                    field: $id,
+                    transform: AsIs,
+                }
             };
         }
         match self {
@@ -155,7 +165,11 @@ impl Definition {
                 g!("negotiation_role", 539),
                 g!("cipher", 536),
             ],
-            Definition::Users => &[g!("node", 4), g!("id_service", 3003), g!("sender_domain", 38)],
+            Definition::Users => &[
+                g!("node", 4),
+                g!("id_service", 3003),
+                g!("sender_domain", 38),
+            ],
             Definition::Routing => &[
                 g!("node", 4),
                 g!("route_type", 165),
@@ -164,7 +178,11 @@ impl Definition {
             ],
             Definition::SslVpn => &[g!("node", 4), g!("session_type", 808)],
             Definition::ActiveAlerts => &[
-                GroupField { label: "severity", field: 602, transform: Severity },
+                GroupField {
+                    label: "severity",
+                    field: 602,
+                    transform: Severity,
+                },
                 g!("node", 4),
                 g!("action", 14),
             ],
@@ -226,7 +244,7 @@ pub enum Transform {
 
 impl Transform {
     /// Apply the transform. Returns the label value.
-    pub fn apply<'a>(self, raw: &'a str) -> &'a str {
+    pub fn apply(self, raw: &str) -> &str {
         match self {
             Transform::AsIs => raw,
             Transform::Severity => severity_label(raw).unwrap_or(raw),
@@ -255,7 +273,7 @@ pub fn parse_api_version(s: &str) -> Option<(u32, u32)> {
 }
 
 /// API versions this exporter speaks, oldest first. Session monitoring needs 6.3+.
-pub const SUPPORTED_API_VERSIONS: (( u32, u32), (u32, u32)) = ((6, 3), (7, 99));
+pub const SUPPORTED_API_VERSIONS: ((u32, u32), (u32, u32)) = ((6, 3), (7, 99));
 
 /// Whether an API version is within [`SUPPORTED_API_VERSIONS`].
 pub fn api_version_supported(v: (u32, u32)) -> bool {

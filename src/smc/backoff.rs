@@ -15,7 +15,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Backoff { initial, max: max.max(initial), attempt: 0 }
+        Backoff {
+            initial,
+            max: max.max(initial),
+            attempt: 0,
+        }
     }
 
     /// The ceiling of the next delay (before jitter).
@@ -91,6 +95,9 @@ mod tests {
         let mut b = Backoff::new(Duration::from_secs(60), Duration::from_secs(60));
         let ds: Vec<_> = (0..50).map(|_| b.next_with(&mut rng)).collect();
         let distinct: std::collections::BTreeSet<_> = ds.iter().collect();
-        assert!(distinct.len() > 45, "full jitter must not synchronise reconnects");
+        assert!(
+            distinct.len() > 45,
+            "full jitter must not synchronise reconnects"
+        );
     }
 }

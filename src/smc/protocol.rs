@@ -13,17 +13,24 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// One decoded server message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
     /// `{"success": …, "fetch": id}` (with `fields` for the `detailed` format).
-    Started { fetch: Option<i64>, text: String, fields: Vec<FieldDescriptor> },
+    Started {
+        fetch: Option<i64>,
+        text: String,
+        fields: Vec<FieldDescriptor>,
+    },
     /// `{"fetch": id, "records": …}`.
-    Records { fetch: Option<i64>, records: Records },
+    Records {
+        fetch: Option<i64>,
+        records: Records,
+    },
     /// `{"failure": reason}`: the query was rejected.
     Failure { reason: String },
     /// `{"fetch": id, "status": …}`: progress, no data.
@@ -64,7 +71,10 @@ pub struct Record {
 impl Record {
     /// The value of a field key (`"4"` in `id` format, `"NodeId"` in `name`).
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -100,7 +110,10 @@ pub fn decode(text: &str) -> Result<ServerMessage, DecodeError> {
     }
     let raw: RawMessage = serde_json::from_str(text).map_err(|e| {
         if e.is_data() {
-            DecodeError::Shape { field: "records", reason: e.to_string() }
+            DecodeError::Shape {
+                field: "records",
+                reason: e.to_string(),
+            }
         } else {
             DecodeError::Json(e.to_string())
         }
@@ -160,7 +173,10 @@ fn fetch_id(v: Option<&Value>) -> Result<Option<i64>, DecodeError> {
         }),
         // `fetch` in a client query is an object; a server echoing one carries no id.
         Some(Value::Object(_)) => Ok(None),
-        Some(_) => Err(DecodeError::Shape { field: "fetch", reason: "not an integer".into() }),
+        Some(_) => Err(DecodeError::Shape {
+            field: "fetch",
+            reason: "not an integer".into(),
+        }),
     }
 }
 
@@ -168,16 +184,25 @@ impl RawMessage {
     fn into_message(self) -> Result<ServerMessage, DecodeError> {
         let fetch = fetch_id(self.fetch.as_ref())?;
         if let Some(f) = self.failure {
-            return Ok(ServerMessage::Failure { reason: text_of(&f) });
+            return Ok(ServerMessage::Failure {
+                reason: text_of(&f),
+            });
         }
         if let Some(r) = self.records {
             let records = match r {
-                RawRecords::Delta { added, updated, deleted } => Records {
+                RawRecords::Delta {
+                    added,
+                    updated,
+                    deleted,
+                } => Records {
                     added: added.unwrap_or_default(),
                     updated: updated.unwrap_or_default(),
                     deleted: deleted.unwrap_or_default(),
                 },
-                RawRecords::List(added) => Records { added, ..Records::default() },
+                RawRecords::List(added) => Records {
+                    added,
+                    ..Records::default()
+                },
             };
             return Ok(ServerMessage::Records { fetch, records });
         }
@@ -189,10 +214,16 @@ impl RawMessage {
             });
         }
         if let Some(e) = self.end {
-            return Ok(ServerMessage::End { fetch, reason: text_of(&e) });
+            return Ok(ServerMessage::End {
+                fetch,
+                reason: text_of(&e),
+            });
         }
         if let Some(s) = self.status {
-            return Ok(ServerMessage::Status { fetch, text: text_of(&s) });
+            return Ok(ServerMessage::Status {
+                fetch,
+                text: text_of(&s),
+            });
         }
         Ok(ServerMessage::Unknown)
     }
@@ -243,7 +274,10 @@ impl<'de> Visitor<'de> for RecordVisitor {
 
     // A bare string in a `deleted` list: treat it as the key itself.
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Record, E> {
-        Ok(Record { delta_key: Some(v.to_owned()), ..Record::default() })
+        Ok(Record {
+            delta_key: Some(v.to_owned()),
+            ..Record::default()
+        })
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Record, A::Error> {
@@ -290,7 +324,9 @@ fn push_value(rec: &mut Record, key: String, v: Value, depth: usize) -> Result<(
 pub fn parse_abort(text: &str) -> Option<i64> {
     let t = text.trim();
     if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(t) {
-        return m.get("abort").and_then(|v| fetch_id(Some(v)).ok().flatten());
+        return m
+            .get("abort")
+            .and_then(|v| fetch_id(Some(v)).ok().flatten());
     }
     let rest = t.strip_prefix('{')?.strip_suffix('}')?.trim();
     let (k, v) = rest.split_once(':')?;
@@ -309,14 +345,21 @@ mod tests {
         let m = decode(r#"{"success":"Fetch started","fetch":-1616514795}"#).unwrap();
         assert_eq!(
             m,
-            ServerMessage::Started { fetch: Some(-1616514795), text: "Fetch started".into(), fields: vec![] }
+            ServerMessage::Started {
+                fetch: Some(-1616514795),
+                text: "Fetch started".into(),
+                fields: vec![]
+            }
         );
     }
 
     #[test]
     fn records_with_missing_lists() {
-        let m = decode(r#"{"fetch":3,"records":{"added":[{"delta_key":"AgE=","4":"fw node 1"}]}}"#).unwrap();
-        let ServerMessage::Records { fetch, records } = m else { panic!("not records") };
+        let m = decode(r#"{"fetch":3,"records":{"added":[{"delta_key":"AgE=","4":"fw node 1"}]}}"#)
+            .unwrap();
+        let ServerMessage::Records { fetch, records } = m else {
+            panic!("not records")
+        };
         assert_eq!(fetch, Some(3));
         assert_eq!(records.added.len(), 1);
         assert!(records.updated.is_empty() && records.deleted.is_empty());
@@ -325,9 +368,16 @@ mod tests {
 
     #[test]
     fn deleted_with_only_key_and_bare_string() {
-        let m = decode(r#"{"fetch":1,"records":{"deleted":[{"delta_key":"AAE="},"AAI="]}}"#).unwrap();
-        let ServerMessage::Records { records, .. } = m else { panic!("not records") };
-        let keys: Vec<_> = records.deleted.iter().map(|r| r.delta_key.clone().unwrap()).collect();
+        let m =
+            decode(r#"{"fetch":1,"records":{"deleted":[{"delta_key":"AAE="},"AAI="]}}"#).unwrap();
+        let ServerMessage::Records { records, .. } = m else {
+            panic!("not records")
+        };
+        let keys: Vec<_> = records
+            .deleted
+            .iter()
+            .map(|r| r.delta_key.clone().unwrap())
+            .collect();
         assert_eq!(keys, ["AAE=", "AAI="]);
     }
 
@@ -335,7 +385,9 @@ mod tests {
     fn non_string_values_are_stringified() {
         let m = decode(r#"{"fetch":"7","records":{"added":[{"delta_key":"k","9":35236,"x":true,"y":null,"first_fetch":true}]}}"#)
             .unwrap();
-        let ServerMessage::Records { fetch, records } = m else { panic!("not records") };
+        let ServerMessage::Records { fetch, records } = m else {
+            panic!("not records")
+        };
         assert_eq!(fetch, Some(7));
         let r = &records.added[0];
         assert_eq!(r.get("9"), Some("35236"));
@@ -350,7 +402,9 @@ mod tests {
             r#"{"fetch":1,"records":{"added":[{"bldata":{"NodeId":"n1","block_list_href":"h"},"blid":{"Blacklist Entry ID":"10"},"delta_key":"BgJ/BQAB","first_fetch":true}]}}"#,
         )
         .unwrap();
-        let ServerMessage::Records { records, .. } = m else { panic!("not records") };
+        let ServerMessage::Records { records, .. } = m else {
+            panic!("not records")
+        };
         let r = &records.added[0];
         assert_eq!(r.get("NodeId"), Some("n1"));
         assert_eq!(r.get("Blacklist Entry ID"), Some("10"));
@@ -360,20 +414,30 @@ mod tests {
     #[test]
     fn log_socket_list_and_end_and_failure_and_status() {
         let m = decode(r#"{"fetch":1,"records":[{"Timestamp":"t"}]}"#).unwrap();
-        let ServerMessage::Records { records, .. } = m else { panic!("not records") };
+        let ServerMessage::Records { records, .. } = m else {
+            panic!("not records")
+        };
         assert_eq!(records.added.len(), 1);
         assert_eq!(records.added[0].delta_key, None);
         assert_eq!(
             decode(r#"{"fetch":1,"end":"end of data"}"#).unwrap(),
-            ServerMessage::End { fetch: Some(1), reason: "end of data".into() }
+            ServerMessage::End {
+                fetch: Some(1),
+                reason: "end of data".into()
+            }
         );
         assert_eq!(
             decode(r#"{"failure":"Unknown target: x"}"#).unwrap(),
-            ServerMessage::Failure { reason: "Unknown target: x".into() }
+            ServerMessage::Failure {
+                reason: "Unknown target: x".into()
+            }
         );
         assert_eq!(
             decode(r#"{"fetch":1,"status":"Querying..."}"#).unwrap(),
-            ServerMessage::Status { fetch: Some(1), text: "Querying...".into() }
+            ServerMessage::Status {
+                fetch: Some(1),
+                text: "Querying...".into()
+            }
         );
         assert_eq!(decode(r#"{"hello":1}"#).unwrap(), ServerMessage::Unknown);
     }
@@ -381,7 +445,9 @@ mod tests {
     #[test]
     fn field_schema() {
         let m = decode(r#"{"fields":[{"id":1,"name":"Timestamp","pretty":"Creation Time","visible":true}],"fetch":845,"success":"Fetch started"}"#).unwrap();
-        let ServerMessage::Started { fields, .. } = m else { panic!("not started") };
+        let ServerMessage::Started { fields, .. } = m else {
+            panic!("not started")
+        };
         assert_eq!(fields[0].pretty.as_deref(), Some("Creation Time"));
     }
 
@@ -392,7 +458,10 @@ mod tests {
         assert_eq!(decode("\"x\""), Err(DecodeError::NotAnObject));
         assert!(decode(r#"{"fetch":1.5}"#).is_err());
         assert!(decode(r#"{"fetch":1,"records":{"added":[[1]]}}"#).is_err());
-        assert!(decode(r#"{"fetch":1,"records":{"added":[{"a":{"b":{"c":{"d":{"e":{}}}}}}]}}"#).is_err());
+        assert!(
+            decode(r#"{"fetch":1,"records":{"added":[{"a":{"b":{"c":{"d":{"e":{}}}}}}]}}"#)
+                .is_err()
+        );
     }
 
     #[test]

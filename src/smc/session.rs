@@ -104,12 +104,22 @@ fn req_err(url: &str, e: &reqwest::Error) -> SessionError {
         reason.push_str(&s.to_string());
         src = s.source();
     }
-    SessionError::Request { url: url.to_owned(), reason }
+    SessionError::Request {
+        url: url.to_owned(),
+        reason,
+    }
 }
 
 impl SmcSession {
-    pub fn new(cfg: &SmcConfig, state: Arc<SmcState>, timeout: Duration) -> Result<Self, SessionError> {
-        let tls = Arc::new(tls::client_config(cfg.ca_file.as_deref(), cfg.insecure_skip_verify)?);
+    pub fn new(
+        cfg: &SmcConfig,
+        state: Arc<SmcState>,
+        timeout: Duration,
+    ) -> Result<Self, SessionError> {
+        let tls = Arc::new(tls::client_config(
+            cfg.ca_file.as_deref(),
+            cfg.insecure_skip_verify,
+        )?);
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured((*tls).clone())
             .timeout(timeout)
@@ -145,7 +155,11 @@ impl SmcSession {
             .base
             .strip_prefix("https://")
             .map(|r| format!("wss://{r}"))
-            .or_else(|| self.base.strip_prefix("http://").map(|r| format!("ws://{r}")))
+            .or_else(|| {
+                self.base
+                    .strip_prefix("http://")
+                    .map(|r| format!("ws://{r}"))
+            })
             .unwrap_or_else(|| self.base.clone());
         format!("{rest}/{api_version}{path}")
     }
@@ -191,18 +205,29 @@ impl SmcSession {
 
     async fn discover_version(&self) -> Result<String, SessionError> {
         let url = format!("{}/api", self.base);
-        let resp = self.http.get(&url).send().await.map_err(|e| req_err(&url, &e))?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| req_err(&url, &e))?;
         let status = resp.status().as_u16();
         if status != 200 {
             return Err(SessionError::Status { url, status });
         }
         let body = resp.bytes().await.map_err(|e| req_err(&url, &e))?;
-        let list: VersionList = serde_json::from_slice(&body)
-            .map_err(|e| SessionError::Body { url: url.clone(), reason: e.to_string() })?;
+        let list: VersionList = serde_json::from_slice(&body).map_err(|e| SessionError::Body {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         let offered: Vec<String> = list.version.into_iter().map(|v| v.rel).collect();
         offered
             .iter()
-            .filter_map(|v| parse_api_version(v).filter(|p| api_version_supported(*p)).map(|p| (p, v)))
+            .filter_map(|v| {
+                parse_api_version(v)
+                    .filter(|p| api_version_supported(*p))
+                    .map(|p| (p, v))
+            })
             .max_by_key(|(p, _)| *p)
             .map(|(_, v)| v.clone())
             .ok_or(SessionError::NoSupportedVersion { url, offered })
@@ -239,14 +264,23 @@ impl SmcSession {
             .map(str::trim)
             .find(|c| c.starts_with("JSESSIONID="))
             .map(str::to_owned);
-        let token = resp.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let token = resp
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let auth = match (cookie, token) {
             (Some(c), _) => Auth::Cookie(Secret::new(c)),
             (None, Some(t)) => Auth::Token(Secret::new(t)),
             (None, None) => return Err(SessionError::NoSession { url }),
         };
         let logout_href = self.logout_href(&api_version, &auth).await;
-        Ok(Credentials { api_version, auth, generation, logout_href })
+        Ok(Credentials {
+            api_version,
+            auth,
+            generation,
+            logout_href,
+        })
     }
 
     /// The `logout` entry point, if `GET /{ver}/api` lists it.
@@ -257,7 +291,10 @@ impl SmcSession {
             return None;
         }
         let eps: EntryPoints = serde_json::from_slice(&resp.bytes().await.ok()?).ok()?;
-        eps.entry_point.into_iter().find(|e| e.rel == "logout").and_then(|e| e.href)
+        eps.entry_point
+            .into_iter()
+            .find(|e| e.rel == "logout")
+            .and_then(|e| e.href)
     }
 
     fn authed(&self, rb: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
@@ -269,16 +306,24 @@ impl SmcSession {
 
     /// Log out, if logged in. Errors are logged, not returned: this runs on shutdown.
     pub async fn logout(&self) {
-        let Some(c) = self.current.swap(None) else { return };
+        let Some(c) = self.current.swap(None) else {
+            return;
+        };
         self.state.set_up(false);
         let url = c
             .logout_href
             .clone()
             .unwrap_or_else(|| format!("{}/{}/logout", self.base, c.api_version));
         match self.authed(self.http.put(&url), &c.auth).send().await {
-            Ok(r) if r.status().is_success() => tracing::info!(smc = %self.state.name, "logged out"),
-            Ok(r) => tracing::warn!(smc = %self.state.name, status = r.status().as_u16(), "logout refused"),
-            Err(e) => tracing::warn!(smc = %self.state.name, error = %req_err(&url, &e), "logout failed"),
+            Ok(r) if r.status().is_success() => {
+                tracing::info!(smc = %self.state.name, "logged out")
+            }
+            Ok(r) => {
+                tracing::warn!(smc = %self.state.name, status = r.status().as_u16(), "logout refused")
+            }
+            Err(e) => {
+                tracing::warn!(smc = %self.state.name, error = %req_err(&url, &e), "logout failed")
+            }
         }
     }
 }
@@ -293,7 +338,9 @@ fn base_of(url: &Url) -> String {
         s = format!(
             "{}://[{}]{}",
             url.scheme(),
-            url.host_str().unwrap_or_default().trim_matches(|c| c == '[' || c == ']'),
+            url.host_str()
+                .unwrap_or_default()
+                .trim_matches(|c| c == '[' || c == ']'),
             url.port().map(|p| format!(":{p}")).unwrap_or_default()
         );
     }
@@ -306,8 +353,17 @@ mod tests {
 
     #[test]
     fn base_keeps_scheme_host_port() {
-        assert_eq!(base_of(&Url::parse("https://smc.example:8082/").unwrap()), "https://smc.example:8082");
-        assert_eq!(base_of(&Url::parse("http://127.0.0.1:8082").unwrap()), "http://127.0.0.1:8082");
-        assert_eq!(base_of(&Url::parse("http://[::1]:8082").unwrap()), "http://[::1]:8082");
+        assert_eq!(
+            base_of(&Url::parse("https://smc.example:8082/").unwrap()),
+            "https://smc.example:8082"
+        );
+        assert_eq!(
+            base_of(&Url::parse("http://127.0.0.1:8082").unwrap()),
+            "http://127.0.0.1:8082"
+        );
+        assert_eq!(
+            base_of(&Url::parse("http://[::1]:8082").unwrap()),
+            "http://[::1]:8082"
+        );
     }
 }

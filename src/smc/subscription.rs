@@ -28,11 +28,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, sleep_until, timeout};
+use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::Connector;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SubscriptionConfig;
@@ -64,7 +64,12 @@ pub struct SubscriptionSpec {
 
 /// The session-socket query for a definition and target, in `id` field format
 /// with only the fields that become labels.
-pub fn query_json(definition: Definition, target: &str, legacy: bool, fields: &[GroupField]) -> String {
+pub fn query_json(
+    definition: Definition,
+    target: &str,
+    legacy: bool,
+    fields: &[GroupField],
+) -> String {
     let mut ids: Vec<u32> = fields.iter().map(|g| g.field).collect();
     if ids.is_empty() {
         // No `field_ids` would mean "every field"; ask for the timestamp only.
@@ -87,11 +92,18 @@ pub fn query_json(definition: Definition, target: &str, legacy: bool, fields: &[
 #[derive(Debug)]
 enum Ended {
     Shutdown,
-    Reconnect { reason: ReconnectReason, detail: String, healthy_for: Duration },
+    Reconnect {
+        reason: ReconnectReason,
+        detail: String,
+        healthy_for: Duration,
+    },
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// The folding side of a subscription: the served table and, during a
@@ -107,8 +119,19 @@ struct Folder {
 
 impl Folder {
     fn new(spec: SubscriptionSpec) -> Self {
-        let keys = spec.group_fields.iter().map(|g| g.field.to_string()).collect();
-        Folder { spec, keys, live: None, staging: None, saw_first_fetch: false, got_records: false }
+        let keys = spec
+            .group_fields
+            .iter()
+            .map(|g| g.field.to_string())
+            .collect();
+        Folder {
+            spec,
+            keys,
+            live: None,
+            staging: None,
+            saw_first_fetch: false,
+            got_records: false,
+        }
     }
 
     fn begin_snapshot(&mut self) {
@@ -136,7 +159,8 @@ impl Folder {
             }
             let live_marker = !records.updated.is_empty()
                 || !records.deleted.is_empty()
-                || (self.saw_first_fetch && records.added.iter().any(|r| r.first_fetch != Some(true)));
+                || (self.saw_first_fetch
+                    && records.added.iter().any(|r| r.first_fetch != Some(true)));
             completes = live_marker || records.added.len() < SNAPSHOT_BATCH;
         }
         let table = match (self.staging.as_mut(), self.live.as_mut()) {
@@ -144,7 +168,8 @@ impl Folder {
             (None, Some(t)) => t,
             (None, None) => {
                 let arity = self.spec.group_fields.len();
-                self.live.insert(Table::new(arity, self.spec.budget.clone()))
+                self.live
+                    .insert(Table::new(arity, self.spec.budget.clone()))
             }
         };
         let mut unknown = 0u64;
@@ -165,7 +190,12 @@ impl Folder {
                 for (k, g) in self.keys.iter().zip(&self.spec.group_fields) {
                     values.push(rec.get(k).map(|v| g.transform.apply(v)));
                 }
-                if table.apply(Delta { change, key, values: &values }) == Outcome::UnknownDelete {
+                if table.apply(Delta {
+                    change,
+                    key,
+                    values: &values,
+                }) == Outcome::UnknownDelete
+                {
                     unknown += 1;
                 }
             }
@@ -224,7 +254,14 @@ pub async fn run(
             _ = shutdown.cancelled() => Ended::Shutdown,
         };
         st.health.set_up(false);
-        let Ended::Reconnect { reason, detail, healthy_for } = ended else { return };
+        let Ended::Reconnect {
+            reason,
+            detail,
+            healthy_for,
+        } = ended
+        else {
+            return;
+        };
         st.health.inc_reconnect(reason);
         let problem = (reason, detail);
         if last_problem.as_ref() != Some(&problem) {
@@ -251,7 +288,11 @@ pub async fn run(
     }
 }
 
-fn reconnect(reason: ReconnectReason, detail: impl Into<String>, healthy_since: Option<Instant>) -> Ended {
+fn reconnect(
+    reason: ReconnectReason,
+    detail: impl Into<String>,
+    healthy_since: Option<Instant>,
+) -> Ended {
     Ended::Reconnect {
         reason,
         detail: detail.into(),
@@ -286,22 +327,39 @@ async fn connect_and_stream(
         Ok((name, value)) => {
             request.headers_mut().insert(name, value);
         }
-        Err(_) => return reconnect(ReconnectReason::LoginFailed, "session id is not a valid header value", None),
+        Err(_) => {
+            return reconnect(
+                ReconnectReason::LoginFailed,
+                "session id is not a valid header value",
+                None,
+            );
+        }
     }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(settings.max_frame_bytes))
         .max_frame_size(Some(settings.max_frame_bytes));
-    let connector = url.starts_with("wss://").then(|| Connector::Rustls(session.tls_config()));
-    let connect = tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
+    let connector = url
+        .starts_with("wss://")
+        .then(|| Connector::Rustls(session.tls_config()));
+    let connect =
+        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
     let mut ws = match timeout(settings.connect_timeout, connect).await {
         Ok(Ok((ws, _resp))) => ws,
         Ok(Err(tungstenite::Error::Http(resp))) => {
             let status = resp.status().as_u16();
             if status == 401 || status == 403 {
                 session.invalidate(creds.generation);
-                return reconnect(ReconnectReason::Unauthorized, format!("upgrade refused: HTTP {status}"), None);
+                return reconnect(
+                    ReconnectReason::Unauthorized,
+                    format!("upgrade refused: HTTP {status}"),
+                    None,
+                );
             }
-            return reconnect(ReconnectReason::ConnectError, format!("upgrade refused: HTTP {status}"), None);
+            return reconnect(
+                ReconnectReason::ConnectError,
+                format!("upgrade refused: HTTP {status}"),
+                None,
+            );
         }
         Ok(Err(e)) => return reconnect(ReconnectReason::ConnectError, e.to_string(), None),
         Err(_) => return reconnect(ReconnectReason::ConnectError, "connect timed out", None),
@@ -406,8 +464,13 @@ mod tests {
     #[test]
     fn query_uses_id_format_and_group_fields() {
         let d = Definition::Connections;
-        let fields: Vec<_> = d.default_group_by().iter().filter_map(|l| d.group_field(l)).collect();
-        let q: serde_json::Value = serde_json::from_str(&query_json(d, "HQ FW", false, &fields)).unwrap();
+        let fields: Vec<_> = d
+            .default_group_by()
+            .iter()
+            .filter_map(|l| d.group_field(l))
+            .collect();
+        let q: serde_json::Value =
+            serde_json::from_str(&query_json(d, "HQ FW", false, &fields)).unwrap();
         assert_eq!(
             q,
             serde_json::json!({
@@ -417,6 +480,9 @@ mod tests {
             })
         );
         let q = query_json(Definition::BlockList, "x", true, &[]);
-        assert!(q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"), "{q}");
+        assert!(
+            q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"),
+            "{q}"
+        );
     }
 }

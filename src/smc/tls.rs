@@ -26,7 +26,8 @@ pub fn provider() -> Arc<CryptoProvider> {
 
 /// Build the client config for one SMC.
 pub fn client_config(ca_file: Option<&Path>, insecure: bool) -> Result<ClientConfig, TlsError> {
-    let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let config = if insecure {
         builder
             .dangerous()
@@ -53,7 +54,10 @@ pub fn client_config(ca_file: Option<&Path>, insecure: bool) -> Result<ClientCon
 }
 
 fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let err = |reason: String| TlsError::CaFile { path: path.to_owned(), reason };
+    let err = |reason: String| TlsError::CaFile {
+        path: path.to_owned(),
+        reason,
+    };
     let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(file))
         .collect::<Result<_, _>>()
@@ -86,7 +90,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -95,7 +104,12 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -110,7 +124,10 @@ mod tests {
     #[test]
     fn missing_ca_file_is_named() {
         let e = client_config(Some(Path::new("/nonexistent/ca.pem")), false).unwrap_err();
-        assert!(e.to_string().starts_with("ca_file /nonexistent/ca.pem: "), "{e}");
+        assert!(
+            e.to_string().starts_with("ca_file /nonexistent/ca.pem: "),
+            "{e}"
+        );
     }
 
     #[test]

@@ -293,6 +293,9 @@ impl Store {
 
     /// The budget of a state family, if it has one.
     pub fn budget(&self, family: &str) -> Option<&Arc<SeriesBudget>> {
-        self.budgets.iter().find(|(f, _)| *f == family).map(|(_, b)| b)
+        self.budgets
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map(|(_, b)| b)
     }
 }
