@@ -6,6 +6,7 @@
 //! so that `demo` can run both in one process.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod fold;
 pub mod http;

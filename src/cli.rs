@@ -1,0 +1,250 @@
+//! The command line: `smc-exporter [-c FILE] [--config.check]`, `simulate`, `demo`.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use crate::app::Exporter;
+use crate::config::{self, Config};
+use crate::sim::{self, SimOptions};
+
+/// Exit status for a bad configuration or command line.
+pub const EXIT_CONFIG: u8 = 2;
+
+#[derive(Debug, Parser)]
+#[command(name = "smc-exporter", version, about = "Prometheus exporter for Forcepoint NGFW SMC session monitoring")]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Configuration file (TOML).
+    #[arg(short = 'c', long = "config.file", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Validate the configuration and exit (0 = valid, 2 = invalid).
+    #[arg(long = "config.check")]
+    pub check: bool,
+    /// Address to serve /metrics on (overrides `listen_address`).
+    #[arg(long = "web.listen-address", value_name = "HOST:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// Log filter: error, warn, info, debug, trace, or a tracing directive.
+    #[arg(long = "log.level", default_value = "info", global = true)]
+    pub log_level: String,
+    /// Log line format.
+    #[arg(long = "log.format", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve a simulated SMC (REST login + session-monitoring WebSocket).
+    Simulate {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8082")]
+        listen: SocketAddr,
+        /// World seed: the same seed gives the same world.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Live changes per second (0 = a still world).
+        #[arg(long, default_value_t = 5.0)]
+        churn: f64,
+        /// World size multiplier.
+        #[arg(long, default_value_t = 1)]
+        scale: u32,
+    },
+    /// Run the simulator and the exporter together on loopback.
+    Demo {
+        /// Address of the exporter.
+        #[arg(long = "web.listen-address", default_value = "127.0.0.1:9791")]
+        listen: SocketAddr,
+        /// World seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Live changes per second.
+        #[arg(long, default_value_t = 5.0)]
+        churn: f64,
+    },
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Run the command line. Returns the process exit code.
+pub fn main_with(cli: Cli) -> ExitCode {
+    init_logging(&cli.log_level, cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Some(Command::Simulate { listen, seed, churn, scale }) => {
+            runtime.block_on(simulate(listen, SimOptions { seed, churn_per_second: churn, scale, ..SimOptions::default() }))
+        }
+        Some(Command::Demo { listen, seed, churn }) => runtime.block_on(demo(listen, seed, churn)),
+        None => {
+            let Some(path) = cli.config else {
+                eprintln!("error: no configuration: pass -c FILE (or try `smc-exporter demo`)");
+                return ExitCode::from(EXIT_CONFIG);
+            };
+            let cfg = match config::load(&path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_CONFIG);
+                }
+            };
+            for w in &cfg.warnings {
+                tracing::warn!("{w}");
+            }
+            if cli.check {
+                println!("{}: configuration is valid ({} SMC)", path.display(), cfg.smc.len());
+                return ExitCode::SUCCESS;
+            }
+            let listen = cli.listen.unwrap_or(cfg.listen_address);
+            runtime.block_on(serve(cfg, listen))
+        }
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
+    let listener = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exporter = match Exporter::start(&cfg, listener).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    stop_signal().await;
+    tracing::info!("stopping");
+    exporter.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
+    let listener = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let server = match sim::start(listener, opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("simulated SMC listening on {}", server.url());
+    println!("  world:        {}/sim/world", server.url());
+    println!("  ground truth: {}/sim/truth?smc=NAME", server.url());
+    stop_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// The configuration `demo` gives the exporter for a simulator.
+pub fn demo_config(url: &str, world: &sim::WorldInfo, listen: SocketAddr) -> Result<Config, String> {
+    config::demo(url, &world.api_key, &world.engines, &world.alert_domains, listen).map_err(|e| e.to_string())
+}
+
+async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
+    let exporter_listener = match TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: listen on {listen}: {e} (choose another with --web.listen-address)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sim_listener = match TcpListener::bind(("127.0.0.1", 0)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot bind the simulator: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = SimOptions { seed, churn_per_second: churn, ..SimOptions::default() };
+    let server = match sim::start(sim_listener, opts).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cfg = match demo_config(&server.url(), &server.world_info(), listen) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exporter = match Exporter::start(&cfg, exporter_listener).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = exporter.addr();
+    println!("smc-exporter demo: a simulated SMC and the exporter, on loopback");
+    println!("  metrics:        http://{addr}/metrics");
+    println!("  landing page:   http://{addr}/");
+    println!("  simulated SMC:  {}  (ground truth: {}/sim/truth?smc=demo)", server.url(), server.url());
+    println!("Press Ctrl-C to stop.");
+    stop_signal().await;
+    exporter.shutdown().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,173 @@
+//! Shared helpers for the integration tests: start the simulator and the
+//! exporter on loopback, parse expositions, await convergence.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use smc_exporter::app::Exporter;
+use smc_exporter::config::{self, Config};
+use smc_exporter::model::Definition;
+use smc_exporter::sim::{self, SimOptions, SimServer};
+use tokio::net::TcpListener;
+
+/// A series: metric name and sorted labels.
+pub type SeriesKey = (String, BTreeMap<String, String>);
+
+/// Parse Prometheus text or OpenMetrics samples (comments skipped).
+pub fn parse_samples(text: &str) -> BTreeMap<SeriesKey, f64> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n.to_string(), parse_labels(rest.strip_suffix('}').expect("closing brace"))),
+            None => (series.to_string(), BTreeMap::new()),
+        };
+        let v: f64 = value.parse().expect("numeric value");
+        assert!(out.insert((name, labels), v).is_none(), "duplicate series in: {line}");
+    }
+    out
+}
+
+fn parse_labels(s: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' {
+                break;
+            }
+            name.push(c);
+            chars.next();
+        }
+        if name.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('='));
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(o) => value.push(o),
+                    None => panic!("dangling escape"),
+                },
+                '"' => break,
+                o => value.push(o),
+            }
+        }
+        out.insert(name.trim_start_matches(',').to_string(), value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    out
+}
+
+/// The state families (one per definition).
+pub fn state_families() -> Vec<&'static str> {
+    Definition::ALL.iter().map(|d| d.family()).collect()
+}
+
+/// Only the state-family samples of an exposition.
+pub fn state_samples(text: &str) -> BTreeMap<SeriesKey, f64> {
+    let fams = state_families();
+    parse_samples(text).into_iter().filter(|((n, _), _)| fams.contains(&n.as_str())).collect()
+}
+
+pub struct Pair {
+    pub sim: SimServer,
+    pub exporter: Exporter,
+    pub http: reqwest::Client,
+    pub smc: String,
+}
+
+/// Fast timings for tests: the real defaults are seconds.
+pub fn fast(cfg: &mut Config) {
+    cfg.subscription.backoff_initial = Duration::from_millis(20);
+    cfg.subscription.backoff_max = Duration::from_millis(300);
+    cfg.subscription.snapshot_settle = Duration::from_millis(300);
+    cfg.subscription.connect_timeout = Duration::from_secs(5);
+}
+
+pub async fn start_sim(opts: SimOptions) -> SimServer {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    sim::start(l, opts).await.unwrap()
+}
+
+/// Simulator + exporter monitoring every engine and alert domain of the world.
+pub async fn start_pair(seed: u64) -> Pair {
+    let sim = start_sim(SimOptions { seed, ..SimOptions::default() }).await;
+    let w = sim.world_info();
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let mut cfg = config::demo(&sim.url(), &w.api_key, &w.engines, &w.alert_domains, addr).unwrap();
+    fast(&mut cfg);
+    let exporter = Exporter::start(&cfg, l).await.unwrap();
+    Pair { sim, exporter, http: reqwest::Client::new(), smc: cfg.smc[0].name.clone() }
+}
+
+impl Pair {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.exporter.addr(), path)
+    }
+
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .header("accept", "text/plain")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
+    /// Wait (bounded) until every subscription finished its first snapshot.
+    pub async fn ready(&self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while !self.exporter.store.ready() {
+            assert!(tokio::time::Instant::now() < deadline, "exporter not ready in 20 s");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Wait (bounded) until the exporter's state families equal the
+    /// simulator's ground truth; on timeout, fail showing the difference.
+    pub async fn converge(&self) -> BTreeMap<SeriesKey, f64> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let truth = state_samples(&self.sim.truth(&self.smc));
+            let got = state_samples(&self.metrics().await);
+            if got == truth {
+                return truth;
+            }
+            if tokio::time::Instant::now() > deadline {
+                let missing: Vec<_> = truth.iter().filter(|(k, v)| got.get(*k) != Some(v)).take(10).collect();
+                let extra: Vec<_> = got.iter().filter(|(k, v)| truth.get(*k) != Some(v)).take(10).collect();
+                panic!("exporter never matched the ground truth\nexpected but not served: {missing:#?}\nserved but not expected: {extra:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn stop(self) {
+        self.exporter.shutdown().await;
+        self.sim.shutdown().await;
+    }
+}
+
+/// Sum of a counter family's samples matching a label.
+pub fn sum_where(samples: &BTreeMap<SeriesKey, f64>, name: &str, label: (&str, &str)) -> f64 {
+    samples
+        .iter()
+        .filter(|((n, l), _)| n == name && l.get(label.0).map(String::as_str) == Some(label.1))
+        .map(|(_, v)| v)
+        .sum()
+}
