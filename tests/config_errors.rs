@@ -413,6 +413,32 @@ fn missing_config_file() {
 }
 
 #[test]
+fn config_path_is_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = config::load(dir.path()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "{}: cannot read config file: Is a directory (os error 21)",
+            dir.path().display()
+        )
+    );
+}
+
+#[test]
+fn load_reports_syntax_errors_without_the_line() {
+    let (dir, path) = write_dir(&format!("{SMC}api_key = \"{INLINE_KEY}\n"));
+    let e = config::load(&path).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Syntax);
+    let msg = e
+        .to_string()
+        .replace(&dir.path().display().to_string(), "{dir}");
+    assert!(!msg.contains(INLINE_KEY), "{msg}");
+    assert!(msg.starts_with("{dir}/config.toml:7:"), "{msg}");
+    assert!(msg.contains(": invalid TOML: "), "{msg}");
+}
+
+#[test]
 fn api_key_env_empty() {
     figment::Jail::expect_with(|jail| {
         jail.set_env("SMC_TEST_EMPTY_KEY", "");

@@ -167,6 +167,28 @@ fn env_overrides_top_level_and_nested_keys() {
 }
 
 #[test]
+fn env_listen_address_forms() {
+    for (value, want) in [
+        ("[::1]:9791", "[::1]:9791"),
+        (":9100", "0.0.0.0:9100"),
+        ("127.0.0.1:1", "127.0.0.1:1"),
+    ] {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("key", "k\n")?;
+            jail.create_file("config.toml", MINIMAL)?;
+            jail.set_env("SMC_EXPORTER_LISTEN_ADDRESS", value);
+            let c = config::load(&jail.directory().join("config.toml")).unwrap();
+            assert_eq!(
+                c.listen_address,
+                want.parse::<SocketAddr>().unwrap(),
+                "{value}"
+            );
+            Ok(())
+        });
+    }
+}
+
+#[test]
 fn key_file_trailing_newline_is_trimmed() {
     let (_dir, c) = load_str(MINIMAL);
     assert_eq!(c.smc[0].api_key.expose(), FILE_KEY);

@@ -241,7 +241,12 @@ fn message_error(err: &figment::Error, key: &str, msg: &str) -> ConfigError {
 /// Parse `file` as TOML; on a syntax error return `<file>:<line>:<col>: invalid TOML: <reason>`.
 pub(crate) fn toml_syntax_error(file: &Path) -> Option<ConfigError> {
     let text = std::fs::read_to_string(file).ok()?;
-    let e = toml::from_str::<toml::Table>(&text).err()?;
+    toml_syntax_error_in(file, &text)
+}
+
+/// As [`toml_syntax_error`], for text already read from `file`.
+pub(crate) fn toml_syntax_error_in(file: &Path, text: &str) -> Option<ConfigError> {
+    let e = toml::from_str::<toml::Table>(text).err()?;
     let loc = match e.span() {
         Some(span) => {
             let before = &text[..span.start.min(text.len())];

@@ -67,14 +67,14 @@ pub fn figment_for(path: &Path) -> Figment {
 /// Read and validate the config file at `path` plus the `SMC_EXPORTER_` environment.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     // figment treats a missing file as empty; an operator wants to hear about it.
-    if let Err(e) = std::fs::File::open(path) {
-        return Err(ConfigError::new(
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
             ErrorKind::Io,
             path.display().to_string(),
             format!("cannot read config file: {e}"),
-        ));
-    }
-    if let Some(e) = error::toml_syntax_error(path) {
+        )
+    })?;
+    if let Some(e) = error::toml_syntax_error_in(path, &text) {
         return Err(e);
     }
     from_figment(figment_for(path))

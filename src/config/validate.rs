@@ -194,7 +194,9 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         None => None,
         Some(f) => {
             let path = f.relative();
-            std::fs::File::open(&path).map_err(|e| {
+            // Read it once so that a directory or an unreadable file fails here,
+            // at startup, rather than at the first TLS handshake.
+            std::fs::read(&path).map_err(|e| {
                 ConfigError::new(
                     ErrorKind::Io,
                     k("ca_file"),
