@@ -1,14 +1,113 @@
 //! Configuration: built-in defaults < TOML file < `SMC_EXPORTER_…` environment.
 //!
-//! STUB types; loading and validation are filled in by the config module work.
+//! [`load`] reads a TOML file and the environment, validates everything and
+//! returns a [`Config`] or one [`ConfigError`] whose `Display` is a single
+//! line, `<key path>: <reason>` (e.g. `smc[0].url: scheme must be http or
+//! https, not "ftp"`). API keys never appear in errors or `Debug` output.
+//!
+//! Environment: `SMC_EXPORTER_<KEY>` with `__` between nested keys, e.g.
+//! `SMC_EXPORTER_LISTEN_ADDRESS`, `SMC_EXPORTER_SUBSCRIPTION__BACKOFF_MAX`.
+//! Only the top-level keys and `[subscription]` are read from the environment;
+//! `[[smc]]` tables live in the file (their API key can come from the
+//! environment through `api_key_env`). Other `SMC_EXPORTER_*` variables (such
+//! as the binary's own flags) are ignored here.
+//!
+//! Relative `api_key_file` and `ca_file` paths are resolved against the
+//! directory of the config file, like exporter-toolkit's web config.
+
+mod error;
+mod raw;
+mod validate;
+
+pub use error::{ConfigError, ErrorKind};
+pub use raw::{
+    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOMAIN,
+    DEFAULT_LISTEN_ADDRESS, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_SERIES_PER_FAMILY,
+    DEFAULT_SNAPSHOT_SETTLE,
+};
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+
 use crate::model::{Definition, GroupField};
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "SMC_EXPORTER_";
+
+/// Top-level keys that may be set from the environment.
+const ENV_KEYS: &[&str] = &["listen_address", "max_series_per_family", "subscription"];
+
+/// The environment layer: `SMC_EXPORTER_A__B` → `a.b`, restricted to [`ENV_KEYS`].
+pub fn env_provider() -> Env {
+    Env::prefixed(ENV_PREFIX).split("__").filter(|k| {
+        let k = k.as_str().to_ascii_lowercase();
+        let top = k.split('.').next().unwrap_or_default();
+        ENV_KEYS.contains(&top)
+    })
+}
+
+/// The built-in defaults layer.
+pub fn defaults() -> impl figment::Provider {
+    Serialized::defaults(raw::Defaults::default())
+}
+
+/// defaults < TOML file at `path` < environment. Does not read anything yet.
+pub fn figment_for(path: &Path) -> Figment {
+    Figment::from(defaults())
+        .merge(Toml::file_exact(path))
+        .merge(env_provider())
+}
+
+/// Read and validate the config file at `path` plus the `SMC_EXPORTER_` environment.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    // figment treats a missing file as empty; an operator wants to hear about it.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            ErrorKind::Io,
+            path.display().to_string(),
+            format!("cannot read config file: {e}"),
+        )
+    })?;
+    if let Some(e) = error::toml_syntax_error_in(path, &text) {
+        return Err(e);
+    }
+    from_figment(figment_for(path))
+}
+
+/// Extract and validate a `Config` from any figment (tests build their own).
+pub fn from_figment(f: Figment) -> Result<Config, ConfigError> {
+    let raw: raw::RawConfig = f
+        .extract()
+        .map_err(|e| annotate(&f, error::from_figment_error(e)))?;
+    validate::validate(raw).map_err(|e| annotate(&f, e))
+}
+
+/// If the offending value came from the environment, say which variable set it:
+/// the operator will not find it in the file.
+fn annotate(f: &Figment, e: ConfigError) -> ConfigError {
+    let key = e.key();
+    if key.contains('[') || key.starts_with("smc") {
+        return e;
+    }
+    let from_env = f
+        .find_metadata(key)
+        .is_some_and(|m| m.name.contains("environment"));
+    if from_env {
+        let var = format!(
+            "{ENV_PREFIX}{}",
+            key.replace('.', "__").to_ascii_uppercase()
+        );
+        e.with_note(&format!("set by environment variable {var}"))
+    } else {
+        e
+    }
+}
 
 /// A secret string (API key). Its `Debug` and `Display` never show the value.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,6 +146,9 @@ pub struct Config {
     pub subscription: SubscriptionConfig,
     /// `[[smc]]` tables, in file order.
     pub smc: Vec<SmcConfig>,
+    /// Things that are allowed but unwise (inline API key, TLS verification
+    /// off, plain http). The binary logs each at warn level. No secrets.
+    pub warnings: Vec<String>,
 }
 
 /// Timing of subscriptions (`[subscription]`).
@@ -84,23 +186,27 @@ pub struct SmcConfig {
     pub name: String,
     /// `url`: `http(s)://host:port`, no path.
     pub url: url::Url,
-    /// `api_version`: e.g. "7.1"; `None` = discover with `GET /api`.
+    /// `api_version`: e.g. "7.1" (normalised `MAJOR.MINOR`, within
+    /// `SUPPORTED_API_VERSIONS`); `None` = discover with `GET /api`.
     pub api_version: Option<String>,
     /// `domain`: login domain (default "Shared Domain").
     pub domain: String,
     /// From `api_key_file`, `api_key_env` or (discouraged) inline `api_key`.
     pub api_key: Secret,
-    /// `ca_file`: extra PEM CA bundle for TLS.
+    /// `ca_file`: extra PEM CA bundle for TLS (exists and was readable at load;
+    /// relative paths already resolved against the config file's directory).
     pub ca_file: Option<PathBuf>,
     /// `insecure_skip_verify`: do not verify the server certificate.
     pub insecure_skip_verify: bool,
     /// `engines`: engine or cluster names to monitor.
     pub engines: Vec<String>,
-    /// `definitions`: engine-scoped definitions to subscribe per engine.
+    /// `definitions`: engine-scoped definitions to subscribe per engine
+    /// (never ACTIVE_ALERTS; that one is per entry of `alert_domains`).
     pub definitions: Vec<Definition>,
     /// `alert_domains`: admin domains to subscribe ACTIVE_ALERTS for.
     pub alert_domains: Vec<String>,
-    /// `group_by`: per-definition label fields (defaults filled in).
+    /// `group_by`: per-definition label fields; every definition has an entry
+    /// (configured, or the default from `Definition::default_group_by`).
     pub group_by: BTreeMap<Definition, Vec<GroupField>>,
 }
 

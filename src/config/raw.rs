@@ -1,0 +1,133 @@
+//! The configuration as written: what figment deserializes before validation.
+//!
+//! Every key is optional here so that validation, not serde, decides what is
+//! required and says so with a key path. Unknown keys are rejected
+//! (`deny_unknown_fields`). These types deliberately do not derive `Debug`:
+//! `api_key` is a plain string until it is wrapped in a `Secret`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use figment::value::magic::RelativePathBuf;
+use serde::de::{self, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_LISTEN_ADDRESS: &str = "0.0.0.0:9791";
+pub const DEFAULT_MAX_SERIES_PER_FAMILY: usize = 10_000;
+pub const DEFAULT_CONNECT_TIMEOUT: &str = "10s";
+pub const DEFAULT_BACKOFF_INITIAL: &str = "500ms";
+pub const DEFAULT_BACKOFF_MAX: &str = "60s";
+pub const DEFAULT_SNAPSHOT_SETTLE: &str = "3s";
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_DOMAIN: &str = "Shared Domain";
+
+/// The built-in defaults layer of the figment (top-level keys only; per-SMC
+/// defaults are filled in by validation).
+#[derive(Serialize)]
+pub struct Defaults {
+    listen_address: &'static str,
+    max_series_per_family: usize,
+    subscription: SubscriptionDefaults,
+}
+
+#[derive(Serialize)]
+struct SubscriptionDefaults {
+    connect_timeout: &'static str,
+    backoff_initial: &'static str,
+    backoff_max: &'static str,
+    snapshot_settle: &'static str,
+    max_frame_bytes: usize,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Defaults {
+            listen_address: DEFAULT_LISTEN_ADDRESS,
+            max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
+            subscription: SubscriptionDefaults {
+                connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+                backoff_initial: DEFAULT_BACKOFF_INITIAL,
+                backoff_max: DEFAULT_BACKOFF_MAX,
+                snapshot_settle: DEFAULT_SNAPSHOT_SETTLE,
+                max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            },
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub listen_address: Option<String>,
+    pub max_series_per_family: Option<usize>,
+    #[serde(default)]
+    pub subscription: RawSubscription,
+    pub smc: Option<Vec<RawSmc>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubscription {
+    pub connect_timeout: Option<DurationText>,
+    pub backoff_initial: Option<DurationText>,
+    pub backoff_max: Option<DurationText>,
+    pub snapshot_settle: Option<DurationText>,
+    pub max_frame_bytes: Option<usize>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmc {
+    pub name: Option<String>,
+    pub url: Option<String>,
+    pub api_version: Option<ApiVersionText>,
+    pub domain: Option<String>,
+    pub api_key_file: Option<RelativePathBuf>,
+    pub api_key_env: Option<String>,
+    pub api_key: Option<String>,
+    pub ca_file: Option<RelativePathBuf>,
+    pub insecure_skip_verify: Option<bool>,
+    pub engines: Option<Vec<String>>,
+    pub definitions: Option<Vec<String>>,
+    pub alert_domains: Option<Vec<String>>,
+    pub group_by: Option<BTreeMap<String, Vec<String>>>,
+}
+
+/// A string that must be a humantime duration; the type error says so.
+pub struct DurationText(pub String);
+
+impl<'de> Deserialize<'de> for DurationText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a duration string such as "500ms" or "1m""#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationText, E> {
+                Ok(DurationText(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// A string that must be `MAJOR.MINOR`; a TOML float (`7.1`) is a type error
+/// with a hint, because `7.10` and `7.1` are different SMC API versions.
+pub struct ApiVersionText(pub String);
+
+impl<'de> Deserialize<'de> for ApiVersionText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ApiVersionText;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(r#"a quoted "MAJOR.MINOR" string such as "7.1""#)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ApiVersionText, E> {
+                Ok(ApiVersionText(v.to_string()))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
