@@ -15,10 +15,12 @@
 //! Relative `api_key_file` and `ca_file` paths are resolved against the
 //! directory of the config file, like exporter-toolkit's web config.
 
+mod demo;
 mod error;
 mod raw;
 mod validate;
 
+pub use demo::{DEMO_SMC_NAME, demo};
 pub use error::{ConfigError, ErrorKind};
 pub use raw::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOMAIN,
