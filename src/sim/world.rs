@@ -1250,6 +1250,24 @@ mod tests {
     }
 
     #[test]
+    fn slow_subscriber_is_cut_off_not_buffered() {
+        let mut w = World::generate(2, 1);
+        let t = w
+            .find_table(Definition::Connections, "Helsinki FW")
+            .unwrap();
+        let sub = w.subscribe(t, 2).unwrap();
+        assert_eq!(sub.snapshot.len(), w.tables[t].entries.len());
+        let mut steps = 0;
+        while !sub.overflow.is_cancelled() {
+            w.step();
+            steps += 1;
+            assert!(steps < 100_000, "never overflowed");
+        }
+        assert!(w.tables[t].subscribers.is_empty());
+        assert_eq!(sub.rx.len(), 2);
+    }
+
+    #[test]
     fn escaping() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
