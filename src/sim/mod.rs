@@ -54,6 +54,9 @@ use tokio_util::task::TaskTracker;
 
 use world::World;
 
+/// Highest background churn rate (mutations per second) honoured.
+pub const MAX_CHURN_RATE: f64 = 100_000.0;
+
 /// Options of a simulated SMC.
 #[derive(Debug, Clone)]
 pub struct SimOptions {
@@ -171,9 +174,10 @@ impl Shared {
         steps
     }
 
+    /// Set the background churn rate, clamped to [0, [`MAX_CHURN_RATE`]].
     pub(crate) fn set_churn_rate(&self, per_second: f64) {
         let r = if per_second.is_finite() && per_second > 0.0 {
-            per_second
+            per_second.min(MAX_CHURN_RATE)
         } else {
             0.0
         };
@@ -288,6 +292,14 @@ async fn background_churn(shared: Arc<Shared>, mut rate: watch::Receiver<f64>) {
     }
 }
 
+impl Drop for SimServer {
+    /// A server dropped without [`SimServer::shutdown`] (e.g. a failing test)
+    /// still stops its tasks.
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
 impl SimServer {
     pub fn addr(&self) -> SocketAddr {
         self.addr
@@ -324,12 +336,72 @@ impl SimServer {
     }
 
     /// Stop accepting, end every connection and wait for the tasks.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
-        let _ = self.accept.await;
-        let _ = self.churner.await;
+        let _ = (&mut self.accept).await;
+        let _ = (&mut self.churner).await;
         self.shared.tasks.wait().await;
         tracing::info!(addr = %self.addr, "SMC simulator stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn try_start(opts: SimOptions) -> Result<SimServer, SimError> {
+        start(tokio::net::TcpListener::bind("127.0.0.1:0").await?, opts).await
+    }
+
+    #[tokio::test]
+    async fn bad_options_are_refused() {
+        for opts in [
+            SimOptions {
+                api_versions: vec![],
+                ..SimOptions::default()
+            },
+            SimOptions {
+                api_versions: vec!["seven".into()],
+                ..SimOptions::default()
+            },
+            SimOptions {
+                scale: 0,
+                ..SimOptions::default()
+            },
+            SimOptions {
+                churn_per_second: f64::NAN,
+                ..SimOptions::default()
+            },
+        ] {
+            assert!(matches!(
+                try_start(opts).await,
+                Err(SimError::InvalidOption(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn scale_grows_tables_and_key_override_is_used() {
+        let total = |s: &SimServer| -> u64 {
+            s.truth("x")
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.rsplit_once(' ').and_then(|(_, n)| n.parse::<u64>().ok()))
+                .sum()
+        };
+        let one = try_start(SimOptions::default()).await.unwrap();
+        let three = try_start(SimOptions {
+            scale: 3,
+            api_key: Some("K".into()),
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        assert!(total(&three) > 2 * total(&one));
+        assert_eq!(three.world_info().api_key, "K");
+        assert_eq!(one.world_info().api_key.len(), 24);
+        one.shutdown().await;
+        three.shutdown().await;
     }
 }
