@@ -1,1 +1,407 @@
-//! STUB: the SMC simulator.
+//! The SMC simulator: a fake Forcepoint NGFW Security Management Center that
+//! speaks the REST login and session-monitoring WebSocket protocol of
+//! `docs/smc-protocol.md` (§1.3–1.7, §2.1, §3, §7), over plain HTTP on one
+//! port.
+//!
+//! The world (engines, clusters, admin domains and the eight session-monitoring
+//! tables) is a pure function of the seed and the number of churn steps
+//! applied: no wall clock and no OS randomness reach the data, so a test can
+//! compare what an exporter folded with [`SimServer::truth`].
+//!
+//! # SMC endpoints
+//!
+//! | method + path | answer |
+//! |---|---|
+//! | `GET /api` | `{"version":[{"rel","href"}…]}`, no auth |
+//! | `POST /{ver}/login` | `{"domain","authenticationkey"}` → 200 + `Set-Cookie: JSESSIONID`; 401 wrong key; 404 unknown `{ver}` |
+//! | `GET /{ver}/api` | entry points (`current_user`, `logout`, `system`, `elements`); 401 without a live session |
+//! | `GET /{ver}/system/current_user` | 404 (accepted by the official client) |
+//! | `GET /{ver}/system`, `GET /{ver}/system/smc_version` | links / `{"value":"7.1.2 [10455]"}` |
+//! | `PUT /{ver}/logout` | 204, ends the session |
+//! | `GET /{ver}/monitoring/session/socket` | WebSocket upgrade (cookie `JSESSIONID` of a live session, else 401) |
+//!
+//! Every JSON answer has `Content-Type: application/json` exactly (no charset:
+//! the official Python client ignores bodies otherwise).
+//!
+//! # Control endpoints (no auth; for tests, the demo and benchmarks)
+//!
+//! | method + path | effect |
+//! |---|---|
+//! | `GET /sim/world` | [`WorldInfo`] as JSON: API key, API versions, engines, alert domains |
+//! | `GET /sim/truth?smc=NAME` | the expected state families in Prometheus text 0.0.4 (`smc` label defaults to `sim`) |
+//! | `POST /sim/churn?steps=N` | apply N mutations now → `{"applied":N}` |
+//! | `POST /sim/churn?rate=R` | set the background churn rate (mutations per second, 0 = off) → `{"rate":R}` |
+//! | `POST /sim/fault/drop` | abruptly end every open session socket (no close frame) → `{"dropped":n}` |
+//!
+//! Not simulated yet: query filters (ignored, never an error), the log socket
+//! and the notification socket (both answer 404).
+
+mod render;
+mod server;
+mod socket;
+mod world;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use world::World;
+
+/// Highest background churn rate (mutations per second) honoured.
+pub const MAX_CHURN_RATE: f64 = 100_000.0;
+
+/// Options of a simulated SMC.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Seed of the world (engines' tables, timestamps, keys, fetch ids).
+    pub seed: u64,
+    /// Background mutations per second (0 = none).
+    pub churn_per_second: f64,
+    /// The API key accepted at login. `None`: derived from the seed.
+    pub api_key: Option<String>,
+    /// Size multiplier of every table (default 1).
+    pub scale: u32,
+    /// API versions offered by `GET /api`, e.g. `["6.10","7.0","7.1"]`.
+    pub api_versions: Vec<String>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            seed: 1,
+            churn_per_second: 0.0,
+            api_key: None,
+            scale: 1,
+            api_versions: vec!["6.10".into(), "7.0".into(), "7.1".into()],
+        }
+    }
+}
+
+/// What a client needs to know to talk to the simulator.
+#[derive(serde::Serialize, Clone, Debug)]
+pub struct WorldInfo {
+    pub api_key: String,
+    pub api_versions: Vec<String>,
+    /// Engine and cluster names (targets of every definition but ACTIVE_ALERTS).
+    pub engines: Vec<String>,
+    /// Admin domain names (targets of ACTIVE_ALERTS).
+    pub alert_domains: Vec<String>,
+}
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error("invalid simulator option: {0}")]
+    InvalidOption(String),
+    #[error("simulator socket error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A running simulated SMC.
+pub struct SimServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    accept: JoinHandle<()>,
+    churner: JoinHandle<()>,
+}
+
+/// State shared by the HTTP server, the socket tasks and the handle.
+pub(crate) struct Shared {
+    pub(crate) info: WorldInfo,
+    world: Mutex<World>,
+    /// Live REST sessions: JSESSIONID → API version it logged in with.
+    sessions: Mutex<HashMap<String, String>>,
+    /// Open session sockets: connection id → token that ends it abruptly.
+    sockets: Mutex<HashMap<u64, CancellationToken>>,
+    next_socket: AtomicU64,
+    next_fetch: AtomicI64,
+    rate: watch::Sender<f64>,
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl Shared {
+    /// Lock the world. A poisoned lock only means a panic elsewhere; the
+    /// world itself is always left consistent between statements.
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<String, String>> {
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<u64, CancellationToken>> {
+        self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn next_fetch_id(&self) -> i64 {
+        self.next_fetch.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Register an open session socket; the guard unregisters it on drop.
+    pub(crate) fn register_socket(self: &Arc<Self>) -> SocketGuard {
+        let id = self.next_socket.fetch_add(1, Ordering::Relaxed);
+        let token = self.shutdown.child_token();
+        self.sockets().insert(id, token.clone());
+        SocketGuard {
+            shared: self.clone(),
+            id,
+            token,
+        }
+    }
+
+    pub(crate) fn drop_connections(&self) -> usize {
+        let drained: Vec<CancellationToken> = self.sockets().drain().map(|(_, t)| t).collect();
+        for t in &drained {
+            t.cancel();
+        }
+        drained.len()
+    }
+
+    pub(crate) fn churn(&self, steps: u32) -> u32 {
+        let mut w = self.world();
+        for _ in 0..steps {
+            w.step();
+        }
+        steps
+    }
+
+    /// Set the background churn rate, clamped to [0, [`MAX_CHURN_RATE`]].
+    pub(crate) fn set_churn_rate(&self, per_second: f64) {
+        let r = if per_second.is_finite() && per_second > 0.0 {
+            per_second.min(MAX_CHURN_RATE)
+        } else {
+            0.0
+        };
+        self.rate.send_replace(r);
+    }
+
+    pub(crate) fn truth(&self, smc: &str) -> String {
+        self.world().truth(smc)
+    }
+}
+
+/// An open session socket in the registry; unregisters itself when dropped.
+pub(crate) struct SocketGuard {
+    shared: Arc<Shared>,
+    id: u64,
+    pub(crate) token: CancellationToken,
+}
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.shared.sockets().remove(&self.id);
+    }
+}
+
+/// Start a simulated SMC on `listener`.
+pub async fn start(
+    listener: tokio::net::TcpListener,
+    opts: SimOptions,
+) -> Result<SimServer, SimError> {
+    if opts.api_versions.is_empty() {
+        return Err(SimError::InvalidOption("api_versions is empty".into()));
+    }
+    if let Some(bad) = opts
+        .api_versions
+        .iter()
+        .find(|v| crate::model::parse_api_version(v).is_none())
+    {
+        return Err(SimError::InvalidOption(format!(
+            "api version {bad:?} is not MAJOR.MINOR"
+        )));
+    }
+    if opts.scale == 0 {
+        return Err(SimError::InvalidOption("scale must be at least 1".into()));
+    }
+    if !opts.churn_per_second.is_finite() || opts.churn_per_second < 0.0 {
+        return Err(SimError::InvalidOption(
+            "churn_per_second must be a finite number ≥ 0".into(),
+        ));
+    }
+    let addr = listener.local_addr()?;
+    let world = World::generate(opts.seed, opts.scale);
+    let info = WorldInfo {
+        api_key: opts
+            .api_key
+            .clone()
+            .unwrap_or_else(|| world::derive_api_key(opts.seed)),
+        api_versions: opts.api_versions.clone(),
+        engines: world.engine_names(),
+        alert_domains: world.domain_names(),
+    };
+    let (rate, rate_rx) = watch::channel(0.0);
+    let shared = Arc::new(Shared {
+        info,
+        next_fetch: AtomicI64::new(world::first_fetch_id(opts.seed)),
+        world: Mutex::new(world),
+        sessions: Mutex::new(HashMap::new()),
+        sockets: Mutex::new(HashMap::new()),
+        next_socket: AtomicU64::new(1),
+        rate,
+        shutdown: CancellationToken::new(),
+        tasks: TaskTracker::new(),
+    });
+    shared.set_churn_rate(opts.churn_per_second);
+    let accept = tokio::spawn(server::accept_loop(listener, shared.clone()));
+    let churner = tokio::spawn(background_churn(shared.clone(), rate_rx));
+    tracing::info!(%addr, seed = opts.seed, scale = opts.scale, "SMC simulator listening");
+    Ok(SimServer {
+        shared,
+        addr,
+        accept,
+        churner,
+    })
+}
+
+/// Apply `rate` mutations per second until shutdown, in 50 ms ticks.
+async fn background_churn(shared: Arc<Shared>, mut rate: watch::Receiver<f64>) {
+    const TICK: std::time::Duration = std::time::Duration::from_millis(50);
+    let mut owed = 0.0_f64;
+    loop {
+        let r = *rate.borrow_and_update();
+        if r <= 0.0 {
+            owed = 0.0;
+            tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                changed = rate.changed() => if changed.is_err() { return },
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = rate.changed() => continue,
+            _ = tokio::time::sleep(TICK) => {}
+        }
+        owed += r * TICK.as_secs_f64();
+        // Cap a backlog (e.g. after a stall) at one second's worth.
+        owed = owed.min(r.max(1.0));
+        let n = owed.floor();
+        if n >= 1.0 {
+            owed -= n;
+            shared.churn(n as u32);
+        }
+    }
+}
+
+impl Drop for SimServer {
+    /// A server dropped without [`SimServer::shutdown`] (e.g. a failing test)
+    /// still stops its tasks.
+    fn drop(&mut self) {
+        self.shared.shutdown.cancel();
+    }
+}
+
+impl SimServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn world_info(&self) -> WorldInfo {
+        self.shared.info.clone()
+    }
+
+    /// The expected state families (same text as `GET /sim/truth?smc=`).
+    pub fn truth(&self, smc: &str) -> String {
+        self.shared.truth(smc)
+    }
+
+    /// Apply `steps` mutations now. When this returns, their deltas are
+    /// already in every subscriber's queue.
+    pub fn churn(&self, steps: u32) -> u32 {
+        self.shared.churn(steps)
+    }
+
+    /// Change the background churn rate (mutations per second, 0 = off).
+    pub fn set_churn_rate(&self, per_second: f64) {
+        self.shared.set_churn_rate(per_second);
+    }
+
+    /// Abruptly end every open session socket (no close frame). Returns how many.
+    pub fn drop_connections(&self) -> usize {
+        self.shared.drop_connections()
+    }
+
+    /// Stop accepting, end every connection and wait for the tasks.
+    pub async fn shutdown(mut self) {
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        let _ = (&mut self.accept).await;
+        let _ = (&mut self.churner).await;
+        self.shared.tasks.wait().await;
+        tracing::info!(addr = %self.addr, "SMC simulator stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn try_start(opts: SimOptions) -> Result<SimServer, SimError> {
+        start(tokio::net::TcpListener::bind("127.0.0.1:0").await?, opts).await
+    }
+
+    #[tokio::test]
+    async fn bad_options_are_refused() {
+        for opts in [
+            SimOptions {
+                api_versions: vec![],
+                ..SimOptions::default()
+            },
+            SimOptions {
+                api_versions: vec!["seven".into()],
+                ..SimOptions::default()
+            },
+            SimOptions {
+                scale: 0,
+                ..SimOptions::default()
+            },
+            SimOptions {
+                churn_per_second: f64::NAN,
+                ..SimOptions::default()
+            },
+        ] {
+            assert!(matches!(
+                try_start(opts).await,
+                Err(SimError::InvalidOption(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn scale_grows_tables_and_key_override_is_used() {
+        let total = |s: &SimServer| -> u64 {
+            s.truth("x")
+                .lines()
+                .filter(|l| !l.starts_with('#'))
+                .filter_map(|l| l.rsplit_once(' ').and_then(|(_, n)| n.parse::<u64>().ok()))
+                .sum()
+        };
+        let one = try_start(SimOptions::default()).await.unwrap();
+        let three = try_start(SimOptions {
+            scale: 3,
+            api_key: Some("K".into()),
+            ..SimOptions::default()
+        })
+        .await
+        .unwrap();
+        assert!(total(&three) > 2 * total(&one));
+        assert_eq!(three.world_info().api_key, "K");
+        assert_eq!(one.world_info().api_key.len(), 24);
+        one.shutdown().await;
+        three.shutdown().await;
+    }
+}

@@ -1,0 +1,340 @@
+//! One session-monitoring socket (`/{ver}/monitoring/session/socket`):
+//! query → `success` → snapshot batches → live deltas until abort or close.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+use serde_json::{Map, Value, json};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
+
+use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
+use super::world::{Delta, Subscribed};
+use super::{Shared, SocketGuard};
+use crate::model::{Definition, is_legacy_api, parse_api_version};
+use crate::state::ChangeKind;
+
+type Ws = WebSocketStream<TokioIo<Upgraded>>;
+
+/// Tomcat's default text buffer: larger client text frames are refused.
+pub(crate) const MAX_CLIENT_TEXT: usize = 8192;
+/// The close reason the SMC (Tomcat) sends with 1009.
+pub(crate) const TOO_BIG_REASON: &str = "The decoded text message was too big for the output buffer and the endpoint does not support partial messages";
+/// Records per snapshot message.
+pub(crate) const BATCH: usize = 200;
+/// Deltas queued per subscriber before it counts as too slow and is closed.
+const QUEUE: usize = 8192;
+/// How long to wait for the client's close reply after our close frame.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Unregisters a fetch from its table's live deltas.
+struct Subscription {
+    shared: Arc<Shared>,
+    table: usize,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.shared.world().unsubscribe(self.table, self.id);
+    }
+}
+
+pub(crate) async fn run(
+    upgraded: Upgraded,
+    shared: Arc<Shared>,
+    guard: SocketGuard,
+    version: String,
+    base: String,
+) {
+    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+    let token = guard.token.clone();
+    tokio::select! {
+        // drop_connections / shutdown: drop the stream, no close frame.
+        _ = token.cancelled() => tracing::debug!("session socket dropped"),
+        _ = session(ws, &shared, &version, &base) => {}
+    }
+    drop(guard);
+}
+
+enum Incoming {
+    Text(String),
+    /// Closed, errored, or a frame that ends the session (handled already).
+    End,
+    Other,
+}
+
+async fn next_frame(ws: &mut Ws) -> Incoming {
+    match ws.next().await {
+        None | Some(Err(_)) => Incoming::End,
+        Some(Ok(Message::Text(t))) => {
+            if t.len() > MAX_CLIENT_TEXT {
+                tracing::info!(
+                    len = t.len(),
+                    "client text frame too big; closing with 1009"
+                );
+                close(ws, CloseCode::Size, TOO_BIG_REASON).await;
+                return Incoming::End;
+            }
+            Incoming::Text(t.as_str().to_owned())
+        }
+        // A close from the client: tungstenite queues the reply, flushed by the next read.
+        Some(Ok(_)) => Incoming::Other,
+    }
+}
+
+/// Send a close frame and wait (bounded) for the client's reply.
+async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
+    if ws.close(Some(frame)).await.is_err() {
+        return;
+    }
+    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+async fn send(ws: &mut Ws, v: &Value) -> bool {
+    ws.send(Message::text(v.to_string())).await.is_ok()
+}
+
+async fn fail(ws: &mut Ws, reason: String) {
+    tracing::info!(%reason, "session query refused");
+    if send(ws, &json!({ "failure": reason })).await {
+        close(ws, CloseCode::Normal, "").await;
+    }
+}
+
+/// The fetch id of an abort frame: `{"abort":N}` or the async client's `{'abort': N}`.
+fn abort_id(text: &str) -> Option<i64> {
+    let v: Value = serde_json::from_str(text)
+        .or_else(|_| serde_json::from_str(&text.replace('\'', "\"")))
+        .ok()?;
+    let a = v.get("abort")?;
+    a.as_i64()
+        .or_else(|| a.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// A `records` message. Lists named in `always` are sent even when empty
+/// (the snapshot's shape); others only when non-empty (live deltas).
+fn records_message(
+    fetch: i64,
+    added: Vec<Value>,
+    updated: Vec<Value>,
+    deleted: Vec<Value>,
+    always: &[&str],
+) -> Value {
+    let mut r = Map::new();
+    for (k, list) in [("added", added), ("updated", updated), ("deleted", deleted)] {
+        if always.contains(&k) || !list.is_empty() {
+            r.insert(k.into(), Value::Array(list));
+        }
+    }
+    json!({ "fetch": fetch, "records": r })
+}
+
+async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
+    let legacy = parse_api_version(version).is_some_and(is_legacy_api);
+    // 1. The query frame.
+    let query = loop {
+        match next_frame(&mut ws).await {
+            Incoming::End => return,
+            Incoming::Other => continue,
+            Incoming::Text(t) => {
+                if abort_id(&t).is_some() {
+                    continue; // nothing to abort yet
+                }
+                match serde_json::from_str::<Value>(&t) {
+                    Ok(v) if v.get("query").is_some_and(Value::is_object) => break v,
+                    _ => return fail(
+                        &mut ws,
+                        "Invalid request: expected {\"query\":{...},\"fetch\":{},\"format\":{...}}"
+                            .into(),
+                    )
+                    .await,
+                }
+            }
+        }
+    };
+    let q = &query["query"];
+    let def_name = q.get("definition").and_then(Value::as_str).unwrap_or("");
+    let Some(def) = Definition::ALL
+        .into_iter()
+        .find(|d| d.wire_name(legacy) == def_name)
+    else {
+        return fail(
+            &mut ws,
+            format!("Unknown monitoring definition '{def_name}' for API {version}"),
+        )
+        .await;
+    };
+    let Some(target) = q.get("target").and_then(Value::as_str) else {
+        return fail(&mut ws, format!("Missing target for definition {def_name}")).await;
+    };
+    // Filters are not simulated yet: ignored, never an error.
+    let subscribed = {
+        let mut w = shared.world();
+        w.find_table(def, target)
+            .and_then(|t| w.subscribe(t, QUEUE).map(|s| (t, s)))
+    };
+    let Some((
+        table,
+        Subscribed {
+            snapshot,
+            mut rx,
+            id: sub_id,
+            overflow,
+        },
+    )) = subscribed
+    else {
+        let what = if def == Definition::ActiveAlerts {
+            "admin domain"
+        } else {
+            "engine"
+        };
+        return fail(
+            &mut ws,
+            format!("Unknown target '{target}' for {def_name}: no such {what}"),
+        )
+        .await;
+    };
+    let mut sub = Some(Subscription {
+        shared: shared.clone(),
+        table,
+        id: sub_id,
+    });
+
+    let fetch = shared.next_fetch_id();
+    let fmt = render::parse_format(query.get("format"));
+    let ctx = Ctx {
+        base: base.to_string(),
+        version: version.to_string(),
+        legacy,
+        def,
+    };
+    tracing::debug!(
+        fetch,
+        definition = def_name,
+        target,
+        rows = snapshot.len(),
+        "fetch started"
+    );
+
+    // 2. Success (with the field schema for `detailed`).
+    let mut ok = json!({ "success": "Fetch started", "fetch": fetch });
+    if let Format::Single(s) = &fmt {
+        if s.detailed {
+            ok["fields"] = Value::Array(render::descriptors(def, s));
+        }
+    }
+    if !send(&mut ws, &ok).await {
+        return;
+    }
+    // 3. Snapshot in batches of ≤ 200 (one empty batch for an empty table).
+    // 7.x snapshots carry all three lists; 6.x captures only `added`.
+    let shape: &[&str] = if legacy {
+        &["added"]
+    } else {
+        &["added", "updated", "deleted"]
+    };
+    if snapshot.is_empty()
+        && !send(
+            &mut ws,
+            &records_message(fetch, vec![], vec![], vec![], shape),
+        )
+        .await
+    {
+        return;
+    }
+    for chunk in snapshot.chunks(BATCH) {
+        let added = chunk
+            .iter()
+            .map(|e| render::render(e, &ctx, &fmt, EVENT_NEW, true))
+            .collect();
+        if !send(
+            &mut ws,
+            &records_message(fetch, added, vec![], vec![], shape),
+        )
+        .await
+        {
+            return;
+        }
+    }
+    drop(snapshot);
+
+    // 4. Live deltas, one message per mutation, until abort or close.
+    loop {
+        tokio::select! {
+            _ = overflow.cancelled() => {
+                // Too slow: end the socket so the client resyncs.
+                return;
+            }
+            d = rx.recv(), if sub.is_some() => {
+                let Some(Delta { kind, entry }) = d else { return };
+                let (a, u, del) = match kind {
+                    ChangeKind::Added => (vec![render::render(&entry, &ctx, &fmt, EVENT_NEW, false)], vec![], vec![]),
+                    ChangeKind::Updated => (vec![], vec![render::render(&entry, &ctx, &fmt, EVENT_UPDATE, false)], vec![]),
+                    ChangeKind::Deleted => (vec![], vec![], vec![render::render_deleted(&entry, &ctx, &fmt)]),
+                };
+                if !send(&mut ws, &records_message(fetch, a, u, del, &[])).await {
+                    return;
+                }
+            }
+            m = next_frame(&mut ws) => match m {
+                Incoming::End => return,
+                Incoming::Other => {}
+                Incoming::Text(t) => match abort_id(&t) {
+                    Some(id) if id == fetch => {
+                        tracing::debug!(fetch, "fetch aborted by client");
+                        sub = None;
+                    }
+                    Some(id) => tracing::debug!(fetch, id, "abort of an unknown fetch ignored"),
+                    None => tracing::debug!(fetch, "extra client frame ignored"),
+                },
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abort_frames() {
+        assert_eq!(abort_id("{\"abort\": -5}"), Some(-5));
+        assert_eq!(abort_id("{'abort': 1004}"), Some(1004));
+        assert_eq!(abort_id("{\"query\":{}}"), None);
+        assert_eq!(abort_id("garbage"), None);
+    }
+
+    #[test]
+    fn too_big_reason_fits_a_close_frame() {
+        assert!(TOO_BIG_REASON.len() <= 123);
+    }
+
+    #[test]
+    fn delta_messages_carry_only_non_empty_lists() {
+        let m = records_message(-3, vec![], vec![json!({"delta_key":"AA=="})], vec![], &[]);
+        assert_eq!(
+            m,
+            json!({"fetch": -3, "records": {"updated": [{"delta_key": "AA=="}]}})
+        );
+        let m = records_message(-3, vec![], vec![], vec![], &["added", "updated", "deleted"]);
+        assert_eq!(
+            m,
+            json!({"fetch": -3, "records": {"added": [], "updated": [], "deleted": []}})
+        );
+        let m = records_message(-3, vec![], vec![], vec![], &["added"]);
+        assert_eq!(m, json!({"fetch": -3, "records": {"added": []}}));
+    }
+}
