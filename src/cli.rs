@@ -91,6 +91,7 @@ fn init_logging(level: &str, format: LogFormat) {
 /// Run the command line. Returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
     init_logging(&cli.log_level, cli.log_format);
+    crate::smc::tls::install_default_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

@@ -146,3 +146,9 @@ mod tests {
         assert!(client_config(None, false).is_ok());
     }
 }
+
+/// Install ring as the process-wide rustls provider (reqwest built without a
+/// provider needs one even for plain http). Idempotent.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

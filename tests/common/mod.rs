@@ -96,12 +96,14 @@ pub fn fast(cfg: &mut Config) {
 }
 
 pub async fn start_sim(opts: SimOptions) -> SimServer {
+    smc_exporter::smc::tls::install_default_provider();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     sim::start(l, opts).await.unwrap()
 }
 
 /// Simulator + exporter monitoring every engine and alert domain of the world.
 pub async fn start_pair(seed: u64) -> Pair {
+    smc_exporter::smc::tls::install_default_provider();
     let sim = start_sim(SimOptions { seed, ..SimOptions::default() }).await;
     let w = sim.world_info();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
