@@ -34,11 +34,20 @@ pub(crate) struct Groups {
 
 impl Groups {
     pub(crate) fn new(budget: Arc<SeriesBudget>) -> Self {
-        Groups { slots: Vec::new(), free: Vec::new(), index: HashTable::new(), budget }
+        Groups {
+            slots: Vec::new(),
+            free: Vec::new(),
+            index: HashTable::new(),
+            budget,
+        }
     }
 
     /// The live series whose labels equal `eq`'s idea of the target, if any.
-    pub(crate) fn find(&self, hash: u64, mut eq: impl FnMut(&[Arc<str>]) -> bool) -> Option<GroupId> {
+    pub(crate) fn find(
+        &self,
+        hash: u64,
+        mut eq: impl FnMut(&[Arc<str>]) -> bool,
+    ) -> Option<GroupId> {
         let slots = &self.slots;
         self.index
             .find(hash, |&id| {
@@ -73,7 +82,9 @@ impl Groups {
     /// One entry fewer; an emptied series is unindexed, its slot freed and
     /// its budget slot released.
     pub(crate) fn dec(&mut self, id: GroupId) {
-        let Some(s) = self.slots.get_mut(id as usize) else { return };
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return;
+        };
         s.count = s.count.saturating_sub(1);
         if s.count == 0 && s.labels.is_some() {
             s.labels = None;
@@ -91,7 +102,11 @@ impl Groups {
         if !self.budget.try_acquire() {
             return None;
         }
-        let slot = Slot { labels: Some(labels), hash, count: 1 };
+        let slot = Slot {
+            labels: Some(labels),
+            hash,
+            count: 1,
+        };
         let id = match self.free.pop() {
             Some(id) => match self.slots.get_mut(id as usize) {
                 Some(s) => {
@@ -103,7 +118,9 @@ impl Groups {
             None => {
                 // Ids stop short of u32::MAX, which the table uses as the
                 // dropped sentinel.
-                let Ok(id) = GroupId::try_from(self.slots.len()) else { return self.refuse() };
+                let Ok(id) = GroupId::try_from(self.slots.len()) else {
+                    return self.refuse();
+                };
                 if id == GroupId::MAX {
                     return self.refuse();
                 }
@@ -119,7 +136,9 @@ impl Groups {
     /// Give a series new labels in place (used when its only entry moves to a
     /// series that does not exist yet: the budget slot carries over).
     pub(crate) fn relabel(&mut self, id: GroupId, hash: u64, labels: LabelValues) {
-        let Some(s) = self.slots.get_mut(id as usize) else { return };
+        let Some(s) = self.slots.get_mut(id as usize) else {
+            return;
+        };
         let old_hash = s.hash;
         s.labels = Some(labels);
         s.hash = hash;

@@ -50,7 +50,12 @@ pub(crate) struct KeyHash([u32; 4]);
 impl KeyHash {
     pub(crate) fn of(key: &str) -> Self {
         let h = xxh3_128_with_secret_input(key.as_bytes(), &keys().secret);
-        KeyHash([h as u32, (h >> 32) as u32, (h >> 64) as u32, (h >> 96) as u32])
+        KeyHash([
+            h as u32,
+            (h >> 32) as u32,
+            (h >> 64) as u32,
+            (h >> 96) as u32,
+        ])
     }
 
     /// 64 of the fingerprint's bits, used as the hash-table hash. They are

@@ -149,7 +149,8 @@ impl<'a> Target<'a> {
     /// True when every label comes from the record or `""`, not from an
     /// unknown previous value.
     fn is_complete(&self) -> bool {
-        self.base.is_some() || (0..self.arity).all(|i| self.values.get(i).copied().flatten().is_some())
+        self.base.is_some()
+            || (0..self.arity).all(|i| self.values.get(i).copied().flatten().is_some())
     }
 
     fn build(&self, empty: &Arc<str>) -> LabelValues {
@@ -203,8 +204,13 @@ impl Table {
             };
         }
         let Some(old) = self.entries.find(hash, |e| e.key == key).map(|e| e.group) else {
-            let group = self.enter(Target { values: delta.values, base: None, arity: self.arity });
-            self.entries.insert_unique(hash, Entry { key, group }, |e| e.key.table_hash());
+            let group = self.enter(Target {
+                values: delta.values,
+                base: None,
+                arity: self.arity,
+            });
+            self.entries
+                .insert_unique(hash, Entry { key, group }, |e| e.key.table_hash());
             return Outcome::Inserted;
         };
         let keep_absent = delta.change == Change::Updated;
@@ -296,13 +302,22 @@ impl Table {
     /// Re-resolve a known entry's series from a record. `None` when the
     /// series stays the same; otherwise the (possibly equal, if relabelled in
     /// place) id of its new group.
-    fn retarget(&mut self, old: GroupId, values: &[Option<&str>], keep_absent: bool) -> Option<GroupId> {
+    fn retarget(
+        &mut self,
+        old: GroupId,
+        values: &[Option<&str>],
+        keep_absent: bool,
+    ) -> Option<GroupId> {
         // Clone the Arc (a refcount) so the target can borrow it while the
         // series set changes.
         let old_labels = self.groups.labels(old).cloned();
         let target = Target {
             values,
-            base: if keep_absent { old_labels.as_deref() } else { None },
+            base: if keep_absent {
+                old_labels.as_deref()
+            } else {
+                None
+            },
             arity: self.arity,
         };
         if old == DROPPED {
