@@ -4,8 +4,14 @@
 //! counts in. `added` inserts or replaces, `updated` moves the entry to its new
 //! series (absent fields keep their previous value), `deleted` removes it; a
 //! delete of an unknown key is reported and never makes a count negative.
+//!
+//! Memory: a table stores a 128-bit keyed fingerprint of each `delta_key`, not
+//! the key (see [`table`](Table) for the layout and the collision trade-off),
+//! about 40 bytes per tracked entry; label strings exist once per series.
 
 mod budget;
+mod groups;
+mod key;
 mod table;
 
 pub use budget::SeriesBudget;
