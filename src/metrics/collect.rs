@@ -8,9 +8,9 @@
 use crate::model::Definition;
 use crate::state::{ChangeKind, MessageErrorKind, ReconnectReason, Store, SubscriptionState};
 
-use super::RenderOptions;
 use super::exposition::{FamilyDesc, MetricSink, Value};
 use super::process::ProcessStats;
+use super::{ProcessMetrics, RenderOptions};
 
 // Per SMC.
 pub const SMC_UP: FamilyDesc = FamilyDesc::gauge(
@@ -70,7 +70,7 @@ pub const SERIES_LIMIT: FamilyDesc = FamilyDesc::gauge(
 );
 pub const SERIES_DROPPED: FamilyDesc = FamilyDesc::counter(
     "smc_exporter_series_dropped_total",
-    "Entries not exported because their state family was at its series limit.",
+    "Records that needed a new series while their state family was at its series limit.",
 );
 
 // Process.
@@ -127,8 +127,10 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
     smc_families(store, sink);
     subscription_families(store, sink);
     exporter_families(store, opts, sink);
-    if opts.process_metrics {
-        process_families(&ProcessStats::read(), sink);
+    match opts.process {
+        ProcessMetrics::Omit => {}
+        ProcessMetrics::Read => process_families(&ProcessStats::read(), sink),
+        ProcessMetrics::Fixed(p) => process_families(&p, sink),
     }
 }
 

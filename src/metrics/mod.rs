@@ -40,6 +40,7 @@ mod negotiate;
 mod process;
 
 pub use collect::{BUILD, BuildInfo, collect};
+pub use exposition::{FamilyDesc, MetricSink, MetricType, Value};
 pub use negotiate::{gzip_acceptable, negotiate};
 pub use process::ProcessStats;
 
@@ -63,18 +64,29 @@ pub fn content_type(f: Format) -> &'static str {
 }
 
 /// What to include in a render. [`render`] uses the default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RenderOptions {
-    /// Include the `process_*` families (read from `/proc/self`).
-    pub process_metrics: bool,
+    /// Where the `process_*` families come from.
+    pub process: ProcessMetrics,
     /// The labels of `smc_exporter_build_info`.
     pub build: BuildInfo,
+}
+
+/// Source of the `process_*` families.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ProcessMetrics {
+    /// Leave them out (golden tests).
+    Omit,
+    /// Read `/proc/self` at render time (the default).
+    Read,
+    /// Render these values (tests).
+    Fixed(ProcessStats),
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
-            process_metrics: true,
+            process: ProcessMetrics::Read,
             build: BUILD,
         }
     }

@@ -3,7 +3,7 @@
 //! is omitted, never guessed; on other systems there are none.
 
 /// A snapshot of the process metrics; `None` where the value could not be read.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
 pub struct ProcessStats {
     pub cpu_seconds: Option<f64>,
     pub resident_memory_bytes: Option<u64>,
