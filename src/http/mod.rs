@@ -31,7 +31,7 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     /// The listening socket is unusable (not a listening socket, closed).
-    #[error("cannot accept connections: {0}")]
+    #[error("cannot accept connections on the listening socket")]
     Accept(#[source] std::io::Error),
 }
 
