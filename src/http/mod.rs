@@ -1,16 +1,106 @@
-//! STUB: the HTTP server (replaced by the metrics/http work).
-use std::sync::Arc;
+//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready` and a landing page,
+//! on hyper 1 (HTTP/1.1) with graceful shutdown.
+//!
+//! A request never waits on a socket task: handlers only read the store's
+//! snapshots and atomics. Rendering and gzip run on the blocking pool so a
+//! large exposition does not stall the runtime's worker threads.
 
+mod landing;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Store;
 
-#[derive(Debug, thiserror::Error)]
-#[error("http")]
-pub struct HttpError;
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for in-flight requests before dropping them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause after a failed `accept` (e.g. out of file descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-pub async fn serve(_l: TcpListener, _s: Arc<Store>, t: CancellationToken) -> Result<(), HttpError> {
-    t.cancelled().await;
-    Ok(())
+/// Why the server stopped other than by shutdown.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The listening socket is unusable (not a listening socket, closed).
+    #[error("cannot accept connections on the listening socket")]
+    Accept(#[source] std::io::Error),
+}
+
+/// Serve until `shutdown` is cancelled: then stop accepting, let in-flight
+/// requests finish (up to 10 s), close idle keep-alive connections and return.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let mut connections = JoinSet::new();
+
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving /metrics");
+    }
+    let result = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break Ok(()),
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "HTTP connection task failed");
+                }
+            }
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let store = Arc::clone(&store);
+                    let builder = builder.clone();
+                    let shutdown = shutdown.clone();
+                    connections.spawn(async move {
+                        let svc = service_fn(move |req| routes::handle(req, Arc::clone(&store)));
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        tokio::pin!(conn);
+                        let result = tokio::select! {
+                            r = conn.as_mut() => r,
+                            _ = shutdown.cancelled() => {
+                                conn.as_mut().graceful_shutdown();
+                                conn.await
+                            }
+                        };
+                        if let Err(e) = result {
+                            tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                    break Err(HttpError::Accept(e));
+                }
+                Err(e) => {
+                    // Transient (EMFILE, ECONNABORTED, ...): keep serving.
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            },
+        }
+    };
+    drop(listener);
+
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
+        tracing::warn!(
+            remaining = connections.len(),
+            "HTTP requests still running after the drain timeout; closing them"
+        );
+        connections.shutdown().await;
+    }
+    result
 }

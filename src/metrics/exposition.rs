@@ -1,0 +1,268 @@
+//! The exposition writer: one sample writer, two header styles.
+//!
+//! [`collect`](super::collect) walks the store and calls a [`MetricSink`]
+//! once per family and once per sample. [`TextEncoder`] is the sink that
+//! writes either OpenMetrics 1.0.0 or Prometheus text 0.0.4. The two formats
+//! share every sample line byte for byte; they differ only in
+//!
+//! * the name on `# HELP` / `# TYPE` of a counter: OpenMetrics names the
+//!   family without `_total` (`# TYPE smc_logins counter`), text 0.0.4 uses
+//!   the sample name (`# TYPE smc_logins_total counter`);
+//! * `# UNIT` lines, which only OpenMetrics has;
+//! * HELP escaping (OpenMetrics also escapes `"`);
+//! * the closing `# EOF`, which only OpenMetrics has.
+
+use std::fmt::Write as _;
+
+use super::Format;
+
+/// The metric types this exporter emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricType {
+    Counter,
+    Gauge,
+}
+
+impl MetricType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+        }
+    }
+}
+
+/// The description of one metric family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FamilyDesc {
+    /// The sample name; counters end in `_total`.
+    pub name: &'static str,
+    pub help: &'static str,
+    pub kind: MetricType,
+    /// Base unit (`seconds`, `bytes`); the family name (without `_total`) ends in it.
+    pub unit: Option<&'static str>,
+}
+
+impl FamilyDesc {
+    pub const fn gauge(name: &'static str, help: &'static str) -> Self {
+        FamilyDesc {
+            name,
+            help,
+            kind: MetricType::Gauge,
+            unit: None,
+        }
+    }
+    pub const fn counter(name: &'static str, help: &'static str) -> Self {
+        FamilyDesc {
+            name,
+            help,
+            kind: MetricType::Counter,
+            unit: None,
+        }
+    }
+    pub const fn with_unit(mut self, unit: &'static str) -> Self {
+        self.unit = Some(unit);
+        self
+    }
+
+    /// The OpenMetrics family name: the sample name without a counter's `_total`.
+    pub fn family_name(&self) -> &'static str {
+        match self.kind {
+            MetricType::Counter => self.name.strip_suffix("_total").unwrap_or(self.name),
+            MetricType::Gauge => self.name,
+        }
+    }
+}
+
+/// A sample value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value {
+    Int(u64),
+    Float(f64),
+}
+
+/// Receives the exposition in order: a family, then its samples.
+pub trait MetricSink {
+    fn family(&mut self, desc: &FamilyDesc);
+    /// A sample of the family last announced; label pairs in output order.
+    fn sample(&mut self, labels: &[(&str, &str)], value: Value);
+}
+
+/// Writes the exposition text in one of the two formats.
+#[derive(Debug)]
+pub struct TextEncoder {
+    format: Format,
+    out: String,
+    /// Sample name of the current family.
+    name: &'static str,
+}
+
+impl TextEncoder {
+    pub fn new(format: Format) -> Self {
+        TextEncoder {
+            format,
+            out: String::with_capacity(16 * 1024),
+            name: "",
+        }
+    }
+
+    /// Finish the exposition (`# EOF` for OpenMetrics) and return it.
+    pub fn finish(mut self) -> String {
+        if self.format == Format::OpenMetrics {
+            self.out.push_str("# EOF\n");
+        }
+        self.out
+    }
+}
+
+impl MetricSink for TextEncoder {
+    fn family(&mut self, desc: &FamilyDesc) {
+        self.name = desc.name;
+        let header_name = match self.format {
+            Format::OpenMetrics => desc.family_name(),
+            Format::Text => desc.name,
+        };
+        let out = &mut self.out;
+        out.push_str("# HELP ");
+        out.push_str(header_name);
+        out.push(' ');
+        escape_help(out, desc.help, self.format);
+        out.push_str("\n# TYPE ");
+        out.push_str(header_name);
+        out.push(' ');
+        out.push_str(desc.kind.as_str());
+        out.push('\n');
+        if let (Format::OpenMetrics, Some(unit)) = (self.format, desc.unit) {
+            out.push_str("# UNIT ");
+            out.push_str(header_name);
+            out.push(' ');
+            out.push_str(unit);
+            out.push('\n');
+        }
+    }
+
+    fn sample(&mut self, labels: &[(&str, &str)], value: Value) {
+        let out = &mut self.out;
+        out.push_str(self.name);
+        if !labels.is_empty() {
+            out.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(k);
+                out.push_str("=\"");
+                escape_label_value(out, v);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        write_value(out, value);
+        out.push('\n');
+    }
+}
+
+/// Label value escaping, identical in both formats: `\` → `\\`, `"` → `\"`,
+/// newline → `\n`.
+pub fn escape_label_value(out: &mut String, v: &str) {
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// HELP escaping: `\` and newline in both formats; OpenMetrics also escapes `"`.
+fn escape_help(out: &mut String, help: &str, format: Format) {
+    for c in help.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+/// Integers as integers; floats in the shortest round-trip form, always with a
+/// decimal point (`1.0`), and `NaN` / `+Inf` / `-Inf` as both formats spell them.
+fn write_value(out: &mut String, value: Value) {
+    match value {
+        // Writing to a String cannot fail.
+        Value::Int(v) => {
+            let _ = write!(out, "{v}");
+        }
+        Value::Float(v) if v.is_nan() => out.push_str("NaN"),
+        Value::Float(v) if v == f64::INFINITY => out.push_str("+Inf"),
+        Value::Float(v) if v == f64::NEG_INFINITY => out.push_str("-Inf"),
+        Value::Float(v) => {
+            let start = out.len();
+            let _ = write!(out, "{v}");
+            if !out[start..].contains(['.', 'e']) {
+                out.push_str(".0");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = String::new();
+        escape_label_value(&mut s, "a\\b\"c\nd λ");
+        assert_eq!(s, "a\\\\b\\\"c\\nd λ");
+    }
+
+    #[test]
+    fn help_escaping_differs_only_in_quotes() {
+        let mut om = String::new();
+        let mut text = String::new();
+        escape_help(&mut om, "a\\b\n\"q\"", Format::OpenMetrics);
+        escape_help(&mut text, "a\\b\n\"q\"", Format::Text);
+        assert_eq!(om, "a\\\\b\\n\\\"q\\\"");
+        assert_eq!(text, "a\\\\b\\n\"q\"");
+    }
+
+    #[test]
+    fn values() {
+        let f = |v| {
+            let mut s = String::new();
+            write_value(&mut s, v);
+            s
+        };
+        assert_eq!(f(Value::Int(42)), "42");
+        assert_eq!(f(Value::Float(1.0)), "1.0");
+        assert_eq!(f(Value::Float(1_700_000_000.123)), "1700000000.123");
+        assert_eq!(f(Value::Float(0.25)), "0.25");
+        assert_eq!(f(Value::Float(f64::NAN)), "NaN");
+        assert_eq!(f(Value::Float(f64::INFINITY)), "+Inf");
+        assert_eq!(f(Value::Float(f64::NEG_INFINITY)), "-Inf");
+    }
+
+    #[test]
+    fn counter_headers_per_format() {
+        let d = FamilyDesc::counter("x_seconds_total", "Help.").with_unit("seconds");
+        let mut om = TextEncoder::new(Format::OpenMetrics);
+        om.family(&d);
+        om.sample(&[("a", "1")], Value::Int(3));
+        assert_eq!(
+            om.finish(),
+            "# HELP x_seconds Help.\n# TYPE x_seconds counter\n# UNIT x_seconds seconds\n\
+             x_seconds_total{a=\"1\"} 3\n# EOF\n"
+        );
+        let mut text = TextEncoder::new(Format::Text);
+        text.family(&d);
+        text.sample(&[], Value::Int(3));
+        assert_eq!(
+            text.finish(),
+            "# HELP x_seconds_total Help.\n# TYPE x_seconds_total counter\nx_seconds_total 3\n"
+        );
+    }
+}
