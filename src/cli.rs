@@ -16,7 +16,11 @@ use crate::sim::{self, SimOptions};
 pub const EXIT_CONFIG: u8 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "smc-exporter", version, about = "Prometheus exporter for Forcepoint NGFW SMC session monitoring")]
+#[command(
+    name = "smc-exporter",
+    version,
+    about = "Prometheus exporter for Forcepoint NGFW SMC session monitoring"
+)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
@@ -92,7 +96,10 @@ fn init_logging(level: &str, format: LogFormat) {
 pub fn main_with(cli: Cli) -> ExitCode {
     init_logging(&cli.log_level, cli.log_format);
     crate::smc::tls::install_default_provider();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -100,10 +107,25 @@ pub fn main_with(cli: Cli) -> ExitCode {
         }
     };
     match cli.command {
-        Some(Command::Simulate { listen, seed, churn, scale }) => {
-            runtime.block_on(simulate(listen, SimOptions { seed, churn_per_second: churn, scale, ..SimOptions::default() }))
-        }
-        Some(Command::Demo { listen, seed, churn }) => runtime.block_on(demo(listen, seed, churn)),
+        Some(Command::Simulate {
+            listen,
+            seed,
+            churn,
+            scale,
+        }) => runtime.block_on(simulate(
+            listen,
+            SimOptions {
+                seed,
+                churn_per_second: churn,
+                scale,
+                ..SimOptions::default()
+            },
+        )),
+        Some(Command::Demo {
+            listen,
+            seed,
+            churn,
+        }) => runtime.block_on(demo(listen, seed, churn)),
         None => {
             let Some(path) = cli.config else {
                 eprintln!("error: no configuration: pass -c FILE (or try `smc-exporter demo`)");
@@ -120,7 +142,11 @@ pub fn main_with(cli: Cli) -> ExitCode {
                 tracing::warn!("{w}");
             }
             if cli.check {
-                println!("{}: configuration is valid ({} SMC)", path.display(), cfg.smc.len());
+                println!(
+                    "{}: configuration is valid ({} SMC)",
+                    path.display(),
+                    cfg.smc.len()
+                );
                 return ExitCode::SUCCESS;
             }
             let listen = cli.listen.unwrap_or(cfg.listen_address);
@@ -197,8 +223,19 @@ async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
 }
 
 /// The configuration `demo` gives the exporter for a simulator.
-pub fn demo_config(url: &str, world: &sim::WorldInfo, listen: SocketAddr) -> Result<Config, String> {
-    config::demo(url, &world.api_key, &world.engines, &world.alert_domains, listen).map_err(|e| e.to_string())
+pub fn demo_config(
+    url: &str,
+    world: &sim::WorldInfo,
+    listen: SocketAddr,
+) -> Result<Config, String> {
+    config::demo(
+        url,
+        &world.api_key,
+        &world.engines,
+        &world.alert_domains,
+        listen,
+    )
+    .map_err(|e| e.to_string())
 }
 
 async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
@@ -216,7 +253,11 @@ async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let opts = SimOptions { seed, churn_per_second: churn, ..SimOptions::default() };
+    let opts = SimOptions {
+        seed,
+        churn_per_second: churn,
+        ..SimOptions::default()
+    };
     let server = match sim::start(sim_listener, opts).await {
         Ok(s) => s,
         Err(e) => {
@@ -242,7 +283,11 @@ async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
     println!("smc-exporter demo: a simulated SMC and the exporter, on loopback");
     println!("  metrics:        http://{addr}/metrics");
     println!("  landing page:   http://{addr}/");
-    println!("  simulated SMC:  {}  (ground truth: {}/sim/truth?smc=demo)", server.url(), server.url());
+    println!(
+        "  simulated SMC:  {}  (ground truth: {}/sim/truth?smc=demo)",
+        server.url(),
+        server.url()
+    );
     println!("Press Ctrl-C to stop.");
     stop_signal().await;
     exporter.shutdown().await;

@@ -19,16 +19,24 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
     let truth = pair.converge().await;
     let families: BTreeSet<_> = truth.keys().map(|(n, _)| n.as_str()).collect();
     for d in Definition::ALL {
-        assert!(families.contains(d.family()), "the world has no {} series; the test would prove nothing", d.family());
+        assert!(
+            families.contains(d.family()),
+            "the world has no {} series; the test would prove nothing",
+            d.family()
+        );
     }
     let samples = parse_samples(&pair.metrics().await);
     for s in &pair.exporter.store.subscriptions {
         let key = (
             "smc_subscription_up".to_string(),
-            [("smc", &*s.smc), ("target", &*s.target), ("definition", s.definition.label())]
-                .into_iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
+            [
+                ("smc", &*s.smc),
+                ("target", &*s.target),
+                ("definition", s.definition.label()),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
         );
         assert_eq!(samples.get(&key), Some(&1.0), "{key:?}");
     }
@@ -37,8 +45,20 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
     assert_eq!(pair.sim.churn(400), 400);
     pair.converge().await;
     let after_churn = parse_samples(&pair.metrics().await);
-    assert!(sum_where(&after_churn, "smc_monitoring_records_total", ("change", "updated")) > 0.0);
-    assert!(sum_where(&after_churn, "smc_monitoring_records_total", ("change", "deleted")) > 0.0);
+    assert!(
+        sum_where(
+            &after_churn,
+            "smc_monitoring_records_total",
+            ("change", "updated")
+        ) > 0.0
+    );
+    assert!(
+        sum_where(
+            &after_churn,
+            "smc_monitoring_records_total",
+            ("change", "deleted")
+        ) > 0.0
+    );
 
     // After the simulator drops every connection, with changes during the outage.
     let dropped = pair.sim.drop_connections();
@@ -51,9 +71,17 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
         .filter(|((n, _), _)| n == "smc_subscription_reconnects_total")
         .map(|(_, v)| v)
         .sum();
-    assert!(reconnects >= dropped as f64, "every dropped subscription reconnected: {reconnects}");
+    assert!(
+        reconnects >= dropped as f64,
+        "every dropped subscription reconnected: {reconnects}"
+    );
     for s in &pair.exporter.store.subscriptions {
-        assert!(s.health.snapshots() >= 2, "{}/{} resynced", s.target, s.definition);
+        assert!(
+            s.health.snapshots() >= 2,
+            "{}/{} resynced",
+            s.target,
+            s.definition
+        );
     }
     pair.stop().await;
 }

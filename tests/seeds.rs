@@ -16,11 +16,18 @@ fn seed(prefix: &str) -> String {
 #[test]
 fn seed_001_block_list_message_decodes() {
     let text = seed("001_");
-    let start = text.find("{\"fetch\"").expect("the seed quotes a records message");
+    let start = text
+        .find("{\"fetch\"")
+        .expect("the seed quotes a records message");
     // The guide wraps the JSON over several lines (`"fetch":-\n1616514795`).
-    let json: String = text[start..].chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    let json: String = text[start..]
+        .chars()
+        .filter(|c| *c != '\n' && *c != '\r')
+        .collect();
     let msg = decode(&json).expect("the guide's message decodes");
-    let ServerMessage::Records { fetch, records } = msg else { panic!("not a records message: {msg:?}") };
+    let ServerMessage::Records { fetch, records } = msg else {
+        panic!("not a records message: {msg:?}")
+    };
     assert_eq!(fetch, Some(-1616514795));
     assert_eq!(records.added.len(), 1);
     assert!(records.updated.is_empty() && records.deleted.is_empty());
@@ -28,7 +35,10 @@ fn seed_001_block_list_message_decodes() {
     assert_eq!(r.delta_key.as_deref(), Some("AgE="));
     assert_eq!(r.get("NodeId"), Some("Plano FW node 1"));
     assert_eq!(r.get("BlackListEntryProtocol"), Some("TCP"));
-    assert_eq!(r.get("block_list_href"), Some("http://localhost:8082/7.0/elements/single_fw/1649/block_list/MQ=="));
+    assert_eq!(
+        r.get("block_list_href"),
+        Some("http://localhost:8082/7.0/elements/single_fw/1649/block_list/MQ==")
+    );
     assert_eq!(r.get("blackListEntryDestinationPort"), Some("80"));
     assert_eq!(r.first_fetch, None);
 }
@@ -39,8 +49,13 @@ fn seed_000_record_fragment_decodes_as_a_record_without_key() {
     // and ends after a comma. Closed into an object, every field decodes; it
     // carries no delta_key, which the exporter counts as `missing_key`.
     let text = seed("000_");
-    let start = text.find("\"Plano FW node 1\",\"ReceptionTime\"").expect("fragment present");
-    let body: String = text[start..].chars().filter(|c| *c != '\n' && *c != '\r').collect();
+    let start = text
+        .find("\"Plano FW node 1\",\"ReceptionTime\"")
+        .expect("fragment present");
+    let body: String = text[start..]
+        .chars()
+        .filter(|c| *c != '\n' && *c != '\r')
+        .collect();
     let body = body.trim().trim_end_matches(',');
     let json = format!("{{\"fetch\":1,\"records\":{{\"added\":[{{\"CompId\":{body}}}]}}}}");
     let ServerMessage::Records { records, .. } = decode(&json).expect("fragment decodes") else {

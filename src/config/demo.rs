@@ -52,10 +52,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.smc[0].name, "demo");
-        assert_eq!(cfg.smc[0].definitions, Definition::engine_scoped().collect::<Vec<_>>());
+        assert_eq!(
+            cfg.smc[0].definitions,
+            Definition::engine_scoped().collect::<Vec<_>>()
+        );
         assert_eq!(cfg.smc[0].api_version, None);
         assert!(cfg.warnings.is_empty());
-        let e = demo("ftp://x:1", "k", &["fw".into()], &[], "127.0.0.1:1".parse().unwrap()).unwrap_err();
-        assert_eq!(e.to_string(), "smc[0].url: scheme must be http or https, not \"ftp\"");
+        let e = demo(
+            "ftp://x:1",
+            "k",
+            &["fw".into()],
+            &[],
+            "127.0.0.1:1".parse().unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "smc[0].url: scheme must be http or https, not \"ftp\""
+        );
     }
 }

@@ -24,6 +24,12 @@ pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// Install ring as the process-wide rustls provider (reqwest built without a
+/// provider needs one even for plain http). Idempotent.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Build the client config for one SMC.
 pub fn client_config(ca_file: Option<&Path>, insecure: bool) -> Result<ClientConfig, TlsError> {
     let builder =
@@ -145,10 +151,4 @@ mod tests {
         assert!(client_config(None, true).is_ok());
         assert!(client_config(None, false).is_ok());
     }
-}
-
-/// Install ring as the process-wide rustls provider (reqwest built without a
-/// provider needs one even for plain http). Idempotent.
-pub fn install_default_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }

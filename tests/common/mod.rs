@@ -23,11 +23,17 @@ pub fn parse_samples(text: &str) -> BTreeMap<SeriesKey, f64> {
         }
         let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
         let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => (n.to_string(), parse_labels(rest.strip_suffix('}').expect("closing brace"))),
+            Some((n, rest)) => (
+                n.to_string(),
+                parse_labels(rest.strip_suffix('}').expect("closing brace")),
+            ),
             None => (series.to_string(), BTreeMap::new()),
         };
         let v: f64 = value.parse().expect("numeric value");
-        assert!(out.insert((name, labels), v).is_none(), "duplicate series in: {line}");
+        assert!(
+            out.insert((name, labels), v).is_none(),
+            "duplicate series in: {line}"
+        );
     }
     out
 }
@@ -77,7 +83,10 @@ pub fn state_families() -> Vec<&'static str> {
 /// Only the state-family samples of an exposition.
 pub fn state_samples(text: &str) -> BTreeMap<SeriesKey, f64> {
     let fams = state_families();
-    parse_samples(text).into_iter().filter(|((n, _), _)| fams.contains(&n.as_str())).collect()
+    parse_samples(text)
+        .into_iter()
+        .filter(|((n, _), _)| fams.contains(&n.as_str()))
+        .collect()
 }
 
 pub struct Pair {
@@ -104,14 +113,23 @@ pub async fn start_sim(opts: SimOptions) -> SimServer {
 /// Simulator + exporter monitoring every engine and alert domain of the world.
 pub async fn start_pair(seed: u64) -> Pair {
     smc_exporter::smc::tls::install_default_provider();
-    let sim = start_sim(SimOptions { seed, ..SimOptions::default() }).await;
+    let sim = start_sim(SimOptions {
+        seed,
+        ..SimOptions::default()
+    })
+    .await;
     let w = sim.world_info();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     let mut cfg = config::demo(&sim.url(), &w.api_key, &w.engines, &w.alert_domains, addr).unwrap();
     fast(&mut cfg);
     let exporter = Exporter::start(&cfg, l).await.unwrap();
-    Pair { sim, exporter, http: reqwest::Client::new(), smc: cfg.smc[0].name.clone() }
+    Pair {
+        sim,
+        exporter,
+        http: reqwest::Client::new(),
+        smc: cfg.smc[0].name.clone(),
+    }
 }
 
 impl Pair {
@@ -135,7 +153,10 @@ impl Pair {
     pub async fn ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while !self.exporter.store.ready() {
-            assert!(tokio::time::Instant::now() < deadline, "exporter not ready in 20 s");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "exporter not ready in 20 s"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
@@ -151,9 +172,19 @@ impl Pair {
                 return truth;
             }
             if tokio::time::Instant::now() > deadline {
-                let missing: Vec<_> = truth.iter().filter(|(k, v)| got.get(*k) != Some(v)).take(10).collect();
-                let extra: Vec<_> = got.iter().filter(|(k, v)| truth.get(*k) != Some(v)).take(10).collect();
-                panic!("exporter never matched the ground truth\nexpected but not served: {missing:#?}\nserved but not expected: {extra:#?}");
+                let missing: Vec<_> = truth
+                    .iter()
+                    .filter(|(k, v)| got.get(*k) != Some(v))
+                    .take(10)
+                    .collect();
+                let extra: Vec<_> = got
+                    .iter()
+                    .filter(|(k, v)| truth.get(*k) != Some(v))
+                    .take(10)
+                    .collect();
+                panic!(
+                    "exporter never matched the ground truth\nexpected but not served: {missing:#?}\nserved but not expected: {extra:#?}"
+                );
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
