@@ -7,7 +7,8 @@
 //!
 //! Memory: a table stores a 128-bit keyed fingerprint of each `delta_key`, not
 //! the key (see [`table`](Table) for the layout and the collision trade-off),
-//! about 40 bytes per tracked entry; label strings exist once per series.
+//! 24 to 48 bytes per tracked entry
+//! (44 at a million); label strings exist once per series.
 
 mod budget;
 mod groups;
