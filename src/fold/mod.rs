@@ -6,8 +6,9 @@
 //! delete of an unknown key is reported and never makes a count negative.
 //!
 //! Memory: a table stores a 128-bit keyed fingerprint of each `delta_key`, not
-//! the key (see [`table`](Table) for the layout and the collision trade-off),
-//! about 40 bytes per tracked entry; label strings exist once per series.
+//! the key: 24 to 48 bytes per tracked entry (44 at a million); label strings
+//! exist once per series. See [`Table`] for the layout, the collision
+//! trade-off and the series cap.
 
 mod budget;
 mod groups;

@@ -1,44 +1,6 @@
 //! The fold table: entries keyed by `delta_key`, counted per series.
 //!
-//! # Layout
-//!
-//! A table holds two structures:
-//!
-//! * **entries**: a [`hashbrown::HashTable`] of 20-byte slots, each the 128-bit
-//!   keyed fingerprint of a `delta_key` (see [`super::key`]) and the id of the
-//!   series the entry counts in. The key string itself is never stored.
-//! * **series** ([`super::groups`]): a slab of `(labels, count)` slots with a
-//!   free list, and an intern index from label tuple to slot. Entries point to
-//!   series by a `u32` id, so label strings exist once per series.
-//!
-//! At 1,000,000 entries the entry table has 2²¹ buckets of 21 bytes (20-byte
-//! slot + 1 control byte), about 44 bytes per entry; at the low point of its
-//! load cycle (just after growing) about 37. The series side is per series,
-//! not per entry. `benches/fold_memory.rs` measures it.
-//!
-//! # Fingerprint collisions
-//!
-//! Two distinct keys with the same fingerprint would be taken for one entry:
-//! the second `added` would replace the first, and the table would count one
-//! entry fewer until the next resync. With a per-process random secret the
-//! fingerprints behave like random 128-bit values, so the chance of any
-//! collision among `n` live keys is about `n² / 2¹²⁹`: for a million
-//! connections, about 1.5·10⁻²⁷ per table state. An attacker cannot steer it
-//! because the secret is unknown and differs per process. This is the price of
-//! not storing keys (a 28-character key alone would cost more than the whole
-//! slot); it is far below the hardware's own memory error rate.
-//!
-//! # Series cap
-//!
-//! Creating a series takes one slot of the family's [`SeriesBudget`]. When
-//! the budget refuses, the entry is still tracked (its later delete is not
-//! "unknown", and [`Table::len`] counts it) but in the *dropped* sentinel
-//! group, which is never published and does not remember labels. A dropped
-//! entry leaves the sentinel when an `added` or `updated` record resolves it
-//! to a series that exists (it joins it) or that the budget now admits. An
-//! `updated` record that lacks some label field cannot be resolved for a
-//! dropped entry (its previous labels are unknown), so the entry stays
-//! dropped. Dropping a table releases its series back to the budget.
+//! See [`Table`] for the layout, the collision trade-off and the series cap.
 
 use std::fmt;
 use std::sync::Arc;
@@ -97,6 +59,52 @@ struct Entry {
 const _: () = assert!(size_of::<Entry>() == 20);
 
 /// Entries keyed by `delta_key`, counted per series.
+///
+/// # Layout
+///
+/// A table holds two structures:
+///
+/// * **entries**: a [`hashbrown::HashTable`] of 20-byte slots, each the 128-bit
+///   keyed fingerprint of a `delta_key` (see `fold/key.rs`) and the id of the
+///   series the entry counts in. The key string itself is never stored.
+/// * **series** (`fold/groups.rs`): a slab of `(labels, count)` slots with a
+///   free list, and an intern index from label tuple to slot. Entries point to
+///   series by a `u32` id, so label strings exist once per series.
+///
+/// The entry table costs 21 bytes per bucket (20-byte slot + 1 control byte)
+/// and keeps its buckets at most 7/8 full in a power of two, so between about
+/// 24 (just before growing) and 48 (just after) bytes per entry: 44 at
+/// 1,000,000 entries (2²¹ buckets). While it grows, the old and new bucket
+/// arrays coexist for a moment (66 bytes per entry at the 1M peak). The
+/// series side costs per series, not per entry. `benches/fold_memory.rs`
+/// measures all of this.
+///
+/// A `(u128, u32)` slot would be 32 bytes (u128 is 16-byte aligned): storing
+/// the fingerprint as `[u32; 4]` keeps all 128 bits for 20.
+///
+/// # Fingerprint collisions
+///
+/// Two distinct keys with the same fingerprint would be taken for one entry:
+/// the second `added` would replace the first, and the table would count one
+/// entry fewer until the next resync. With a per-process random secret the
+/// fingerprints behave like random 128-bit values, so the chance of any
+/// collision among `n` live keys is about `n² / 2¹²⁹`: for a million
+/// connections, about 1.5·10⁻²⁷ per table state. An attacker cannot steer it
+/// because the secret is unknown and differs per process. This is the price of
+/// not storing keys (a 28-character key alone would cost more than the whole
+/// slot); it is far below the hardware's own memory error rate.
+///
+/// # Series cap
+///
+/// Creating a series takes one slot of the family's [`SeriesBudget`]. When
+/// the budget refuses, the entry is still tracked (its later delete is not
+/// "unknown", and [`Table::len`] counts it) but in the *dropped* sentinel
+/// group, which is never published and does not remember labels. A dropped
+/// entry leaves the sentinel when an `added` or `updated` record resolves it
+/// to a series that exists (it joins it) or that the budget now admits. An
+/// `updated` record that lacks some label field cannot be resolved for a
+/// dropped entry (its previous labels are unknown), so the entry stays
+/// dropped. Dropping a table releases its series back to the budget.
 pub struct Table {
     arity: usize,
     entries: HashTable<Entry>,
