@@ -91,7 +91,10 @@ fn id_query(def: &str, target: &str) -> Value {
 }
 
 /// Parse the truth text into (family, label pairs) → value.
-fn parse_truth(text: &str) -> Vec<(String, Vec<(String, String)>, u64)> {
+/// (family, labels, value) per truth line.
+type TruthLine = (String, Vec<(String, String)>, u64);
+
+fn parse_truth(text: &str) -> Vec<TruthLine> {
     let mut out = Vec::new();
     for line in text
         .lines()
