@@ -331,3 +331,40 @@ fn many_keys_round_trip() {
     assert!(t.is_empty());
     assert_eq!(b.used(), 0);
 }
+
+#[test]
+fn detached_table_frees_its_slots_for_the_resync() {
+    use smc_exporter::fold::{Change, Delta, SeriesBudget, Table};
+    use std::sync::Arc;
+    let budget = Arc::new(SeriesBudget::new(2));
+    let mut old = Table::new(1, budget.clone());
+    for (k, v) in [("a", "x"), ("b", "y")] {
+        old.apply(Delta {
+            change: Change::Added,
+            key: k,
+            values: &[Some(v)],
+        });
+    }
+    assert_eq!(budget.used(), 2);
+    // Without detaching, the staging table could create no series at all.
+    old.detach_budget();
+    assert_eq!(budget.used(), 0);
+    let mut staging = Table::new(1, budget.clone());
+    for (k, v) in [("a", "x"), ("b", "y")] {
+        staging.apply(Delta {
+            change: Change::Added,
+            key: k,
+            values: &[Some(v)],
+        });
+    }
+    assert_eq!(staging.series(), 2);
+    assert_eq!(budget.dropped(), 0);
+    drop(old);
+    assert_eq!(
+        budget.used(),
+        2,
+        "dropping the detached table releases nothing more"
+    );
+    drop(staging);
+    assert_eq!(budget.used(), 0);
+}

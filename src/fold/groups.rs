@@ -174,6 +174,15 @@ fn s_hash(slots: &[Slot], id: GroupId) -> u64 {
     slots.get(id as usize).map_or(0, |s| s.hash)
 }
 
+impl Groups {
+    /// Give every held slot back to the shared budget and continue against a
+    /// private, unlimited one (see [`crate::fold::Table::detach_budget`]).
+    pub(crate) fn detach_budget(&mut self) {
+        self.budget.release(self.index.len());
+        self.budget = Arc::new(SeriesBudget::new(usize::MAX));
+    }
+}
+
 impl Drop for Groups {
     fn drop(&mut self) {
         self.budget.release(self.index.len());

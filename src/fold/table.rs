@@ -250,6 +250,15 @@ impl Table {
         self.arity
     }
 
+    /// Return this table's series slots to the family budget, for a table
+    /// that is about to be replaced: during a resync the old table keeps being
+    /// served while the staging table is built, and both holding slots would
+    /// count every series twice and make a family near its cap drop series on
+    /// each reconnect. A detached table must not be folded into any more.
+    pub fn detach_budget(&mut self) {
+        self.groups.detach_budget();
+    }
+
     /// Number of published series (each holds one budget slot).
     pub fn series(&self) -> usize {
         self.groups.live()

@@ -135,6 +135,11 @@ impl Folder {
     }
 
     fn begin_snapshot(&mut self) {
+        // The served table stays published but stops counting against the
+        // family cap, so the snapshot can rebuild the same series.
+        if let Some(live) = self.live.as_mut() {
+            live.detach_budget();
+        }
         let arity = self.spec.group_fields.len();
         self.staging = Some(Table::new(arity, self.spec.budget.clone()));
         self.saw_first_fetch = false;

@@ -112,6 +112,12 @@ pub async fn start_sim(opts: SimOptions) -> SimServer {
 
 /// Simulator + exporter monitoring every engine and alert domain of the world.
 pub async fn start_pair(seed: u64) -> Pair {
+    start_pair_with(seed, |_, _| {}).await
+}
+
+/// Like [`start_pair`], with a hook that may change the exporter config
+/// (it also sees the simulator, e.g. to read the ground truth).
+pub async fn start_pair_with(seed: u64, tweak: impl FnOnce(&mut Config, &SimServer)) -> Pair {
     smc_exporter::smc::tls::install_default_provider();
     let sim = start_sim(SimOptions {
         seed,
@@ -123,6 +129,7 @@ pub async fn start_pair(seed: u64) -> Pair {
     let addr = l.local_addr().unwrap();
     let mut cfg = config::demo(&sim.url(), &w.api_key, &w.engines, &w.alert_domains, addr).unwrap();
     fast(&mut cfg);
+    tweak(&mut cfg, &sim);
     let exporter = Exporter::start(&cfg, l).await.unwrap();
     Pair {
         sim,
