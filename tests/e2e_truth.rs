@@ -87,6 +87,35 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_do_not_appear_on_metrics_or_landing_page() {
+    let pair = start_pair(3).await;
+    pair.ready().await;
+    let key = pair.sim.world_info().api_key;
+    assert!(
+        key.len() >= 8,
+        "the simulator's key is a real secret: {}",
+        key.len()
+    );
+    let landing = pair
+        .http
+        .get(pair.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (what, page) in [("/metrics", pair.metrics().await), ("/", landing)] {
+        assert!(!page.contains(&key), "{what} leaks the API key");
+        assert!(
+            !page.contains("JSESSIONID"),
+            "{what} leaks the session cookie"
+        );
+    }
+    pair.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outage_keeps_serving_the_previous_state() {
     let pair = start_pair(5).await;
     pair.ready().await;
