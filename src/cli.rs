@@ -155,6 +155,19 @@ pub fn main_with(cli: Cli) -> ExitCode {
     }
 }
 
+/// Print an error line and return the failure exit code.
+fn fail(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::FAILURE
+}
+
+/// Bind a listener, or explain which address failed.
+async fn bind(addr: SocketAddr, hint: &str) -> Result<TcpListener, ExitCode> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(format!("listen on {addr}: {e}{hint}")))
+}
+
 /// Resolves on SIGTERM or SIGINT.
 async fn stop_signal() {
     #[cfg(unix)]
@@ -179,19 +192,13 @@ async fn stop_signal() {
 }
 
 async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
-    let listener = match TcpListener::bind(listen).await {
+    let listener = match bind(listen, "").await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: listen on {listen}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let exporter = match Exporter::start(&cfg, listener).await {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     stop_signal().await;
     tracing::info!("stopping");
@@ -200,19 +207,13 @@ async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
 }
 
 async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
-    let listener = match TcpListener::bind(listen).await {
+    let listener = match bind(listen, "").await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: listen on {listen}: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let server = match sim::start(listener, opts).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     println!("simulated SMC listening on {}", server.url());
     println!("  world:        {}/sim/world", server.url());
@@ -239,19 +240,14 @@ pub fn demo_config(
 }
 
 async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
-    let exporter_listener = match TcpListener::bind(listen).await {
+    let exporter_listener = match bind(listen, " (choose another with --web.listen-address)").await
+    {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: listen on {listen}: {e} (choose another with --web.listen-address)");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    let sim_listener = match TcpListener::bind(("127.0.0.1", 0)).await {
+    let sim_listener = match bind(SocketAddr::from(([127, 0, 0, 1], 0)), "").await {
         Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot bind the simulator: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let opts = SimOptions {
         seed,
@@ -260,24 +256,15 @@ async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
     };
     let server = match sim::start(sim_listener, opts).await {
         Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let cfg = match demo_config(&server.url(), &server.world_info(), listen) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let exporter = match Exporter::start(&cfg, exporter_listener).await {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
     let addr = exporter.addr();
     println!("smc-exporter demo: a simulated SMC and the exporter, on loopback");
