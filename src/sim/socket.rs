@@ -17,6 +17,7 @@ use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
 use super::world::{Delta, Subscribed};
 use super::{Shared, SocketGuard};
 use crate::model::{Definition, is_legacy_api, parse_api_version};
+use crate::smc::protocol::parse_abort;
 use crate::state::ChangeKind;
 
 type Ws = WebSocketStream<TokioIo<Upgraded>>;
@@ -114,16 +115,6 @@ async fn fail(ws: &mut Ws, reason: String) {
     }
 }
 
-/// The fetch id of an abort frame: `{"abort":N}` or the async client's `{'abort': N}`.
-fn abort_id(text: &str) -> Option<i64> {
-    let v: Value = serde_json::from_str(text)
-        .or_else(|_| serde_json::from_str(&text.replace('\'', "\"")))
-        .ok()?;
-    let a = v.get("abort")?;
-    a.as_i64()
-        .or_else(|| a.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
 /// A `records` message. Lists named in `always` are sent even when empty
 /// (the snapshot's shape); others only when non-empty (live deltas).
 fn records_message(
@@ -150,7 +141,7 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
             Incoming::End => return,
             Incoming::Other => continue,
             Incoming::Text(t) => {
-                if abort_id(&t).is_some() {
+                if parse_abort(&t).is_some() {
                     continue; // nothing to abort yet
                 }
                 match serde_json::from_str::<Value>(&t) {
@@ -292,7 +283,7 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
             m = next_frame(&mut ws) => match m {
                 Incoming::End => return,
                 Incoming::Other => {}
-                Incoming::Text(t) => match abort_id(&t) {
+                Incoming::Text(t) => match parse_abort(&t) {
                     Some(id) if id == fetch => {
                         tracing::debug!(fetch, "fetch aborted by client");
                         sub = None;
@@ -308,14 +299,6 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn abort_frames() {
-        assert_eq!(abort_id("{\"abort\": -5}"), Some(-5));
-        assert_eq!(abort_id("{'abort': 1004}"), Some(1004));
-        assert_eq!(abort_id("{\"query\":{}}"), None);
-        assert_eq!(abort_id("garbage"), None);
-    }
 
     #[test]
     fn too_big_reason_fits_a_close_frame() {

@@ -319,21 +319,14 @@ fn push_value(rec: &mut Record, key: String, v: Value, depth: usize) -> Result<(
     }
 }
 
-/// Decode the `abort` a client sends, leniently (the async Python client sends
-/// `{'abort': N}` with single quotes). Used by the simulator.
+/// Decode the `abort` a client sends, leniently: `{"abort": N}`, or the
+/// async Python client's `{'abort': N}` with single quotes (not JSON). The id
+/// may be a number or a numeric string. Used by the simulator.
 pub fn parse_abort(text: &str) -> Option<i64> {
-    let t = text.trim();
-    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(t) {
-        return m
-            .get("abort")
-            .and_then(|v| fetch_id(Some(v)).ok().flatten());
-    }
-    let rest = t.strip_prefix('{')?.strip_suffix('}')?.trim();
-    let (k, v) = rest.split_once(':')?;
-    if k.trim().trim_matches(|c| c == '\'' || c == '"') != "abort" {
-        return None;
-    }
-    v.trim().parse().ok()
+    let v: Value = serde_json::from_str(text)
+        .or_else(|_| serde_json::from_str(&text.replace('\'', "\"")))
+        .ok()?;
+    fetch_id(v.get("abort")).ok().flatten()
 }
 
 #[cfg(test)]
@@ -469,5 +462,7 @@ mod tests {
         assert_eq!(parse_abort(r#"{"abort": -5}"#), Some(-5));
         assert_eq!(parse_abort("{'abort': 1004}"), Some(1004));
         assert_eq!(parse_abort("{'other': 1}"), None);
+        assert_eq!(parse_abort("{\"query\":{}}"), None);
+        assert_eq!(parse_abort("garbage"), None);
     }
 }
