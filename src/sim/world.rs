@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::exposition::escape_label_value;
 use crate::model::Definition;
 use crate::state::ChangeKind;
 
@@ -750,15 +751,14 @@ impl World {
             }
             let names = def.default_group_by();
             for ((target, values), n) in series {
-                let _ = write!(
-                    out,
-                    "{family}{{smc=\"{}\",{}=\"{}\"",
-                    escape(smc),
-                    def.target_label(),
-                    escape(&target)
-                );
-                for (l, v) in names.iter().zip(&values) {
-                    let _ = write!(out, ",{l}=\"{}\"", escape(v));
+                let _ = write!(out, "{family}{{");
+                let labels = [("smc", smc), (def.target_label(), target.as_str())]
+                    .into_iter()
+                    .chain(names.iter().copied().zip(values.iter().map(String::as_str)));
+                for (i, (l, v)) in labels.enumerate() {
+                    let _ = write!(out, "{}{l}=\"", if i == 0 { "" } else { "," });
+                    escape_label_value(&mut out, v);
+                    out.push('"');
                 }
                 let _ = writeln!(out, "}} {n}");
             }
@@ -782,20 +782,6 @@ fn label_value(e: &Entry, label: &str) -> String {
         ("state", Data::Neighbor(n)) => n.state.into(),
         _ => String::new(),
     }
-}
-
-/// Escape a label value for the text exposition format.
-fn escape(v: &str) -> String {
-    let mut s = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '\\' => s.push_str("\\\\"),
-            '"' => s.push_str("\\\""),
-            '\n' => s.push_str("\\n"),
-            c => s.push(c),
-        }
-    }
-    s
 }
 
 impl Gen {
@@ -1269,6 +1255,8 @@ mod tests {
 
     #[test]
     fn escaping() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let mut out = String::new();
+        escape_label_value(&mut out, "a\"b\\c\nd");
+        assert_eq!(out, "a\\\"b\\\\c\\nd");
     }
 }
