@@ -142,6 +142,22 @@ fn truth_total(truth: &str, def: Definition, target: &str) -> u64 {
         .sum()
 }
 
+/// Subscribe to `def` on `target` in `id` format (7.1) and read its whole
+/// snapshot, sized from the ground truth `truth`.
+/// Returns the socket, the fetch id, the records messages and the rows.
+async fn subscribe_snapshot(
+    s: &SimServer,
+    cookie: &str,
+    truth: &str,
+    def: Definition,
+    target: &str,
+) -> (Ws, i64, Vec<Value>, Vec<Value>) {
+    let mut ws = connect(s, "7.1", Some(cookie)).await.unwrap();
+    query(&mut ws, id_query(def.wire_name(false), target)).await;
+    let (fetch, msgs, rows) = read_snapshot(&mut ws, truth_total(truth, def, target)).await;
+    (ws, fetch, msgs, rows)
+}
+
 /// Read the success message and the whole snapshot (`expected` rows).
 /// Returns (fetch id, records messages, rows).
 async fn read_snapshot(ws: &mut Ws, expected: u64) -> (i64, Vec<Value>, Vec<Value>) {
@@ -572,10 +588,7 @@ async fn churn_deltas_fold_to_the_truth() {
     let mut folds: Vec<HashMap<String, Vec<String>>> = Vec::new();
     let mut stats = HashMap::new();
     for (def, target) in &targets {
-        let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-        query(&mut ws, id_query(def.wire_name(false), target)).await;
-        let expected = truth_total(&truth, *def, target);
-        let (_, msgs, _) = read_snapshot(&mut ws, expected).await;
+        let (ws, _, msgs, _) = subscribe_snapshot(&s, &cookie, &truth, *def, target).await;
         let mut fold = HashMap::new();
         for m in &msgs {
             apply(&mut fold, *def, m, &mut HashMap::new());
@@ -661,10 +674,14 @@ async fn churn_deltas_fold_to_the_truth() {
 async fn abort_stops_streaming() {
     let s = start(5).await;
     let cookie = login(&s, "7.1").await;
-    let n = truth_total(&s.truth("t"), Definition::Connections, "Helsinki FW");
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-    query(&mut ws, id_query("CONNECTIONS", "Helsinki FW")).await;
-    let (fetch, _, _) = read_snapshot(&mut ws, n).await;
+    let (mut ws, fetch, _, _) = subscribe_snapshot(
+        &s,
+        &cookie,
+        &s.truth("t"),
+        Definition::Connections,
+        "Helsinki FW",
+    )
+    .await;
     // The async client's non-JSON abort, then a ping as a barrier: the pong
     // proves the server has handled the abort.
     ws.send(Message::text(format!("{{'abort': {fetch}}}")))
@@ -697,10 +714,8 @@ async fn abort_stops_streaming() {
 async fn drop_connections_ends_sockets_without_close_frame() {
     let s = start(2).await;
     let cookie = login(&s, "7.1").await;
-    let n = truth_total(&s.truth("t"), Definition::Routing, "plano-fw");
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-    query(&mut ws, id_query("ROUTING", "plano-fw")).await;
-    read_snapshot(&mut ws, n).await;
+    let (mut ws, ..) =
+        subscribe_snapshot(&s, &cookie, &s.truth("t"), Definition::Routing, "plano-fw").await;
     assert_eq!(s.drop_connections(), 1);
     match recv(&mut ws).await {
         None | Some(Err(_)) => {}
@@ -883,10 +898,14 @@ async fn control_endpoints() {
 async fn background_churn_streams_deltas() {
     let s = start(8).await;
     let cookie = login(&s, "7.1").await;
-    let n = truth_total(&s.truth("t"), Definition::Connections, "DC Cluster");
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-    query(&mut ws, id_query("CONNECTIONS", "DC Cluster")).await;
-    read_snapshot(&mut ws, n).await;
+    let (mut ws, ..) = subscribe_snapshot(
+        &s,
+        &cookie,
+        &s.truth("t"),
+        Definition::Connections,
+        "DC Cluster",
+    )
+    .await;
     s.set_churn_rate(500.0);
     let m = recv_json(&mut ws).await;
     assert!(m["records"].is_object(), "{m}");
