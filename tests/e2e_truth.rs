@@ -96,15 +96,7 @@ async fn secrets_do_not_appear_on_metrics_or_landing_page() {
         "the simulator's key is a real secret: {}",
         key.len()
     );
-    let landing = pair
-        .http
-        .get(pair.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let landing = pair.get("/").await;
     for (what, page) in [("/metrics", pair.metrics().await), ("/", landing)] {
         assert!(!page.contains(&key), "{what} leaks the API key");
         assert!(

@@ -144,16 +144,15 @@ impl Pair {
         format!("http://{}{}", self.exporter.addr(), path)
     }
 
+    /// The body of `GET path` on the exporter (any status).
+    pub async fn get(&self, path: &str) -> String {
+        let req = self.http.get(self.url(path)).header("accept", "text/plain");
+        req.send().await.unwrap().text().await.unwrap()
+    }
+
+    /// `/metrics` in Prometheus text format.
     pub async fn metrics(&self) -> String {
-        self.http
-            .get(self.url("/metrics"))
-            .header("accept", "text/plain")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.get("/metrics").await
     }
 
     /// Wait (bounded) until every subscription finished its first snapshot.
