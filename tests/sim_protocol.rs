@@ -1,6 +1,8 @@
 //! The SMC simulator seen from a client: REST login, the session socket,
 //! rendering, churn deltas against the ground truth, and faults.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -90,55 +92,14 @@ fn id_query(def: &str, target: &str) -> Value {
            "format": {"type": "texts", "field_format": "id"}})
 }
 
-/// Parse the truth text into (family, label pairs) → value.
-/// (family, labels, value) per truth line.
-type TruthLine = (String, Vec<(String, String)>, u64);
-
-fn parse_truth(text: &str) -> Vec<TruthLine> {
-    let mut out = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.is_empty())
-    {
-        let (series, value) = line.rsplit_once(' ').unwrap();
-        let (family, labels) = series.split_once('{').unwrap();
-        let labels = labels.strip_suffix('}').unwrap();
-        let mut pairs = Vec::new();
-        let mut chars = labels.chars().peekable();
-        while chars.peek().is_some() {
-            let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
-            assert_eq!(chars.next(), Some('"'));
-            let mut v = String::new();
-            while let Some(c) = chars.next() {
-                match c {
-                    '\\' => match chars.next().unwrap() {
-                        'n' => v.push('\n'),
-                        c => v.push(c),
-                    },
-                    '"' => break,
-                    c => v.push(c),
-                }
-            }
-            if chars.peek() == Some(&',') {
-                chars.next();
-            }
-            pairs.push((name, v));
-        }
-        out.push((family.to_string(), pairs, value.parse().unwrap()));
-    }
-    out
-}
-
 /// Rows the truth expects for (definition, target).
 fn truth_total(truth: &str, def: Definition, target: &str) -> u64 {
-    parse_truth(truth)
+    common::parse_samples(truth)
         .into_iter()
-        .filter(|(f, l, _)| {
-            f == def.family()
-                && l.iter()
-                    .any(|(n, v)| n == def.target_label() && v == target)
+        .filter(|((f, l), _)| {
+            f == def.family() && l.get(def.target_label()).map(String::as_str) == Some(target)
         })
-        .map(|(_, _, n)| n)
+        .map(|(_, n)| n as u64)
         .sum()
 }
 
@@ -372,9 +333,10 @@ async fn connections_snapshot_in_id_format_matches_truth() {
         *counts.entry(labels).or_default() += 1;
     }
     let mut want: BTreeMap<Vec<String>, u64> = BTreeMap::new();
-    for (f, l, n) in parse_truth(&truth) {
-        if f == "smc_connections" && l[1].1 == engine {
-            want.insert(l[2..].iter().map(|(_, v)| v.clone()).collect(), n);
+    for ((f, l), n) in common::parse_samples(&truth) {
+        if f == "smc_connections" && l["engine"] == engine {
+            let key = ["node", "protocol", "state"].map(|k| l[k].clone()).to_vec();
+            want.insert(key, n as u64);
         }
     }
     assert_eq!(counts, want);
