@@ -329,22 +329,10 @@ impl SmcSession {
 }
 
 fn base_of(url: &Url) -> String {
-    let mut s = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
-    if let Some(p) = url.port() {
-        s.push_str(&format!(":{p}"));
-    }
-    // IPv6 hosts need brackets back.
-    if url.host().is_some_and(|h| matches!(h, url::Host::Ipv6(_))) {
-        s = format!(
-            "{}://[{}]{}",
-            url.scheme(),
-            url.host_str()
-                .unwrap_or_default()
-                .trim_matches(|c| c == '[' || c == ']'),
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        );
-    }
-    s
+    // `Host`'s Display brackets IPv6 addresses.
+    let host = url.host().map(|h| h.to_string()).unwrap_or_default();
+    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+    format!("{}://{host}{port}", url.scheme())
 }
 
 #[cfg(test)]
