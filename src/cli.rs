@@ -223,22 +223,6 @@ async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// The configuration `demo` gives the exporter for a simulator.
-pub fn demo_config(
-    url: &str,
-    world: &sim::WorldInfo,
-    listen: SocketAddr,
-) -> Result<Config, String> {
-    config::demo(
-        url,
-        &world.api_key,
-        &world.engines,
-        &world.alert_domains,
-        listen,
-    )
-    .map_err(|e| e.to_string())
-}
-
 async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
     let exporter_listener = match bind(listen, " (choose another with --web.listen-address)").await
     {
@@ -258,7 +242,14 @@ async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let cfg = match demo_config(&server.url(), &server.world_info(), listen) {
+    let world = server.world_info();
+    let cfg = match config::demo(
+        &server.url(),
+        &world.api_key,
+        &world.engines,
+        &world.alert_domains,
+        listen,
+    ) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
