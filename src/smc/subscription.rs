@@ -208,8 +208,8 @@ impl Folder {
         if unknown > 0 {
             h.add_unknown_deletes(unknown);
         }
-        for _ in 0..missing {
-            h.inc_message_error(MessageErrorKind::MissingKey);
+        if missing > 0 {
+            h.add_message_errors(MessageErrorKind::MissingKey, missing);
         }
         if completes {
             self.complete_snapshot();

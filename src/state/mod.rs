@@ -178,7 +178,10 @@ impl SubscriptionHealth {
         self.message_errors[k as usize].load(Ordering::Relaxed)
     }
     pub fn inc_message_error(&self, k: MessageErrorKind) {
-        self.message_errors[k as usize].fetch_add(1, Ordering::Relaxed);
+        self.add_message_errors(k, 1);
+    }
+    pub fn add_message_errors(&self, k: MessageErrorKind, n: u64) {
+        self.message_errors[k as usize].fetch_add(n, Ordering::Relaxed);
     }
     /// Completed snapshots (initial sync and every resync).
     pub fn snapshots(&self) -> u64 {
