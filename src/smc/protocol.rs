@@ -295,11 +295,7 @@ fn push_value(rec: &mut Record, key: String, v: Value, depth: usize) -> Result<(
             rec.fields.push((key, s));
             Ok(())
         }
-        Value::Number(_) | Value::Bool(_) => {
-            rec.fields.push((key, v.to_string()));
-            Ok(())
-        }
-        Value::Array(_) => {
+        Value::Number(_) | Value::Bool(_) | Value::Array(_) => {
             rec.fields.push((key, v.to_string()));
             Ok(())
         }
