@@ -42,22 +42,12 @@ pub struct Exporter {
 
 /// Build the store and the subscription specs for a config.
 pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
-    let budgets: Vec<(&'static str, Arc<SeriesBudget>)> = Definition::ALL
+    // One budget per state family, in `Definition::ALL` order.
+    let per_family: Vec<Arc<SeriesBudget>> = Definition::ALL
         .iter()
-        .map(|d| {
-            (
-                d.family(),
-                Arc::new(SeriesBudget::new(cfg.max_series_per_family)),
-            )
-        })
+        .map(|_| Arc::new(SeriesBudget::new(cfg.max_series_per_family)))
         .collect();
-    let budget_of = |d: Definition| {
-        budgets
-            .iter()
-            .find(|(f, _)| *f == d.family())
-            .map(|(_, b)| b.clone())
-            .unwrap_or_else(|| Arc::new(SeriesBudget::new(cfg.max_series_per_family)))
-    };
+    let budget_of = |d: Definition| per_family[d.index()].clone();
     let mut smcs = Vec::new();
     let mut specs = Vec::new();
     for (i, smc) in cfg.smc.iter().enumerate() {
@@ -94,7 +84,11 @@ pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
     let store = Store {
         smcs,
         subscriptions: specs.iter().map(|(_, s)| s.state.clone()).collect(),
-        budgets,
+        budgets: Definition::ALL
+            .iter()
+            .map(|d| d.family())
+            .zip(per_family.iter().cloned())
+            .collect(),
     };
     (store, specs)
 }

@@ -36,6 +36,11 @@ impl Definition {
         Definition::Neighbors,
     ];
 
+    /// Position in [`Definition::ALL`] (declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// The definitions whose target is an engine (all but ACTIVE_ALERTS).
     pub fn engine_scoped() -> impl Iterator<Item = Definition> {
         Self::ALL
@@ -288,6 +293,13 @@ pub fn is_legacy_api(v: (u32, u32)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn index_is_the_position_in_all() {
+        for (i, d) in Definition::ALL.into_iter().enumerate() {
+            assert_eq!(d.index(), i, "{d}");
+        }
+    }
 
     #[test]
     fn default_group_by_is_groupable() {
