@@ -103,6 +103,12 @@ fn truth_total(truth: &str, def: Definition, target: &str) -> u64 {
         .sum()
 }
 
+/// `POST path` on the simulator's control API, decoded as JSON.
+async fn post_json(c: &reqwest::Client, s: &SimServer, path: &str) -> Value {
+    let r = c.post(format!("{}{path}", s.url())).send().await.unwrap();
+    r.json().await.unwrap()
+}
+
 /// Subscribe to `def` on `target` in `id` format (7.1) and read its whole
 /// snapshot, sized from the ground truth `truth`.
 /// Returns the socket, the fetch id, the records messages and the rows.
@@ -825,33 +831,12 @@ async fn control_endpoints() {
         .unwrap();
     assert_eq!(default, s.truth("sim"));
 
-    let v: Value = c
-        .post(format!("{}/sim/churn?steps=25", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = post_json(&c, &s, "/sim/churn?steps=25").await;
     assert_eq!(v, json!({"applied": 25}));
     assert_ne!(s.truth("my smc"), text);
-    let v: Value = c
-        .post(format!("{}/sim/churn?rate=0", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = post_json(&c, &s, "/sim/churn?rate=0").await;
     assert_eq!(v["rate"], json!(0.0));
-    let v: Value = c
-        .post(format!("{}/sim/fault/drop", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = post_json(&c, &s, "/sim/fault/drop").await;
     assert_eq!(v, json!({"dropped": 0}));
     s.shutdown().await;
 }
