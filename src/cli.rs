@@ -48,6 +48,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Session identification of the simulated SMC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimAuth {
+    Cookie,
+    Token,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve a simulated SMC (REST login + session-monitoring WebSocket).
@@ -64,6 +71,11 @@ pub enum Command {
         /// World size multiplier.
         #[arg(long, default_value_t = 1)]
         scale: u32,
+        /// How sessions are identified: a JSESSIONID cookie, or the
+        /// "Use SSL for session ID" token (Authorization header,
+        /// `access_token` WebSocket subprotocol).
+        #[arg(long, value_enum, default_value = "cookie")]
+        auth: SimAuth,
     },
     /// Run the simulator and the exporter together on loopback.
     Demo {
@@ -112,12 +124,14 @@ pub fn main_with(cli: Cli) -> ExitCode {
             seed,
             churn,
             scale,
+            auth,
         }) => runtime.block_on(simulate(
             listen,
             SimOptions {
                 seed,
                 churn_per_second: churn,
                 scale,
+                token_auth: auth == SimAuth::Token,
                 ..SimOptions::default()
             },
         )),

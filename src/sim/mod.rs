@@ -31,11 +31,14 @@
 //! | `GET /sim/truth?smc=NAME` | the expected state families in Prometheus text 0.0.4 (`smc` label defaults to `sim`) |
 //! | `POST /sim/churn?steps=N` | apply N mutations now → `{"applied":N}` |
 //! | `POST /sim/churn?rate=R` | set the background churn rate (mutations per second, 0 = off) → `{"rate":R}` |
+//! | `GET /sim/table?definition=D&target=T[&version=V]` | ground truth rows of one table as `id`-format records: `{"definition","target","version","rows":[…]}` (`version` defaults to the newest offered) |
 //! | `POST /sim/fault/drop` | abruptly end every open session socket (no close frame) → `{"dropped":n}` |
 //!
 //! Not simulated yet: query filters (ignored, never an error), the log socket
 //! and the notification socket (both answer 404).
 
+mod logs;
+mod notify;
 mod render;
 mod server;
 mod socket;
@@ -70,6 +73,10 @@ pub struct SimOptions {
     pub scale: u32,
     /// API versions offered by `GET /api`, e.g. `["6.10","7.0","7.1"]`.
     pub api_versions: Vec<String>,
+    /// "Use SSL for session ID" mode: login answers with an `Authorization`
+    /// header instead of a `JSESSIONID` cookie, and WebSockets authenticate
+    /// with the `access_token` subprotocol.
+    pub token_auth: bool,
 }
 
 impl Default for SimOptions {
@@ -80,6 +87,7 @@ impl Default for SimOptions {
             api_key: None,
             scale: 1,
             api_versions: vec!["6.10".into(), "7.0".into(), "7.1".into()],
+            token_auth: false,
         }
     }
 }
@@ -115,6 +123,8 @@ pub struct SimServer {
 /// State shared by the HTTP server, the socket tasks and the handle.
 pub(crate) struct Shared {
     pub(crate) info: WorldInfo,
+    /// See [`SimOptions::token_auth`].
+    pub(crate) token_auth: bool,
     world: Mutex<World>,
     /// Live REST sessions: JSESSIONID → API version it logged in with.
     sessions: Mutex<HashMap<String, String>>,
@@ -187,6 +197,39 @@ impl Shared {
     pub(crate) fn truth(&self, smc: &str) -> String {
         self.world().truth(smc)
     }
+
+    /// Every row of one table, rendered as an `id`-format record would be
+    /// for a client of API `version` (without `first_fetch`). `None`: no
+    /// such table.
+    pub(crate) fn table_rows(
+        &self,
+        def: crate::model::Definition,
+        target: &str,
+        base: &str,
+        version: &str,
+    ) -> Option<Vec<serde_json::Value>> {
+        let ctx = render::Ctx {
+            base: base.to_string(),
+            version: version.to_string(),
+            legacy: crate::model::parse_api_version(version)
+                .is_some_and(crate::model::is_legacy_api),
+            def,
+        };
+        let fmt = render::Format::Single(render::SubFormat {
+            field_format: render::FieldFormat::Id,
+            select: None,
+            detailed: false,
+        });
+        let w = self.world();
+        let t = w.find_table(def, target)?;
+        Some(
+            w.tables[t]
+                .entries
+                .iter()
+                .map(|e| render::render(e, &ctx, &fmt, render::EVENT_NEW, false))
+                .collect(),
+        )
+    }
 }
 
 /// An open session socket in the registry; unregisters itself when dropped.
@@ -241,6 +284,7 @@ pub async fn start(
     let (rate, rate_rx) = watch::channel(0.0);
     let shared = Arc::new(Shared {
         info,
+        token_auth: opts.token_auth,
         next_fetch: AtomicI64::new(world::first_fetch_id(opts.seed)),
         world: Mutex::new(world),
         sessions: Mutex::new(HashMap::new()),

@@ -18,9 +18,23 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::{Shared, socket};
+use super::{Shared, logs, notify, socket};
 
 type Resp = Response<Full<Bytes>>;
+
+/// The session a keep-alive connection logged in with (token mode only).
+type ConnSession = Arc<std::sync::Mutex<Option<String>>>;
+
+/// Which WebSocket endpoint an upgrade is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SocketKind {
+    /// `/{ver}/monitoring/session/socket`
+    Session,
+    /// `/{ver}/monitoring/log/socket`
+    Log,
+    /// `/{ver}/notification/socket`
+    Notification,
+}
 
 /// Largest request body read (login bodies are tiny).
 const MAX_BODY: usize = 64 * 1024;
@@ -46,9 +60,12 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let local = local.unwrap_or(peer);
         shared.tasks.spawn(async move {
             let svc_shared = shared2.clone();
+            // "SSL session ID" mode: the connection that logged in carries the session.
+            let conn_session: ConnSession = Arc::new(std::sync::Mutex::new(None));
             let svc = service_fn(move |req| {
                 let s = svc_shared.clone();
-                async move { Ok::<_, Infallible>(handle(req, s, local).await) }
+                let c = conn_session.clone();
+                async move { Ok::<_, Infallible>(handle(req, s, local, c).await) }
             });
             let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades();
             tokio::select! {
@@ -98,8 +115,48 @@ fn session_cookie(req: &Request<Incoming>) -> Option<String> {
         })
 }
 
-fn has_session(shared: &Shared, req: &Request<Incoming>) -> bool {
-    session_cookie(req).is_some_and(|id| shared.sessions().contains_key(&id))
+/// The values of `Sec-WebSocket-Protocol` (comma-separated, any order).
+fn offered_subprotocols(req: &Request<Incoming>) -> Vec<String> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// The live session a request belongs to.
+///
+/// Cookie mode: `Cookie: JSESSIONID=…`. Token mode: the raw
+/// `Authorization` header, a token offered next to `access_token` in
+/// `Sec-WebSocket-Protocol`, or else the session this keep-alive connection
+/// logged in with (the SMC ties "SSL session ID" sessions to the TLS
+/// session, and the official client sends no token on `GET /{ver}/api` and
+/// on logout).
+fn session_of(shared: &Shared, req: &Request<Incoming>, conn: &ConnSession) -> Option<String> {
+    let live = |id: &str| shared.sessions().contains_key(id);
+    if !shared.token_auth {
+        return session_cookie(req).filter(|id| live(id));
+    }
+    if let Some(t) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+    {
+        return Some(t.to_string()).filter(|t| live(t));
+    }
+    let offered = offered_subprotocols(req);
+    if offered
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case("access_token"))
+    {
+        return offered.into_iter().find(|p| live(p));
+    }
+    let from_conn = conn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    from_conn.filter(|id| live(id))
 }
 
 fn query_params(req: &Request<Incoming>) -> Vec<(String, String)> {
@@ -130,7 +187,12 @@ fn base_url(req: &Request<Incoming>, local: SocketAddr) -> String {
     }
 }
 
-async fn handle(req: Request<Incoming>, shared: Arc<Shared>, local: SocketAddr) -> Resp {
+async fn handle(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    local: SocketAddr,
+    conn: ConnSession,
+) -> Resp {
     let path = req.uri().path().to_string();
     let method = req.method().clone();
     tracing::debug!(%method, %path, "simulator request");
@@ -146,11 +208,11 @@ async fn handle(req: Request<Incoming>, shared: Arc<Shared>, local: SocketAddr) 
                 .collect();
             json_resp(StatusCode::OK, &json!({ "version": versions }))
         }
-        ["sim", rest @ ..] => control(req, &shared, rest).await,
+        ["sim", rest @ ..] => control(req, &shared, rest, local).await,
         [ver, rest @ ..] if shared.info.api_versions.iter().any(|v| v == ver) => {
             let ver = ver.to_string();
             let rest: Vec<String> = rest.iter().map(|s| s.to_string()).collect();
-            smc(req, shared, &ver, &rest, local).await
+            smc(req, shared, &ver, &rest, local, &conn).await
         }
         _ => error(StatusCode::NOT_FOUND, "Not found"),
     }
@@ -162,23 +224,34 @@ async fn smc(
     ver: &str,
     rest: &[String],
     local: SocketAddr,
+    conn: &ConnSession,
 ) -> Resp {
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
     let base = base_url(&req, local);
     let method = req.method().clone();
+    let session = session_of(&shared, &req, conn);
+    let socket = match rest.as_slice() {
+        ["monitoring", "session", "socket"] => Some(SocketKind::Session),
+        ["monitoring", "log", "socket"] => Some(SocketKind::Log),
+        ["notification", "socket"] => Some(SocketKind::Notification),
+        _ => None,
+    };
+    if let (true, Some(kind)) = (method == Method::GET, socket) {
+        if session.is_none() {
+            return error(StatusCode::UNAUTHORIZED, "Not logged in");
+        }
+        return upgrade(req, shared, ver, base, kind);
+    }
     match (method, rest.as_slice()) {
-        (Method::POST, ["login"]) => login(req, &shared, ver).await,
-        (Method::PUT, ["logout"]) => match session_cookie(&req) {
-            Some(id) if shared.sessions().remove(&id).is_some() => empty(StatusCode::NO_CONTENT),
+        (Method::POST, ["login"]) => login(req, &shared, ver, conn).await,
+        (Method::PUT, ["logout"]) => match session {
+            Some(id) if shared.sessions().remove(&id).is_some() => {
+                conn.lock().unwrap_or_else(|e| e.into_inner()).take();
+                empty(StatusCode::NO_CONTENT)
+            }
             _ => error(StatusCode::UNAUTHORIZED, "Not logged in"),
         },
-        (Method::GET, ["monitoring", "session", "socket"]) => {
-            if !has_session(&shared, &req) {
-                return error(StatusCode::UNAUTHORIZED, "Not logged in");
-            }
-            upgrade(req, shared, ver, base)
-        }
-        (_, _) if !has_session(&shared, &req) => error(StatusCode::UNAUTHORIZED, "Not logged in"),
+        (_, _) if session.is_none() => error(StatusCode::UNAUTHORIZED, "Not logged in"),
         (Method::GET, ["api"]) => {
             let e = |rel: &str, path: &str, method: &str| json!({"rel": rel, "href": format!("{base}/{ver}/{path}"), "method": method});
             json_resp(
@@ -210,7 +283,7 @@ async fn smc(
     }
 }
 
-async fn login(req: Request<Incoming>, shared: &Shared, ver: &str) -> Resp {
+async fn login(req: Request<Incoming>, shared: &Shared, ver: &str, conn: &ConnSession) -> Resp {
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => return error(StatusCode::BAD_REQUEST, "Unreadable login body"),
@@ -232,16 +305,30 @@ async fn login(req: Request<Incoming>, shared: &Shared, ver: &str) -> Resp {
         .collect();
     shared.sessions().insert(id.clone(), ver.to_string());
     let mut r = json_resp(StatusCode::OK, &json!({}));
-    if let Ok(h) = HeaderValue::from_str(&format!("JSESSIONID={id}; Path=/; HttpOnly")) {
+    if shared.token_auth {
+        // "Use SSL for session ID": the session travels as a raw header, no cookie.
+        if let Ok(h) = HeaderValue::from_str(&id) {
+            r.headers_mut().insert(header::AUTHORIZATION, h);
+        }
+        *conn.lock().unwrap_or_else(|e| e.into_inner()) = Some(id);
+    } else if let Ok(h) = HeaderValue::from_str(&format!("JSESSIONID={id}; Path=/; HttpOnly")) {
         r.headers_mut().insert(header::SET_COOKIE, h);
     }
     r
 }
 
-/// Answer a WebSocket upgrade and hand the upgraded stream to the session
-/// socket task. The socket is registered before the 101 goes out, so
-/// `drop_connections` sees it as soon as the client does.
-fn upgrade(req: Request<Incoming>, shared: Arc<Shared>, ver: &str, base: String) -> Resp {
+/// Answer a WebSocket upgrade and hand the upgraded stream to the task of
+/// its endpoint. The socket is registered before the 101 goes out, so
+/// `drop_connections` sees it as soon as the client does. A client offering
+/// the `access_token` subprotocol (token mode) gets it echoed, as
+/// websocket-client requires one offered value back.
+fn upgrade(
+    req: Request<Incoming>,
+    shared: Arc<Shared>,
+    ver: &str,
+    base: String,
+    kind: SocketKind,
+) -> Resp {
     let h = req.headers();
     let is_upgrade = h
         .get(header::UPGRADE)
@@ -257,6 +344,9 @@ fn upgrade(req: Request<Incoming>, shared: Arc<Shared>, ver: &str, base: String)
         return error(StatusCode::BAD_REQUEST, "WebSocket upgrade required");
     };
     let accept = derive_accept_key(key.as_bytes());
+    let echo_token = offered_subprotocols(&req)
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case("access_token"));
     let guard = shared.register_socket();
     let version = ver.to_string();
     let shared2 = shared.clone();
@@ -267,8 +357,12 @@ fn upgrade(req: Request<Incoming>, shared: Arc<Shared>, ver: &str, base: String)
             u = hyper::upgrade::on(req) => u,
         };
         match upgraded {
-            Ok(u) => socket::run(u, shared2, guard, version, base).await,
-            Err(e) => tracing::debug!(error = %e, "session socket upgrade failed"),
+            Ok(u) => match kind {
+                SocketKind::Session => socket::run(u, shared2, guard, version, base).await,
+                SocketKind::Log => logs::run(u, shared2, guard, version, base).await,
+                SocketKind::Notification => notify::run(u, shared2, guard, version, base).await,
+            },
+            Err(e) => tracing::debug!(error = %e, ?kind, "socket upgrade failed"),
         }
     });
     let mut r = empty(StatusCode::SWITCHING_PROTOCOLS);
@@ -278,10 +372,55 @@ fn upgrade(req: Request<Incoming>, shared: Arc<Shared>, ver: &str, base: String)
     if let Ok(v) = HeaderValue::from_str(&accept) {
         hs.insert(header::SEC_WEBSOCKET_ACCEPT, v);
     }
+    if echo_token {
+        hs.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("access_token"),
+        );
+    }
     r
 }
 
-async fn control(req: Request<Incoming>, shared: &Shared, rest: &[&str]) -> Resp {
+/// `GET /sim/table`: the ground-truth rows of one (definition, target).
+fn table<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a str>) -> Resp {
+    let newest = shared
+        .info
+        .api_versions
+        .iter()
+        .max_by_key(|v| crate::model::parse_api_version(v))
+        .cloned()
+        .unwrap_or_default();
+    let version = param("version").map(str::to_string).unwrap_or(newest);
+    if !shared.info.api_versions.contains(&version) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "version is not an offered API version",
+        );
+    }
+    let legacy = crate::model::parse_api_version(&version).is_some_and(crate::model::is_legacy_api);
+    let def_name = param("definition").unwrap_or("");
+    let Some(def) = crate::model::Definition::ALL
+        .into_iter()
+        .find(|d| d.wire_name(legacy) == def_name || d.wire_name(false) == def_name)
+    else {
+        return error(StatusCode::BAD_REQUEST, "unknown definition");
+    };
+    let target = param("target").unwrap_or("");
+    match shared.table_rows(def, target, base, &version) {
+        Some(rows) => json_resp(
+            StatusCode::OK,
+            &json!({"definition": def.wire_name(legacy), "target": target, "version": version, "rows": rows}),
+        ),
+        None => error(StatusCode::NOT_FOUND, "no such table"),
+    }
+}
+
+async fn control(
+    req: Request<Incoming>,
+    shared: &Shared,
+    rest: &[&str],
+    local: SocketAddr,
+) -> Resp {
     let params = query_params(&req);
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     match (req.method().clone(), rest) {
@@ -298,6 +437,7 @@ async fn control(req: Request<Incoming>, shared: &Shared, rest: &[&str]) -> Resp
             );
             r
         }
+        (Method::GET, ["table"]) => table(shared, &base_url(&req, local), param),
         (Method::POST, ["churn"]) => {
             if let Some(rate) = param("rate") {
                 return match rate.parse::<f64>() {
