@@ -118,12 +118,23 @@ pub async fn start_pair(seed: u64) -> Pair {
 /// Like [`start_pair`], with a hook that may change the exporter config
 /// (it also sees the simulator, e.g. to read the ground truth).
 pub async fn start_pair_with(seed: u64, tweak: impl FnOnce(&mut Config, &SimServer)) -> Pair {
+    start_pair_opts(
+        SimOptions {
+            seed,
+            ..SimOptions::default()
+        },
+        tweak,
+    )
+    .await
+}
+
+/// Like [`start_pair_with`], with every simulator option chosen by the caller.
+pub async fn start_pair_opts(
+    opts: SimOptions,
+    tweak: impl FnOnce(&mut Config, &SimServer),
+) -> Pair {
     smc_exporter::smc::tls::install_default_provider();
-    let sim = start_sim(SimOptions {
-        seed,
-        ..SimOptions::default()
-    })
-    .await;
+    let sim = start_sim(opts).await;
     let w = sim.world_info();
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
