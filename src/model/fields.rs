@@ -1,9 +1,16 @@
 //! The log-field catalog: id, internal name and Management Client label.
 //!
 //! Names and pretty labels marked "evidenced" in `smc-protocol.md` §4.2 are
-//! taken from captures; the others follow the `LogField` constant names
-//! (CamelCase) and are our best rendering. The exporter itself only relies on
-//! the numeric ids (it subscribes with `field_format: "id"`).
+//! taken from captures (e.g. 1 `Timestamp`/`Creation Time`, 7 `Src`/`Src Addr`,
+//! 9 `Sport`/`Src Port`, the `Facility` label of 22). The other names are the
+//! `LogField` constant names in CamelCase (`IPSAPPID` → `IpsAppId`,
+//! `IKECOOKIE` → `IkeCookie`, §4.2 "name"), and the other pretty labels are
+//! our own Management-Client-style titles: neither is evidenced. The exporter
+//! itself only relies on the numeric ids (it subscribes with
+//! `field_format: "id"`).
+//!
+//! The catalog covers every default `field_ids` of every query class in
+//! §4.1, so a `fields` reply (log socket, `detailed` format) names them all.
 
 /// One field of the SMC log/monitoring schema.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +118,13 @@ pub const FIELDS: &[FieldSpec] = &[
         "Information Message",
         "string",
         "Information message."
+    ),
+    f!(
+        22,
+        "Facility",
+        "Facility",
+        "string",
+        "The firewall subsystem that created the entry."
     ),
     f!(
         24,
@@ -230,6 +244,13 @@ pub const FIELDS: &[FieldSpec] = &[
         "Block Lister",
         "string",
         "Who created the block-list entry."
+    ),
+    f!(
+        134,
+        "IpsAppId",
+        "Application",
+        "string",
+        "The application detected in the connection."
     ),
     f!(
         160,
@@ -417,6 +438,13 @@ pub const FIELDS: &[FieldSpec] = &[
         "The situation that triggered the entry."
     ),
     f!(
+        3000,
+        "IkeCookie",
+        "IKE Cookie",
+        "string",
+        "IKE SA cookies of the initiator and the responder."
+    ),
+    f!(
         3001,
         "UserName",
         "User",
@@ -492,5 +520,51 @@ mod tests {
         }
         assert_eq!(field_by_id(7).map(|f| f.pretty), Some("Src Addr"));
         assert_eq!(field_by_name("BlackListEntryId").map(|f| f.id), Some(117));
+    }
+
+    /// Every default `field_ids` of every query class (protocol §4.1),
+    /// including the `LogQuery` defaults and the `resolve_field_ids` example
+    /// of §2.2, resolves to a catalog entry.
+    #[test]
+    fn every_default_query_field_id_resolves() {
+        let defaults: [(&str, &[u32]); 10] = [
+            (
+                "ConnectionQuery",
+                &[1, 4, 7, 9, 46, 8, 10, 47, 27, 134, 11, 116],
+            ),
+            ("BlockListQuery", &[1, 128, 118, 120, 11, 127, 4, 38, 117]),
+            (
+                "VPNSAQuery",
+                &[
+                    1, 4, 501, 502, 505, 3000, 504, 506, 535, 536, 539, 20007, 20008, 11, 12200,
+                    12201, 534,
+                ],
+            ),
+            ("UserQuery", &[1, 3001, 7, 4, 38, 534, 3003]),
+            ("RoutingQuery", &[1, 13, 113, 47, 164, 160, 161, 165, 163]),
+            ("SSLVPNQuery", &[809, 810, 4, 7, 3001]),
+            (
+                "ActiveAlertQuery",
+                &[1, 602, 14, 4, 7, 8, 27, 11, 9, 10, 1000, 20000],
+            ),
+            (
+                "NeighborQuery",
+                &[4, 24, 38, 19, 34, 485, 737, 733, 734, 735, 736],
+            ),
+            ("LogQuery", &[1, 602, 14, 4, 7, 9, 8, 10, 11, 6, 19]),
+            (
+                "resolve_field_ids example",
+                &[1, 4, 7, 9, 46, 8, 10, 47, 27, 134, 11, 116],
+            ),
+        ];
+        for (class, ids) in defaults {
+            for id in ids {
+                assert!(field_by_id(*id).is_some(), "{class}: field {id} missing");
+            }
+        }
+        assert_eq!(field_by_id(134).map(|f| f.name), Some("IpsAppId"));
+        assert_eq!(field_by_id(3000).map(|f| f.name), Some("IkeCookie"));
+        assert_eq!(field_by_id(22).map(|f| f.pretty), Some("Facility"));
+        assert_eq!(field_by_id(9).map(|f| f.pretty), Some("Src Port"));
     }
 }

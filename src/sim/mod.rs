@@ -1,12 +1,15 @@
 //! The SMC simulator: a fake Forcepoint NGFW Security Management Center that
-//! speaks the REST login and session-monitoring WebSocket protocol of
-//! `docs/smc-protocol.md` (§1.3–1.7, §2.1, §3, §7), over plain HTTP on one
-//! port.
+//! speaks the REST login, session-monitoring, log and notification WebSocket
+//! protocols of `docs/smc-protocol.md` (§1.3–1.7, §2, §3, §5–§7), over plain
+//! HTTP on one port.
 //!
-//! The world (engines, clusters, admin domains and the eight session-monitoring
-//! tables) is a pure function of the seed and the number of churn steps
-//! applied: no wall clock and no OS randomness reach the data, so a test can
-//! compare what an exporter folded with [`SimServer::truth`].
+//! The world (engines, clusters, admin domains, the eight session-monitoring
+//! tables, the log history and the element registry) is a pure function of
+//! the seed and the number of churn steps applied: no wall clock and no OS
+//! randomness reach the data, so a test can compare what an exporter folded
+//! with [`SimServer::truth`]. Each churn step mutates one table entry, appends
+//! one log record and, about one step in ten, creates, updates or deletes a
+//! host or network element.
 //!
 //! # SMC endpoints
 //!
@@ -19,6 +22,10 @@
 //! | `GET /{ver}/system`, `GET /{ver}/system/smc_version` | links / `{"value":"7.1.2 [10455]"}` |
 //! | `PUT /{ver}/logout` | 204, ends the session |
 //! | `GET /{ver}/monitoring/session/socket` | WebSocket upgrade (cookie `JSESSIONID` of a live session, else 401) |
+//! | `GET /{ver}/monitoring/log/socket` | WebSocket upgrade, same auth: the log socket (`logs.rs`): field-metadata request (`query` without `type`, `detailed` format) → `success` + `fields` (a descriptor for every requested id) + `end`; `stored` → `success`, `status`, `records` lists ≤ 200 (`quantity`, `backwards`, `start_ms`/`end_ms`, `start_record`), `end`; `current` → appended records until abort; bad query → `{"failure"}`, socket stays open |
+//! | `GET /{ver}/notification/socket` | WebSocket upgrade, same auth: `{"context":X}` → `{"success":"Subscribed","subscription_id":N,"context":X}`, then element events (`event` object; `events` list at API ≤ 6.5); `{"unsubscribe":N}` → `{"success":"Unsubscribed","subscription_id":N}` (`notify.rs`) |
+//! | `GET /{ver}/elements/<type>/<id>` | a live element (engines, hosts, networks, routers): `{"name","comment","link":[{"rel":"self","href","type"}]}` plus `address` (host, router) or `ipv4_network` (network); 404 when unknown or deleted |
+//! | `DELETE /{ver}/elements/<kind>/<id>/block_list/<b64 id>` (`blacklist` below 7.0), `…/vpn_sa/<b64 spi>` | 204: the entry leaves its table (subscribers get the `deleted` delta); 404 when unknown or the other naming |
 //!
 //! Every JSON answer has `Content-Type: application/json` exactly (no charset:
 //! the official Python client ignores bodies otherwise).
@@ -32,10 +39,13 @@
 //! | `POST /sim/churn?steps=N` | apply N mutations now → `{"applied":N}` |
 //! | `POST /sim/churn?rate=R` | set the background churn rate (mutations per second, 0 = off) → `{"rate":R}` |
 //! | `GET /sim/table?definition=D&target=T[&version=V]` | ground truth rows of one table as `id`-format records: `{"definition","target","version","rows":[…]}` (`version` defaults to the newest offered) |
-//! | `POST /sim/fault/drop` | abruptly end every open session socket (no close frame) → `{"dropped":n}` |
+//! | `POST /sim/fault/drop` | abruptly end every open WebSocket — session, log and notification (no close frame) → `{"dropped":n}` |
+//! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…]}` (at most 10 000 kept) |
+//! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
+//! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
 //!
-//! Not simulated yet: query filters (ignored, never an error), the log socket
-//! and the notification socket (both answer 404).
+//! Not simulated yet: query filters (ignored, never an error; the log
+//! socket's hook is `logs::LogFilter::matches`).
 
 mod logs;
 mod notify;
@@ -128,7 +138,7 @@ pub(crate) struct Shared {
     world: Mutex<World>,
     /// Live REST sessions: JSESSIONID → API version it logged in with.
     sessions: Mutex<HashMap<String, String>>,
-    /// Open session sockets: connection id → token that ends it abruptly.
+    /// Open WebSockets (session, log, notification): connection id → token that ends it abruptly.
     sockets: Mutex<HashMap<u64, CancellationToken>>,
     next_socket: AtomicU64,
     next_fetch: AtomicI64,
@@ -156,7 +166,7 @@ impl Shared {
         self.next_fetch.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Register an open session socket; the guard unregisters it on drop.
+    /// Register an open WebSocket; the guard unregisters it on drop.
     pub(crate) fn register_socket(self: &Arc<Self>) -> SocketGuard {
         let id = self.next_socket.fetch_add(1, Ordering::Relaxed);
         let token = self.shutdown.child_token();
@@ -374,7 +384,7 @@ impl SimServer {
         self.shared.set_churn_rate(per_second);
     }
 
-    /// Abruptly end every open session socket (no close frame). Returns how many.
+    /// Abruptly end every open WebSocket (no close frame). Returns how many.
     pub fn drop_connections(&self) -> usize {
         self.shared.drop_connections()
     }

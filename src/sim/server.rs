@@ -279,6 +279,21 @@ async fn smc(
             &json!({ "value": format!("{ver}.2 [10455]") }),
         ),
         (Method::GET, ["elements"]) => json_resp(StatusCode::OK, &json!({ "result": [] })),
+        (Method::GET, ["elements", etype, id]) => {
+            match notify::get_element(&shared, etype, id, &base, ver) {
+                Some(v) => json_resp(StatusCode::OK, &v),
+                None => error(StatusCode::NOT_FOUND, "No such element"),
+            }
+        }
+        // block_list_href / blacklist_href / vpn_sa_href (protocol §6).
+        (Method::DELETE, ["elements", kind, id, link, entry]) => {
+            let element = format!("{kind}/{id}");
+            if notify::delete_session_entry(&shared, ver, &element, link, entry) {
+                empty(StatusCode::NO_CONTENT)
+            } else {
+                error(StatusCode::NOT_FOUND, "No such entry")
+            }
+        }
         _ => error(StatusCode::NOT_FOUND, "Not found"),
     }
 }
@@ -415,6 +430,45 @@ fn table<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a str
     }
 }
 
+/// Most log records or element changes one control call makes.
+const MAX_APPEND: usize = 10_000;
+
+/// `POST /sim/elements?type=T&action=A[&count=N][&version=V]`: element
+/// events now; the affected hrefs (for API `V`, default the newest offered).
+fn elements<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a str>) -> Resp {
+    let version = match param("version") {
+        Some(v) if shared.info.api_versions.iter().any(|o| o == v) => v.to_string(),
+        Some(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "version is not an offered API version",
+            );
+        }
+        None => shared
+            .info
+            .api_versions
+            .iter()
+            .max_by_key(|v| crate::model::parse_api_version(v))
+            .cloned()
+            .unwrap_or_default(),
+    };
+    let count = match param("count").unwrap_or("1").parse::<usize>() {
+        Ok(n) if n <= MAX_APPEND => n,
+        _ => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "count must be an integer in 0..=10000",
+            );
+        }
+    };
+    let etype = param("type").unwrap_or("");
+    let action = param("action").unwrap_or("");
+    match notify::apply_now(shared, etype, action, count, base, &version) {
+        Ok(hrefs) => json_resp(StatusCode::OK, &json!(hrefs)),
+        Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
 async fn control(
     req: Request<Incoming>,
     shared: &Shared,
@@ -463,6 +517,21 @@ async fn control(
             StatusCode::OK,
             &json!({ "dropped": shared.drop_connections() }),
         ),
+        (Method::GET, ["logs"]) => match param("backwards").unwrap_or("true") {
+            b @ ("true" | "false") => json_resp(StatusCode::OK, &logs::truth(shared, b == "true")),
+            _ => error(StatusCode::BAD_REQUEST, "backwards must be true or false"),
+        },
+        (Method::POST, ["logs"]) => match param("count").unwrap_or("1").parse::<usize>() {
+            Ok(n) if n <= MAX_APPEND => json_resp(
+                StatusCode::OK,
+                &json!({ "appended": logs::append_now(shared, n) }),
+            ),
+            _ => error(
+                StatusCode::BAD_REQUEST,
+                "count must be an integer in 0..=10000",
+            ),
+        },
+        (Method::POST, ["elements"]) => elements(shared, &base_url(&req, local), param),
         _ => error(StatusCode::NOT_FOUND, "Unknown simulator control endpoint"),
     }
 }

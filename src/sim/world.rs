@@ -516,6 +516,11 @@ pub(crate) struct World {
     pub tables: Vec<Table>,
     next_subscriber: u64,
     pub steps: u64,
+    /// The log history served by the log socket (`super::logs`).
+    pub logs: super::logs::LogHistory,
+    /// The element registry behind the notification socket and element REST
+    /// (`super::notify`).
+    pub elements: super::notify::Elements,
 }
 
 impl World {
@@ -608,11 +613,16 @@ impl World {
                 subscribers: Vec::new(),
             });
         }
+        // Own seeded streams: the tables' sequence does not depend on them.
+        let logs = super::logs::LogHistory::generate(seed, &g.engines, g.clock);
+        let elements = super::notify::Elements::generate(seed, &g.engines);
         World {
             g,
             tables,
             next_subscriber: 1,
             steps: 0,
+            logs,
+            elements,
         }
     }
 
@@ -658,9 +668,40 @@ impl World {
         }
     }
 
+    /// One churn step: a table mutation, one new log record and, now and
+    /// then, an element event.
+    pub fn step(&mut self) {
+        self.step_table();
+        self.logs.step(&self.g.engines, self.g.clock);
+        self.elements.step();
+    }
+
+    /// Remove the first entry of a `def` table reported by engine element
+    /// `element` (e.g. `single_fw/1649`) that `pick` selects, telling the
+    /// table's subscribers. Whether one was removed.
+    pub fn remove_entry(
+        &mut self,
+        def: Definition,
+        element: &str,
+        pick: impl Fn(&Entry) -> bool,
+    ) -> bool {
+        for t in self.tables.iter_mut().filter(|t| t.def == def) {
+            if let Some(i) = t
+                .entries
+                .iter()
+                .position(|e| &*e.element == element && pick(e))
+            {
+                let e = t.entries.swap_remove(i);
+                t.notify(ChangeKind::Deleted, &e);
+                return true;
+            }
+        }
+        false
+    }
+
     /// One mutation: pick a table (weighted by size) and add, update or
     /// delete one entry, then push the delta to the table's subscribers.
-    pub fn step(&mut self) {
+    fn step_table(&mut self) {
         self.steps += 1;
         let g = &mut self.g;
         g.clock += g.rng.random_range(1..=3);
