@@ -57,7 +57,8 @@ pub enum SimAuth {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve a simulated SMC (REST login + session-monitoring WebSocket).
+    /// Serve a simulated SMC: REST login, the session, log and notification
+    /// WebSockets, and /sim/* control endpoints (ground truth, churn, faults).
     Simulate {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:8082")]
