@@ -34,9 +34,24 @@
 //! | `GET /sim/table?definition=D&target=T[&version=V]` | ground truth rows of one table as `id`-format records: `{"definition","target","version","rows":[…]}` (`version` defaults to the newest offered) |
 //! | `POST /sim/fault/drop` | abruptly end every open session socket (no close frame) → `{"dropped":n}` |
 //!
-//! Not simulated yet: query filters (ignored, never an error), the log socket
-//! and the notification socket (both answer 404).
+//! # Filters
+//!
+//! A session query's `query.filter` (protocol §2.3) is applied by
+//! `filter.rs`: the snapshot carries only the matching rows, and live deltas
+//! keep the client's view equal to the filtered table (a row that starts
+//! matching arrives as `added`, one that stops matching as `deleted`).
+//!
+//! | filter | effect |
+//! |---|---|
+//! | `in`, `and`, `or`, `not`, `defined` | as in §2.3; `in` may be reversed (value left, fields right) |
+//! | `translated` | SMC expressions: `$F == v`, `$F != v`, `$F IN union(…)` / `range(…)`, `ipv4(…)`, `ipv4_net(…)`, numbers, `"strings"`, bare words, `AND`/`OR`/`NOT`, `( )` |
+//! | values | `field` (id, name or label), `ip` (address/CIDR, also inside `a - b` values), `string`, `number`, `constant` (severity 602, action 14 → rendered text), `service` (`TCP/80`) |
+//! | `expression`, `cs_like`, `ci_like`, `element` values, unknown types, malformed JSON | `{"failure":"Invalid filter: <why>"}`, then a normal close |
+//!
+//! Not simulated yet: the log socket and the notification socket (both
+//! answer 404).
 
+mod filter;
 mod logs;
 mod notify;
 mod render;
