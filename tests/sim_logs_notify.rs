@@ -275,6 +275,63 @@ async fn stored_query_returns_the_newest_or_oldest_quantity() {
 }
 
 #[tokio::test]
+async fn stored_query_applies_the_filter() {
+    let s = start(6, &["7.1"]).await;
+    let c = http();
+    let all = get_json(&c, &s, "/sim/logs").await["records"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let field = |r: &Value, id: &str| r[id].as_str().unwrap_or("").to_string();
+    let cookie = login(&s, "7.1").await;
+    let mut ws = connect(&s, "7.1", LOG, Some(&cookie)).await.unwrap();
+    // (filter, field id, value, whether rows with that value match)
+    let cases = [
+        (
+            json!({"type": "translated", "value": "$Dport == 443"}),
+            "10",
+            "443",
+            true,
+        ),
+        (
+            json!({"type": "not", "value": {"type": "in", "left": {"type": "field", "id": 22},
+                   "right": [{"type": "string", "value": "Inspection"}]}}),
+            "22",
+            "Inspection",
+            false,
+        ),
+    ];
+    for (filter, id, value, equal) in cases {
+        let expect: Vec<Value> = all
+            .iter()
+            .filter(|r| (field(r, id) == value) == equal)
+            .cloned()
+            .collect();
+        assert!(
+            !expect.is_empty() && expect.len() < all.len(),
+            "{filter}: the filter must split the records ({} of {})",
+            expect.len(),
+            all.len()
+        );
+        let mut q = stored(None, true, "id");
+        q["query"]["filter"] = filter.clone();
+        send(&mut ws, q).await;
+        let (_, records, _) = read_stored(&mut ws).await;
+        assert_eq!(records, expect, "{filter}");
+    }
+    // A filter the simulator cannot evaluate is refused by name.
+    let mut q = stored(Some(5), true, "id");
+    q["query"]["filter"] = json!({"type": "cs_like"});
+    send(&mut ws, q).await;
+    let m = recv_json(&mut ws).await;
+    assert_eq!(
+        m["failure"],
+        "Invalid filter: cs_like filter is not supported: the client sends it without a value"
+    );
+    s.shutdown().await;
+}
+
+#[tokio::test]
 async fn stored_query_honours_the_time_range() {
     let s = start(4, &["7.1"]).await;
     let c = http();

@@ -697,7 +697,7 @@ async fn drop_connections_ends_sockets_without_close_frame() {
 async fn oversized_client_frame_closes_with_1009() {
     let s = start(1).await;
     let cookie = login(&s, "7.1").await;
-    // Just under the limit: accepted (the unsupported filter is ignored).
+    // Just under the limit: accepted (180 IPs, as in Forcepoint's own example).
     let ips: Vec<Value> = (0..180)
         .map(|i| json!({"type": "ip", "value": format!("10.0.{}.{}", i / 250, i % 250)}))
         .collect();

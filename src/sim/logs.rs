@@ -403,21 +403,21 @@ impl LogHistory {
 // ---------------------------------------------------------------------------
 // Queries.
 
-/// The query's `filter`. Kept raw until `sim::filter` is merged.
+/// The query's `filter` (`None`: every record matches).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LogFilter(pub Option<Value>);
+pub(crate) struct LogFilter(pub Option<super::filter::Filter>);
 
 impl LogFilter {
-    /// ==== FILTER HOOK ====
-    /// The single spot where a log query's filter is applied to a record's
-    /// `(field id, value)` pairs. Not simulated yet: every record matches.
-    /// To wire `sim::filter` in: parse `self.0` with
-    /// `super::filter::Filter::parse` in [`parse_request`] (a parse error
-    /// becomes the `failure` text) and here return
-    /// `filter.matches(&|id| values.iter().find(|(i, _)| *i == id).map(|(_, v)| v.as_str()))`.
+    /// Whether a record's `(field id, value)` pairs satisfy the filter.
     pub fn matches(&self, values: &[(u32, String)]) -> bool {
-        let _ = (&self.0, values);
-        true
+        self.0.as_ref().is_none_or(|f| {
+            f.matches(&|id| {
+                values
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, v)| v.as_str())
+            })
+        })
     }
 }
 
@@ -500,6 +500,12 @@ pub(crate) fn parse_request(v: &Value, fmt: &Format) -> Result<Request, String> 
             ));
         }
     };
+    let filter = match q.get("filter") {
+        None | Some(Value::Null) => LogFilter(None),
+        Some(f) => LogFilter(Some(
+            super::filter::Filter::parse(f).map_err(|e| format!("Invalid filter: {e}"))?,
+        )),
+    };
     let lq = LogQuery {
         start_ms: opt_i64(q, "start_ms", "query")?.unwrap_or(0).max(0),
         end_ms: opt_i64(q, "end_ms", "query")?.unwrap_or(0).max(0),
@@ -510,7 +516,7 @@ pub(crate) fn parse_request(v: &Value, fmt: &Format) -> Result<Request, String> 
             .get("start_inclusive")
             .and_then(Value::as_bool)
             .unwrap_or(true),
-        filter: LogFilter(q.get("filter").cloned()),
+        filter,
     };
     Ok(if kind == "stored" {
         Request::Stored(lq)

@@ -44,9 +44,23 @@
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
 //!
-//! Not simulated yet: query filters (ignored, never an error; the log
-//! socket's hook is `logs::LogFilter::matches`).
+//! # Filters
+//!
+//! A session or log query's `query.filter` (protocol §2.3) is applied by
+//! `filter.rs`. Log queries return only matching records; on the session
+//! socket the snapshot carries only the matching rows, and live deltas
+//! keep the client's view equal to the filtered table (a row that starts
+//! matching arrives as `added`, one that stops matching as `deleted`).
+//!
+//! | filter | effect |
+//! |---|---|
+//! | `in`, `and`, `or`, `not`, `defined` | as in §2.3; `in` may be reversed (value left, fields right) |
+//! | `translated` | SMC expressions: `$F == v`, `$F != v`, `$F IN union(…)` / `range(…)`, `ipv4(…)`, `ipv4_net(…)`, numbers, `"strings"`, bare words, `AND`/`OR`/`NOT`, `( )` |
+//! | values | `field` (id, name or label), `ip` (address/CIDR, also inside `a - b` values), `string`, `number`, `constant` (severity 602, action 14 → rendered text), `service` (`TCP/80`) |
+//! | `expression`, `cs_like`, `ci_like`, `element` values, unknown types, malformed JSON | `{"failure":"Invalid filter: <why>"}`, then a normal close |
+//!
 
+mod filter;
 mod logs;
 mod notify;
 mod render;

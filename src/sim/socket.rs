@@ -1,6 +1,7 @@
 //! One session-monitoring socket (`/{ver}/monitoring/session/socket`):
 //! query → `success` → snapshot batches → live deltas until abort or close.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,8 +14,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
+use super::filter::Filter;
 use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
-use super::world::{Delta, Subscribed};
+use super::world::{Delta, Entry, Subscribed};
 use super::{Shared, SocketGuard};
 use crate::model::{Definition, is_legacy_api, parse_api_version};
 use crate::smc::protocol::parse_abort;
@@ -171,7 +173,13 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
     let Some(target) = q.get("target").and_then(Value::as_str) else {
         return fail(&mut ws, format!("Missing target for definition {def_name}")).await;
     };
-    // Filters are not simulated yet: ignored, never an error.
+    let filter = match q.get("filter") {
+        None | Some(Value::Null) => None,
+        Some(f) => match Filter::parse(f) {
+            Ok(f) => Some(f),
+            Err(e) => return fail(&mut ws, format!("Invalid filter: {e}")).await,
+        },
+    };
     let subscribed = {
         let mut w = shared.world();
         w.find_table(def, target)
@@ -212,11 +220,25 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
         legacy,
         def,
     };
+    // Only the matching rows; with a filter, the keys sent so far, so live
+    // deltas keep the client's view equal to the filtered table.
+    let (snapshot, mut sent) = match &filter {
+        None => (snapshot, None),
+        Some(f) => {
+            let rows: Vec<Arc<Entry>> = snapshot
+                .into_iter()
+                .filter(|e| matches(f, e, &ctx, EVENT_NEW))
+                .collect();
+            let keys = rows.iter().map(|e| e.delta_key()).collect::<HashSet<_>>();
+            (rows, Some(keys))
+        }
+    };
     tracing::debug!(
         fetch,
         definition = def_name,
         target,
         rows = snapshot.len(),
+        filtered = filter.is_some(),
         "fetch started"
     );
 
@@ -271,7 +293,12 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
             }
             d = rx.recv(), if sub.is_some() => {
                 let Some(Delta { kind, entry }) = d else { return };
-                let (a, u, del) = match kind {
+                let change = match (&filter, &mut sent) {
+                    (Some(f), Some(sent)) => filtered_change(f, sent, kind, &entry, &ctx),
+                    _ => Some(kind),
+                };
+                let Some(change) = change else { continue };
+                let (a, u, del) = match change {
                     ChangeKind::Added => (vec![render::render(&entry, &ctx, &fmt, EVENT_NEW, false)], vec![], vec![]),
                     ChangeKind::Updated => (vec![], vec![render::render(&entry, &ctx, &fmt, EVENT_UPDATE, false)], vec![]),
                     ChangeKind::Deleted => (vec![], vec![], vec![render::render_deleted(&entry, &ctx, &fmt)]),
@@ -296,9 +323,106 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
     }
 }
 
+/// Whether an entry, rendered for SessionEvent `event`, matches the filter.
+fn matches(f: &Filter, e: &Entry, ctx: &Ctx, event: &str) -> bool {
+    let values = render::field_values(e, ctx, event);
+    f.matches(&|id| {
+        values
+            .binary_search_by_key(&id, |(i, _)| *i)
+            .ok()
+            .and_then(|i| values.get(i))
+            .map(|(_, v)| v.as_str())
+    })
+}
+
+/// What a filtered fetch's client must see for a table change, given the
+/// keys it was sent (updated in place): `None` when nothing.
+fn filtered_change(
+    f: &Filter,
+    sent: &mut HashSet<String>,
+    kind: ChangeKind,
+    e: &Entry,
+    ctx: &Ctx,
+) -> Option<ChangeKind> {
+    let key = e.delta_key();
+    let event = match kind {
+        ChangeKind::Added => EVENT_NEW,
+        ChangeKind::Updated => EVENT_UPDATE,
+        ChangeKind::Deleted => return sent.remove(&key).then_some(ChangeKind::Deleted),
+    };
+    if matches(f, e, ctx, event) {
+        if sent.insert(key) {
+            Some(ChangeKind::Added)
+        } else {
+            Some(ChangeKind::Updated)
+        }
+    } else if sent.remove(&key) {
+        Some(ChangeKind::Deleted)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filtered_changes_keep_the_view_exact() {
+        use super::super::world::World;
+        let w = World::generate(5, 1);
+        let t = w
+            .tables
+            .iter()
+            .find(|t| t.def == Definition::Connections)
+            .unwrap();
+        let e = t.entries[0].clone();
+        let ctx = Ctx {
+            base: "http://127.0.0.1:1".into(),
+            version: "7.1".into(),
+            legacy: false,
+            def: Definition::Connections,
+        };
+        let values = render::field_values(&e, &ctx, EVENT_NEW);
+        let src = &values.iter().find(|(i, _)| *i == 7).unwrap().1;
+        let hit = Filter::parse(&json!({"type":"in","left":{"type":"field","id":7},
+                                         "right":[{"type":"ip","value":src}]}))
+        .unwrap();
+        let miss = Filter::parse(&json!({"type":"not","value":{"type":"in",
+            "left":{"type":"field","id":7},"right":[{"type":"ip","value":src}]}}))
+        .unwrap();
+        let mut sent = HashSet::new();
+        let change = |f, sent: &mut HashSet<String>, k| filtered_change(f, sent, k, &e, &ctx);
+        // Unsent and not matching: nothing, for every kind.
+        for k in ChangeKind::ALL {
+            assert_eq!(change(&miss, &mut sent, k), None);
+        }
+        // An update that starts matching is an add, then updates.
+        assert_eq!(
+            change(&hit, &mut sent, ChangeKind::Updated),
+            Some(ChangeKind::Added)
+        );
+        assert_eq!(
+            change(&hit, &mut sent, ChangeKind::Updated),
+            Some(ChangeKind::Updated)
+        );
+        // Stops matching: deleted once, then silent.
+        assert_eq!(
+            change(&miss, &mut sent, ChangeKind::Updated),
+            Some(ChangeKind::Deleted)
+        );
+        assert_eq!(change(&miss, &mut sent, ChangeKind::Updated), None);
+        assert!(sent.is_empty());
+        assert_eq!(
+            change(&hit, &mut sent, ChangeKind::Added),
+            Some(ChangeKind::Added)
+        );
+        assert_eq!(
+            change(&hit, &mut sent, ChangeKind::Deleted),
+            Some(ChangeKind::Deleted)
+        );
+        assert_eq!(change(&hit, &mut sent, ChangeKind::Deleted), None);
+    }
 
     #[test]
     fn too_big_reason_fits_a_close_frame() {
