@@ -25,9 +25,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use futures_util::{FutureExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use rand::{Rng, SeedableRng};
@@ -35,27 +34,22 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 
 use super::render::{self, FieldFormat, Format, SubFormat};
-use super::socket::{BATCH, MAX_CLIENT_TEXT, TOO_BIG_REASON};
+use super::socket::BATCH;
 use super::world::{Engine, fmt_time};
+use super::ws::{Incoming, Ws, classify, next_frame, send, too_big};
 use super::{Shared, SocketGuard};
 use crate::model::field_by_id;
 use crate::smc::protocol::parse_abort;
-
-pub(crate) type Ws = WebSocketStream<TokioIo<Upgraded>>;
 
 /// Records kept; older ones are dropped (bounds memory under fast churn).
 pub(crate) const MAX_STORED: usize = 10_000;
 /// Live records queued per `current` fetch before it counts as too slow and
 /// its socket is closed.
 const LIVE_QUEUE: usize = 16_384;
-/// How long to wait for the client's close reply after our close frame.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// The fields every log record may carry, ascending (a `detailed` format
 /// without `field_ids` describes these).
@@ -611,64 +605,6 @@ pub(crate) fn append_now(shared: &Shared, n: usize) -> usize {
     let mut w = shared.world();
     let w = &mut *w;
     w.logs.append(n, &w.g.engines, w.g.clock)
-}
-
-// ---------------------------------------------------------------------------
-// WebSocket plumbing shared by the log and notification sockets.
-
-pub(crate) enum Incoming {
-    Text(String),
-    /// A text frame over 8192 bytes: close with 1009.
-    TooBig(usize),
-    /// Closed or errored.
-    End,
-    /// Ping, pong, binary, or the client's close (tungstenite queues the
-    /// reply, flushed by the next read).
-    Other,
-}
-
-fn classify(m: Option<Result<Message, WsError>>) -> Incoming {
-    match m {
-        None | Some(Err(_)) => Incoming::End,
-        Some(Ok(Message::Text(t))) if t.len() > MAX_CLIENT_TEXT => Incoming::TooBig(t.len()),
-        Some(Ok(Message::Text(t))) => Incoming::Text(t.as_str().to_owned()),
-        Some(Ok(_)) => Incoming::Other,
-    }
-}
-
-/// The next client frame; a too-big one closes the socket (1009) and ends it.
-pub(crate) async fn next_frame(ws: &mut Ws) -> Incoming {
-    match classify(ws.next().await) {
-        Incoming::TooBig(len) => {
-            too_big(ws, len).await;
-            Incoming::End
-        }
-        other => other,
-    }
-}
-
-pub(crate) async fn too_big(ws: &mut Ws, len: usize) {
-    tracing::info!(len, "client text frame too big; closing with 1009");
-    close(ws, CloseCode::Size, TOO_BIG_REASON).await;
-}
-
-/// Send a close frame and wait (bounded) for the client's reply.
-pub(crate) async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    if ws.close(Some(frame)).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-}
-
-pub(crate) async fn send(ws: &mut Ws, v: &Value) -> bool {
-    ws.send(Message::text(v.to_string())).await.is_ok()
 }
 
 // ---------------------------------------------------------------------------

@@ -67,6 +67,7 @@ mod render;
 mod server;
 mod socket;
 mod world;
+mod ws;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -36,9 +36,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 
-use super::logs::{Incoming, Ws, next_frame, send};
 use super::socket::BATCH;
 use super::world::{Data, Engine};
+use super::ws::{Incoming, Ws, next_frame, send};
 use super::{Shared, SocketGuard};
 use crate::model::{Definition, is_legacy_api, parse_api_version};
 use crate::smc::protocol::parse_abort;

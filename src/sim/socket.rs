@@ -3,37 +3,27 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
 use super::filter::Filter;
 use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
 use super::world::{Delta, Entry, Subscribed};
+use super::ws::{Incoming, Ws, close, next_frame, send};
 use super::{Shared, SocketGuard};
 use crate::model::{Definition, is_legacy_api, parse_api_version};
 use crate::smc::protocol::parse_abort;
 use crate::state::ChangeKind;
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
-
-/// Tomcat's default text buffer: larger client text frames are refused.
-pub(crate) const MAX_CLIENT_TEXT: usize = 8192;
-/// The close reason the SMC (Tomcat) sends with 1009.
-pub(crate) const TOO_BIG_REASON: &str = "The decoded text message was too big for the output buffer and the endpoint does not support partial messages";
 /// Records per snapshot message.
 pub(crate) const BATCH: usize = 200;
 /// Deltas queued per subscriber before it counts as too slow and is closed.
 const QUEUE: usize = 8192;
-/// How long to wait for the client's close reply after our close frame.
-const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 /// Unregisters a fetch from its table's live deltas.
 struct Subscription {
@@ -63,51 +53,6 @@ pub(crate) async fn run(
         _ = session(ws, &shared, &version, &base) => {}
     }
     drop(guard);
-}
-
-enum Incoming {
-    Text(String),
-    /// Closed, errored, or a frame that ends the session (handled already).
-    End,
-    Other,
-}
-
-async fn next_frame(ws: &mut Ws) -> Incoming {
-    match ws.next().await {
-        None | Some(Err(_)) => Incoming::End,
-        Some(Ok(Message::Text(t))) => {
-            if t.len() > MAX_CLIENT_TEXT {
-                tracing::info!(
-                    len = t.len(),
-                    "client text frame too big; closing with 1009"
-                );
-                close(ws, CloseCode::Size, TOO_BIG_REASON).await;
-                return Incoming::End;
-            }
-            Incoming::Text(t.as_str().to_owned())
-        }
-        // A close from the client: tungstenite queues the reply, flushed by the next read.
-        Some(Ok(_)) => Incoming::Other,
-    }
-}
-
-/// Send a close frame and wait (bounded) for the client's reply.
-async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    if ws.close(Some(frame)).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-}
-
-async fn send(ws: &mut Ws, v: &Value) -> bool {
-    ws.send(Message::text(v.to_string())).await.is_ok()
 }
 
 async fn fail(ws: &mut Ws, reason: String) {
@@ -141,7 +86,7 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
     let query = loop {
         match next_frame(&mut ws).await {
             Incoming::End => return,
-            Incoming::Other => continue,
+            Incoming::TooBig(_) | Incoming::Other => continue,
             Incoming::Text(t) => {
                 if parse_abort(&t).is_some() {
                     continue; // nothing to abort yet
@@ -309,7 +254,7 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
             }
             m = next_frame(&mut ws) => match m {
                 Incoming::End => return,
-                Incoming::Other => {}
+                Incoming::TooBig(_) | Incoming::Other => {}
                 Incoming::Text(t) => match parse_abort(&t) {
                     Some(id) if id == fetch => {
                         tracing::debug!(fetch, "fetch aborted by client");
@@ -422,11 +367,6 @@ mod tests {
             Some(ChangeKind::Deleted)
         );
         assert_eq!(change(&hit, &mut sent, ChangeKind::Deleted), None);
-    }
-
-    #[test]
-    fn too_big_reason_fits_a_close_frame() {
-        assert!(TOO_BIG_REASON.len() <= 123);
     }
 
     #[test]
