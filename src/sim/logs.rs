@@ -251,6 +251,11 @@ impl LogHistory {
         Live { id, rx, overflow }
     }
 
+    /// How many `current` fetches are registered for appended records.
+    pub fn live_fetches(&self) -> usize {
+        self.subscribers.len()
+    }
+
     pub fn unsubscribe(&mut self, id: u64) {
         self.subscribers.retain(|s| s.id != id);
     }
@@ -597,7 +602,8 @@ pub(crate) fn truth(shared: &Shared, backwards: bool) -> Value {
     };
     let records: Vec<Value> = all.iter().map(|r| render_record(&r.values, &fmt)).collect();
     let keys: Vec<&str> = all.iter().map(|r| r.key.as_str()).collect();
-    json!({"count": records.len(), "records": records, "log_keys": keys})
+    json!({"count": records.len(), "records": records, "log_keys": keys,
+           "live_fetches": w.logs.live_fetches()})
 }
 
 /// `POST /sim/logs?count=N`: append N records now.

@@ -396,22 +396,27 @@ fn upgrade(
     r
 }
 
+/// The `version` a control request names, if offered; none named: the
+/// newest offered.
+fn requested_version(shared: &Shared, asked: Option<&str>) -> Option<String> {
+    let offered = &shared.info.api_versions;
+    match asked {
+        Some(v) => offered.iter().find(|o| *o == v).cloned(),
+        None => offered
+            .iter()
+            .max_by_key(|v| crate::model::parse_api_version(v))
+            .cloned(),
+    }
+}
+
 /// `GET /sim/table`: the ground-truth rows of one (definition, target).
 fn table<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a str>) -> Resp {
-    let newest = shared
-        .info
-        .api_versions
-        .iter()
-        .max_by_key(|v| crate::model::parse_api_version(v))
-        .cloned()
-        .unwrap_or_default();
-    let version = param("version").map(str::to_string).unwrap_or(newest);
-    if !shared.info.api_versions.contains(&version) {
+    let Some(version) = requested_version(shared, param("version")) else {
         return error(
             StatusCode::BAD_REQUEST,
             "version is not an offered API version",
         );
-    }
+    };
     let legacy = crate::model::parse_api_version(&version).is_some_and(crate::model::is_legacy_api);
     let def_name = param("definition").unwrap_or("");
     let Some(def) = crate::model::Definition::ALL
@@ -436,21 +441,11 @@ const MAX_APPEND: usize = 10_000;
 /// `POST /sim/elements?type=T&action=A[&count=N][&version=V]`: element
 /// events now; the affected hrefs (for API `V`, default the newest offered).
 fn elements<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a str>) -> Resp {
-    let version = match param("version") {
-        Some(v) if shared.info.api_versions.iter().any(|o| o == v) => v.to_string(),
-        Some(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "version is not an offered API version",
-            );
-        }
-        None => shared
-            .info
-            .api_versions
-            .iter()
-            .max_by_key(|v| crate::model::parse_api_version(v))
-            .cloned()
-            .unwrap_or_default(),
+    let Some(version) = requested_version(shared, param("version")) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "version is not an offered API version",
+        );
     };
     let count = match param("count").unwrap_or("1").parse::<usize>() {
         Ok(n) if n <= MAX_APPEND => n,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import json
 import os
 import queue
 import re
@@ -335,29 +334,21 @@ class Simulator:
         return best
 
     def logs(self) -> list[dict[str, Any]]:
-        """Ground truth: the stored log records (`id`-format)."""
-        return unwrap_list(self.get("/sim/logs"), ("records", "logs", "rows"), "GET /sim/logs")
+        """Ground truth: the stored log records (`id`-format), newest first."""
+        return self.get("/sim/logs")["records"]
+
+    def live_log_fetches(self) -> int:
+        """How many `current` log queries the simulator is streaming to."""
+        return self.get("/sim/logs")["live_fetches"]
 
     def append_logs(self, count: int) -> Any:
         return self.post("/sim/logs", count=count)
 
     def create_elements(self, typ: str, count: int) -> list[str]:
         """Emit `count` create events of element type `typ`; their hrefs."""
-        body = self.post("/sim/elements", type=typ, action="create", count=count)
-        hrefs = unwrap_list(body, ("hrefs", "elements"), "POST /sim/elements")
-        assert all(isinstance(h, str) for h in hrefs), hrefs
+        hrefs = self.post("/sim/elements", type=typ, action="create", count=count)
+        assert isinstance(hrefs, list) and all(isinstance(h, str) for h in hrefs), hrefs
         return hrefs
-
-
-def unwrap_list(body: Any, keys: tuple[str, ...], what: str) -> list[Any]:
-    """A JSON list, or the list under one of `keys` of a JSON object."""
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict):
-        for k in keys:
-            if isinstance(body.get(k), list):
-                return body[k]
-    raise AssertionError(f"{what}: expected a JSON list (or one under {keys}), got {json.dumps(body)[:300]}")
 
 
 # ---------------------------------------------------------------------------
