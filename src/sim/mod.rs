@@ -16,12 +16,12 @@
 //! | method + path | answer |
 //! |---|---|
 //! | `GET /api` | `{"version":[{"rel","href"}…]}`, no auth |
-//! | `POST /{ver}/login` | `{"domain","authenticationkey"}` → 200 + `Set-Cookie: JSESSIONID`; 401 wrong key; 404 unknown `{ver}` |
+//! | `POST /{ver}/login` | `{"domain","authenticationkey"}` → 200 + `Set-Cookie: JSESSIONID` (token mode: `Authorization: <token>`, no cookie); 401 wrong key; 404 unknown `{ver}` |
 //! | `GET /{ver}/api` | entry points (`current_user`, `logout`, `system`, `elements`); 401 without a live session |
 //! | `GET /{ver}/system/current_user` | 404 (accepted by the official client) |
 //! | `GET /{ver}/system`, `GET /{ver}/system/smc_version` | links / `{"value":"7.1.2 [10455]"}` |
 //! | `PUT /{ver}/logout` | 204, ends the session |
-//! | `GET /{ver}/monitoring/session/socket` | WebSocket upgrade (cookie `JSESSIONID` of a live session, else 401) |
+//! | `GET /{ver}/monitoring/session/socket` | WebSocket upgrade (cookie `JSESSIONID` of a live session, else 401; token mode: `Sec-WebSocket-Protocol` offering `access_token` and a live token, and `access_token` is echoed) |
 //! | `GET /{ver}/monitoring/log/socket` | WebSocket upgrade, same auth: the log socket (`logs.rs`): field-metadata request (`query` without `type`, `detailed` format) → `success` + `fields` (a descriptor for every requested id) + `end`; `stored` → `success`, `status`, `records` lists ≤ 200 (`quantity`, `backwards`, `start_ms`/`end_ms`, `start_record`), `end`; `current` → appended records until abort; bad query → `{"failure"}`, socket stays open |
 //! | `GET /{ver}/notification/socket` | WebSocket upgrade, same auth: `{"context":X}` → `{"success":"Subscribed","subscription_id":N,"context":X}`, then element events (`event` object; `events` list at API ≤ 6.5); `{"unsubscribe":N}` → `{"success":"Unsubscribed","subscription_id":N}` (`notify.rs`) |
 //! | `GET /{ver}/elements/<type>/<id>` | a live element (engines, hosts, networks, routers): `{"name","comment","link":[{"rel":"self","href","type"}]}` plus `address` (host, router) or `ipv4_network` (network); 404 when unknown or deleted |
@@ -29,6 +29,12 @@
 //!
 //! Every JSON answer has `Content-Type: application/json` exactly (no charset:
 //! the official Python client ignores bodies otherwise).
+//!
+//! **Token mode** ([`SimOptions::token_auth`], `simulate --auth token`): a
+//! REST call is a session's if it carries `Authorization: <token>`, or else if
+//! it comes over the keep-alive connection that logged in. The real SMC ties
+//! such sessions to the TLS session, and the official client sends no token
+//! on `GET /{ver}/api` and on logout.
 //!
 //! # Control endpoints (no auth; for tests, the demo and benchmarks)
 //!
