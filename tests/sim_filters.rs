@@ -5,33 +5,21 @@
 
 mod common;
 
+use common::client::*;
+
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::time::Duration;
 
 use futures_util::SinkExt;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{Map, Value, json};
 use smc_exporter::sim::{SimOptions, SimServer};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Guard against a hang; never a pacing device.
-const WAIT: Duration = Duration::from_secs(20);
 
 /// A ground-truth or received row: id-format record.
 type Row = Map<String, Value>;
 /// A predicate over a row, computed independently of the simulator.
 type Pred = Box<dyn Fn(&Row) -> bool>;
-
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().build().unwrap()
-}
 
 async fn start(seed: u64) -> SimServer {
     common::start_sim(SimOptions {
@@ -39,32 +27,6 @@ async fn start(seed: u64) -> SimServer {
         ..SimOptions::default()
     })
     .await
-}
-
-async fn login(s: &SimServer) -> String {
-    let r = http()
-        .post(format!("{}/7.1/login", s.url()))
-        .json(&json!({"domain": "Shared Domain", "authenticationkey": s.world_info().api_key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    set.split(';').next().unwrap().to_string()
-}
-
-async fn connect(s: &SimServer, cookie: &str) -> Ws {
-    let url = format!("ws://{}/7.1/monitoring/session/socket", s.addr());
-    let mut req = url.into_client_request().unwrap();
-    req.headers_mut().insert("Cookie", cookie.parse().unwrap());
-    tokio_tungstenite::connect_async(req).await.unwrap().0
-}
-
-async fn recv(ws: &mut Ws) -> Option<Message> {
-    tokio::time::timeout(WAIT, ws.next())
-        .await
-        .expect("no message within the guard time")
-        .map(|m| m.unwrap())
 }
 
 fn filtered_query(def: &str, target: &str, filter: &Value) -> Value {
@@ -142,7 +104,7 @@ async fn filtered_snapshot(
         .unwrap();
     let mut msgs = Vec::new();
     loop {
-        match recv(ws).await {
+        match recv(ws).await.map(|m| m.unwrap()) {
             Some(Message::Text(t)) => msgs.push(serde_json::from_str::<Value>(&t).unwrap()),
             Some(Message::Pong(p)) if p.as_ref() == b"end-of-snapshot" => break,
             Some(Message::Ping(_) | Message::Pong(_)) => {}
@@ -181,7 +143,7 @@ fn field_in(id: u32, right: Value) -> Value {
 #[tokio::test]
 async fn filtered_snapshots_equal_the_filtered_ground_truth() {
     let s = start(3).await;
-    let cookie = login(&s).await;
+    let cookie = login(&s, "7.1").await;
     // Helsinki FW is site 10: its internal addresses are 10.10.x.y.
     let hel = table(&s, "CONNECTIONS", "Helsinki FW").await;
     let some_dst = val(&hel[0], 8).to_string();
@@ -327,7 +289,7 @@ async fn filtered_snapshots_equal_the_filtered_ground_truth() {
                 truth.len()
             );
         }
-        let mut ws = connect(&s, &cookie).await;
+        let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
         let (fetch, msgs) = filtered_snapshot(&mut ws, c.def, c.target, &c.filter).await;
         // Batches of ≤ 200, full but the last; at least one message.
         assert_eq!(msgs.len(), want.len().div_ceil(200).max(1), "{}", c.filter);
@@ -356,7 +318,7 @@ async fn filtered_snapshots_equal_the_filtered_ground_truth() {
 #[tokio::test]
 async fn invalid_filters_fail_with_the_reason() {
     let s = start(1).await;
-    let cookie = login(&s).await;
+    let cookie = login(&s, "7.1").await;
     for (filter, reason) in [
         (
             json!({"type": "expression", "href": "http://smc/7.1/elements/filter_expression/7"}),
@@ -379,13 +341,13 @@ async fn invalid_filters_fail_with_the_reason() {
             "Invalid filter: a filter must be a JSON object, got a string",
         ),
     ] {
-        let mut ws = connect(&s, &cookie).await;
+        let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
         ws.send(Message::text(
             filtered_query("CONNECTIONS", "Helsinki FW", &filter).to_string(),
         ))
         .await
         .unwrap();
-        match recv(&mut ws).await {
+        match recv(&mut ws).await.map(|m| m.unwrap()) {
             Some(Message::Text(t)) => {
                 assert_eq!(
                     serde_json::from_str::<Value>(&t).unwrap(),
@@ -394,14 +356,14 @@ async fn invalid_filters_fail_with_the_reason() {
             }
             other => panic!("expected the failure, got {other:?}"),
         }
-        match recv(&mut ws).await {
+        match recv(&mut ws).await.map(|m| m.unwrap()) {
             Some(Message::Close(Some(f))) => assert_eq!(u16::from(f.code), 1000),
             other => panic!("expected a normal close, got {other:?}"),
         }
     }
     // A null filter is no filter: every row.
     let all = table(&s, "ROUTING", "plano-fw").await;
-    let mut ws = connect(&s, &cookie).await;
+    let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
     let (_, msgs) = filtered_snapshot(&mut ws, "ROUTING", "plano-fw", &Value::Null).await;
     let got: Vec<Row> = msgs
         .iter()
@@ -473,7 +435,7 @@ impl Live {
 #[tokio::test]
 async fn live_view_after_churn_equals_the_filtered_ground_truth() {
     let s = start(4).await;
-    let cookie = login(&s).await;
+    let cookie = login(&s, "7.1").await;
     let info = s.world_info();
     let mut lives = Vec::new();
     let mut sockets = Vec::new();
@@ -511,7 +473,7 @@ async fn live_view_after_churn_equals_the_filtered_ground_truth() {
     }
     for (def, target, filter, pred) in subs {
         let truth = table(&s, def, &target).await;
-        let mut ws = connect(&s, &cookie).await;
+        let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
         let (_, msgs) = filtered_snapshot(&mut ws, def, &target, &filter).await;
         let mut live = Live {
             def,

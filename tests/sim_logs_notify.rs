@@ -3,23 +3,12 @@
 
 mod common;
 
-use std::time::Duration;
+use common::client::*;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use smc_exporter::sim::{SimOptions, SimServer};
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Guard against a hang; never a pacing device.
-const WAIT: Duration = Duration::from_secs(20);
-
-const LOG: &str = "monitoring/log/socket";
-const NOTIFY: &str = "notification/socket";
 
 async fn start(seed: u64, versions: &[&str]) -> SimServer {
     common::start_sim(SimOptions {
@@ -28,73 +17,6 @@ async fn start(seed: u64, versions: &[&str]) -> SimServer {
         ..SimOptions::default()
     })
     .await
-}
-
-fn http() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().build().unwrap()
-}
-
-/// Log in and return the `JSESSIONID=…` cookie pair.
-async fn login(s: &SimServer, ver: &str) -> String {
-    let r = http()
-        .post(format!("{}/{ver}/login", s.url()))
-        .json(&json!({"domain": "Shared Domain", "authenticationkey": s.world_info().api_key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    set.split(';').next().unwrap().to_string()
-}
-
-async fn connect(
-    s: &SimServer,
-    ver: &str,
-    path: &str,
-    cookie: Option<&str>,
-) -> Result<Ws, WsError> {
-    let url = format!("ws://{}/{ver}/{path}", s.addr());
-    let mut req = url.into_client_request().unwrap();
-    if let Some(c) = cookie {
-        req.headers_mut().insert("Cookie", c.parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(req)
-        .await
-        .map(|(ws, _)| ws)
-}
-
-async fn recv(ws: &mut Ws) -> Option<Result<Message, WsError>> {
-    tokio::time::timeout(WAIT, ws.next())
-        .await
-        .expect("no message within the guard time")
-}
-
-/// The next text frame as JSON (panics on anything else).
-async fn recv_json(ws: &mut Ws) -> Value {
-    loop {
-        match recv(ws).await {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-async fn send(ws: &mut Ws, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
-async fn get_json(c: &reqwest::Client, s: &SimServer, path: &str) -> Value {
-    let r = c.get(format!("{}{path}", s.url())).send().await.unwrap();
-    assert_eq!(r.status(), 200, "GET {path}");
-    r.json().await.unwrap()
-}
-
-async fn post_json(c: &reqwest::Client, s: &SimServer, path: &str) -> Value {
-    let r = c.post(format!("{}{path}", s.url())).send().await.unwrap();
-    assert_eq!(r.status(), 200, "POST {path}");
-    r.json().await.unwrap()
 }
 
 /// Epoch ms of a `YYYY-MM-DD HH:MM:SS` UTC timestamp.
@@ -170,9 +92,9 @@ async fn field_metadata_reply_describes_every_requested_id() {
     // ConnectionQuery's defaults (resolve_field_ids, §2.2), the VPN SA IKE
     // cookie, and an id outside the catalog.
     let ids = [1, 4, 7, 9, 46, 8, 10, 47, 27, 134, 11, 116, 3000, 4242];
-    send(
+    send_json(
         &mut ws,
-        json!({"fetch": {"quantity": 0}, "format": {"type": "detailed", "field_ids": ids}, "query": {}}),
+        &json!({"fetch": {"quantity": 0}, "format": {"type": "detailed", "field_ids": ids}, "query": {}}),
     )
     .await;
     let ok = recv_json(&mut ws).await;
@@ -205,8 +127,8 @@ async fn field_metadata_reply_describes_every_requested_id() {
         json!({"fetch": fetch, "end": "end of data"})
     );
     // The client aborts even after `end`; the socket then takes another query.
-    send(&mut ws, json!({"abort": fetch})).await;
-    send(&mut ws, stored(Some(1), true, "id")).await;
+    send_json(&mut ws, &json!({"abort": fetch})).await;
+    send_json(&mut ws, &stored(Some(1), true, "id")).await;
     let (ok, records, _) = read_stored(&mut ws).await;
     assert_eq!(ok["fetch"].as_i64(), Some(fetch + 1));
     assert_eq!(records.len(), 1);
@@ -236,21 +158,21 @@ async fn stored_query_returns_the_newest_or_oldest_quantity() {
     let cookie = login(&s, "7.1").await;
     let mut ws = connect(&s, "7.1", LOG, Some(&cookie)).await.unwrap();
     // LogQuery(fetch_size=25).fetch_batch() in id format: the newest 25, newest first.
-    send(&mut ws, stored(Some(25), true, "id")).await;
+    send_json(&mut ws, &stored(Some(25), true, "id")).await;
     let (_, records, messages) = read_stored(&mut ws).await;
     assert_eq!((records.len(), messages), (25, 1));
     assert_eq!(records, all_new[..25]);
     // Forwards: the oldest 250 in two lists (200 + 50).
-    send(&mut ws, stored(Some(250), false, "id")).await;
+    send_json(&mut ws, &stored(Some(250), false, "id")).await;
     let (_, records, messages) = read_stored(&mut ws).await;
     assert_eq!((records.len(), messages), (250, 2));
     assert_eq!(records, all_old[..250]);
     // No quantity: everything stored.
-    send(&mut ws, stored(None, true, "id")).await;
+    send_json(&mut ws, &stored(None, true, "id")).await;
     let (_, records, _) = read_stored(&mut ws).await;
     assert_eq!(records, all_new);
     // Pretty keys (the default format of the official client).
-    send(&mut ws, stored(Some(1), true, "pretty")).await;
+    send_json(&mut ws, &stored(Some(1), true, "pretty")).await;
     let (_, records, _) = read_stored(&mut ws).await;
     let want = &all_new[0];
     assert_eq!(records[0]["Creation Time"], want["1"]);
@@ -264,7 +186,7 @@ async fn stored_query_returns_the_newest_or_oldest_quantity() {
     // field_ids select.
     let mut q = stored(Some(3), true, "name");
     q["format"]["field_ids"] = json!([1, 22]);
-    send(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     let (_, records, _) = read_stored(&mut ws).await;
     let expect: Vec<Value> = all_new[..3]
         .iter()
@@ -315,14 +237,14 @@ async fn stored_query_applies_the_filter() {
         );
         let mut q = stored(None, true, "id");
         q["query"]["filter"] = filter.clone();
-        send(&mut ws, q).await;
+        send_json(&mut ws, &q).await;
         let (_, records, _) = read_stored(&mut ws).await;
         assert_eq!(records, expect, "{filter}");
     }
     // A filter the simulator cannot evaluate is refused by name.
     let mut q = stored(Some(5), true, "id");
     q["query"]["filter"] = json!({"type": "cs_like"});
-    send(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     let m = recv_json(&mut ws).await;
     assert_eq!(
         m["failure"],
@@ -351,13 +273,13 @@ async fn stored_query_honours_the_time_range() {
     let mut q = stored(None, false, "id");
     q["query"]["start_ms"] = json!(epoch_ms(&lo));
     q["query"]["end_ms"] = json!(epoch_ms(&hi));
-    send(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     let (_, records, _) = read_stored(&mut ws).await;
     assert_eq!(records, expect);
     // Only a lower bound: from `lo` to the newest.
     let mut q = stored(None, false, "id");
     q["query"]["start_ms"] = json!(epoch_ms(&lo));
-    send(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     let (_, records, _) = read_stored(&mut ws).await;
     let from_lo: Vec<Value> = all.iter().filter(|r| ts(r) >= lo).cloned().collect();
     assert_eq!(records, from_lo);
@@ -370,9 +292,9 @@ async fn current_query_streams_exactly_the_appended_records() {
     let c = http();
     let cookie = login(&s, "7.1").await;
     let mut ws = connect(&s, "7.1", LOG, Some(&cookie)).await.unwrap();
-    send(
+    send_json(
         &mut ws,
-        json!({"query": {"start_ms": 0, "end_ms": 0, "type": "current"},
+        &json!({"query": {"start_ms": 0, "end_ms": 0, "type": "current"},
                "fetch": {"quantity": 10, "backwards": false},
                "format": {"type": "texts", "field_format": "id"}}),
     )
@@ -413,9 +335,9 @@ async fn current_query_streams_exactly_the_appended_records() {
 
     // After the abort nothing more of this fetch arrives: the next message
     // is the start of the following query.
-    send(&mut ws, json!({"abort": fetch})).await;
+    send_json(&mut ws, &json!({"abort": fetch})).await;
     post_json(&c, &s, "/sim/logs?count=3").await;
-    send(&mut ws, stored(Some(3), true, "id")).await;
+    send_json(&mut ws, &stored(Some(3), true, "id")).await;
     let (ok, records, _) = read_stored(&mut ws).await;
     assert_eq!(ok["fetch"].as_i64(), Some(fetch + 1));
     let newest = get_json(&c, &s, "/sim/logs").await;
@@ -428,7 +350,7 @@ async fn bad_log_queries_fail_and_the_socket_stays_open() {
     let s = start(6, &["7.1"]).await;
     let cookie = login(&s, "7.1").await;
     let mut ws = connect(&s, "7.1", LOG, Some(&cookie)).await.unwrap();
-    send(&mut ws, json!({"query": {"type": "history"}, "fetch": {}})).await;
+    send_json(&mut ws, &json!({"query": {"type": "history"}, "fetch": {}})).await;
     assert_eq!(
         recv_json(&mut ws).await,
         json!({"failure": "Unknown log query type \"history\": expected 'stored' or 'current'"})
@@ -443,19 +365,19 @@ async fn bad_log_queries_fail_and_the_socket_stays_open() {
     );
     let mut q = stored(Some(1), true, "id");
     q["fetch"]["start_record"] = json!("0/0/0");
-    send(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     assert_eq!(
         recv_json(&mut ws).await,
         json!({"failure": "Unknown start_record '0/0/0'"})
     );
-    send(&mut ws, stored(Some(2), true, "id")).await;
+    send_json(&mut ws, &stored(Some(2), true, "id")).await;
     let (_, records, _) = read_stored(&mut ws).await;
     assert_eq!(records.len(), 2);
 
     // Frames over 8192 bytes close the socket with 1009, as on the session socket.
     let mut q = stored(Some(1), true, "id");
     q["pad"] = json!("x".repeat(8200));
-    send(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     match recv(&mut ws).await {
         Some(Ok(Message::Close(Some(f)))) => assert_eq!(u16::from(f.code), 1009),
         other => panic!("expected close 1009, got {other:?}"),
@@ -465,7 +387,7 @@ async fn bad_log_queries_fail_and_the_socket_stays_open() {
 
 /// Subscribe and check the acknowledgement.
 async fn subscribe(ws: &mut Ws, context: &str, id: u64) {
-    send(ws, json!({"context": context})).await;
+    send_json(ws, &json!({"context": context})).await;
     assert_eq!(
         recv_json(ws).await,
         json!({"success": "Subscribed", "subscription_id": id, "context": context})
@@ -511,7 +433,7 @@ async fn notifications_follow_the_subscriptions() {
     assert_eq!(recv_json(&mut ws).await, event("create", net, 3));
 
     // Unsubscribing `*` leaves only `host` for host events.
-    send(&mut ws, json!({"unsubscribe": 2})).await;
+    send_json(&mut ws, &json!({"unsubscribe": 2})).await;
     assert_eq!(
         recv_json(&mut ws).await,
         json!({"success": "Unsubscribed", "subscription_id": 2})
@@ -532,7 +454,7 @@ async fn notifications_follow_the_subscriptions() {
             .unwrap()
             .starts_with("Invalid JSON")
     );
-    send(&mut ws, json!({"subscribe": "host"})).await;
+    send_json(&mut ws, &json!({"subscribe": "host"})).await;
     assert!(
         recv_json(&mut ws).await["failure"]
             .as_str()
@@ -653,9 +575,9 @@ async fn element_href_resolves_until_deleted() {
 
 /// Read a session socket's `success` and snapshot of `n` rows (id format).
 async fn session_snapshot(ws: &mut Ws, def: &str, target: &str, n: usize) -> i64 {
-    send(
+    send_json(
         ws,
-        json!({"query": {"definition": def, "target": target}, "fetch": {},
+        &json!({"query": {"definition": def, "target": target}, "fetch": {},
                "format": {"type": "texts", "field_format": "id"}}),
     )
     .await;

@@ -3,24 +3,18 @@
 
 mod common;
 
+use common::client::*;
+
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
 
 use futures_util::SinkExt;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{Value, json};
 use smc_exporter::model::Definition;
 use smc_exporter::sim::{self, SimOptions, SimServer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// Guard against a hang; never a pacing device.
-const WAIT: Duration = Duration::from_secs(20);
 
 async fn start(seed: u64) -> SimServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -33,58 +27,6 @@ async fn start(seed: u64) -> SimServer {
     )
     .await
     .unwrap()
-}
-
-fn http() -> reqwest::Client {
-    // reqwest is built with `rustls-no-provider`; plain http still needs one installed.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder().build().unwrap()
-}
-
-/// Log in and return the `JSESSIONID=…` cookie pair.
-async fn login(s: &SimServer, ver: &str) -> String {
-    let r = http()
-        .post(format!("{}/{ver}/login", s.url()))
-        .json(&json!({"domain": "Shared Domain", "authenticationkey": s.world_info().api_key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let set = r.headers()["set-cookie"].to_str().unwrap().to_string();
-    assert!(set.contains("Path=/"), "{set}");
-    set.split(';').next().unwrap().to_string()
-}
-
-async fn connect(s: &SimServer, ver: &str, cookie: Option<&str>) -> Result<Ws, WsError> {
-    let url = format!("ws://{}/{ver}/monitoring/session/socket", s.addr());
-    let mut req = url.into_client_request().unwrap();
-    if let Some(c) = cookie {
-        req.headers_mut().insert("Cookie", c.parse().unwrap());
-    }
-    tokio_tungstenite::connect_async(req)
-        .await
-        .map(|(ws, _)| ws)
-}
-
-async fn recv(ws: &mut Ws) -> Option<Result<Message, WsError>> {
-    tokio::time::timeout(WAIT, ws.next())
-        .await
-        .expect("no message within the guard time")
-}
-
-/// The next text frame as JSON (panics on anything else).
-async fn recv_json(ws: &mut Ws) -> Value {
-    loop {
-        match recv(ws).await {
-            Some(Ok(Message::Text(t))) => return serde_json::from_str(&t).unwrap(),
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("expected a text frame, got {other:?}"),
-        }
-    }
-}
-
-async fn query(ws: &mut Ws, q: Value) {
-    ws.send(Message::text(q.to_string())).await.unwrap();
 }
 
 fn id_query(def: &str, target: &str) -> Value {
@@ -103,12 +45,6 @@ fn truth_total(truth: &str, def: Definition, target: &str) -> u64 {
         .sum()
 }
 
-/// `POST path` on the simulator's control API, decoded as JSON.
-async fn post_json(c: &reqwest::Client, s: &SimServer, path: &str) -> Value {
-    let r = c.post(format!("{}{path}", s.url())).send().await.unwrap();
-    r.json().await.unwrap()
-}
-
 /// Subscribe to `def` on `target` in `id` format (7.1) and read its whole
 /// snapshot, sized from the ground truth `truth`.
 /// Returns the socket, the fetch id, the records messages and the rows.
@@ -119,8 +55,8 @@ async fn subscribe_snapshot(
     def: Definition,
     target: &str,
 ) -> (Ws, i64, Vec<Value>, Vec<Value>) {
-    let mut ws = connect(s, "7.1", Some(cookie)).await.unwrap();
-    query(&mut ws, id_query(def.wire_name(false), target)).await;
+    let mut ws = connect(s, "7.1", SESSION, Some(cookie)).await.unwrap();
+    send_json(&mut ws, &id_query(def.wire_name(false), target)).await;
     let (fetch, msgs, rows) = read_snapshot(&mut ws, truth_total(truth, def, target)).await;
     (ws, fetch, msgs, rows)
 }
@@ -280,13 +216,13 @@ async fn rest_login_discovery_and_logout() {
 async fn upgrade_needs_a_live_session() {
     let s = start(1).await;
     for cookie in [None, Some("JSESSIONID=NOPE")] {
-        match connect(&s, "7.1", cookie).await {
+        match connect(&s, "7.1", SESSION, cookie).await {
             Err(WsError::Http(resp)) => assert_eq!(resp.status(), 401),
             other => panic!("expected 401, got {:?}", other.map(|_| ())),
         }
     }
     let cookie = login(&s, "7.1").await;
-    assert!(connect(&s, "7.1", Some(&cookie)).await.is_ok());
+    assert!(connect(&s, "7.1", SESSION, Some(&cookie)).await.is_ok());
     s.shutdown().await;
 }
 
@@ -299,8 +235,8 @@ async fn connections_snapshot_in_id_format_matches_truth() {
     let expected = truth_total(&truth, Definition::Connections, engine);
     assert!(expected > 200, "snapshot should span several batches");
 
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-    query(&mut ws, id_query("CONNECTIONS", engine)).await;
+    let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+    send_json(&mut ws, &id_query("CONNECTIONS", engine)).await;
     let (fetch, msgs, rows) = read_snapshot(&mut ws, expected).await;
     assert!(
         fetch < 0,
@@ -363,8 +299,8 @@ async fn unknown_target_or_definition_fails() {
         ("CONNECTIONS", "Shared Domain", "Shared Domain"),
         ("NOT_A_TABLE", "Helsinki FW", "NOT_A_TABLE"),
     ] {
-        let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-        query(&mut ws, id_query(def, target)).await;
+        let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+        send_json(&mut ws, &id_query(def, target)).await;
         let m = recv_json(&mut ws).await;
         let reason = m["failure"].as_str().unwrap_or_else(|| panic!("{m}"));
         assert!(reason.contains(needle), "{reason}");
@@ -386,8 +322,8 @@ async fn rendering_follows_the_format() {
         let cookie = cookie.clone();
         let s = &s;
         async move {
-            let mut ws = connect(s, "7.1", Some(&cookie)).await.unwrap();
-            query(&mut ws, json!({"query": {"definition": "BLOCK_LIST", "target": "Helsinki FW"}, "fetch": {}, "format": format})).await;
+            let mut ws = connect(s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+            send_json(&mut ws, &json!({"query": {"definition": "BLOCK_LIST", "target": "Helsinki FW"}, "fetch": {}, "format": format})).await;
             read_snapshot(&mut ws, n).await.2
         }
     };
@@ -704,14 +640,14 @@ async fn oversized_client_frame_closes_with_1009() {
     let mut q = id_query("USERS", "ngf-1065");
     q["query"]["filter"] = json!({"type": "in", "left": {"type": "field", "id": 7}, "right": ips});
     assert!(q.to_string().len() <= 8192);
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-    query(&mut ws, q).await;
+    let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+    send_json(&mut ws, &q).await;
     assert_eq!(recv_json(&mut ws).await["success"], "Fetch started");
 
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
+    let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
     let mut q = id_query("USERS", "ngf-1065");
     q["pad"] = json!("x".repeat(8200));
-    query(&mut ws, q).await;
+    send_json(&mut ws, &q).await;
     match recv(&mut ws).await {
         Some(Ok(Message::Close(Some(f)))) => {
             assert_eq!(u16::from(f.code), 1009);
@@ -730,8 +666,8 @@ async fn block_list_naming_follows_the_api_version() {
     let s = start(4).await;
     let n = truth_total(&s.truth("t"), Definition::BlockList, "DC Cluster");
     let c6 = login(&s, "6.10").await;
-    let mut ws = connect(&s, "6.10", Some(&c6)).await.unwrap();
-    query(&mut ws, id_query("BLACKLIST", "DC Cluster")).await;
+    let mut ws = connect(&s, "6.10", SESSION, Some(&c6)).await.unwrap();
+    send_json(&mut ws, &id_query("BLACKLIST", "DC Cluster")).await;
     let (_, msgs, rows) = read_snapshot(&mut ws, n).await;
     for m in &msgs {
         let keys: Vec<&String> = m["records"].as_object().unwrap().keys().collect();
@@ -747,8 +683,8 @@ async fn block_list_naming_follows_the_api_version() {
         );
         assert_eq!(r["485"], "INFO: Blacklist Monitoring");
     }
-    let mut ws = connect(&s, "6.10", Some(&c6)).await.unwrap();
-    query(&mut ws, id_query("BLOCK_LIST", "DC Cluster")).await;
+    let mut ws = connect(&s, "6.10", SESSION, Some(&c6)).await.unwrap();
+    send_json(&mut ws, &id_query("BLOCK_LIST", "DC Cluster")).await;
     assert!(
         recv_json(&mut ws).await["failure"]
             .as_str()
@@ -757,8 +693,8 @@ async fn block_list_naming_follows_the_api_version() {
     );
 
     let c7 = login(&s, "7.1").await;
-    let mut ws = connect(&s, "7.1", Some(&c7)).await.unwrap();
-    query(&mut ws, id_query("BLACKLIST", "DC Cluster")).await;
+    let mut ws = connect(&s, "7.1", SESSION, Some(&c7)).await.unwrap();
+    send_json(&mut ws, &id_query("BLACKLIST", "DC Cluster")).await;
     assert!(
         recv_json(&mut ws).await["failure"]
             .as_str()
@@ -776,8 +712,8 @@ async fn empty_table_sends_one_empty_batch() {
         truth_total(&s.truth("t"), Definition::SslVpn, "plano-fw"),
         0
     );
-    let mut ws = connect(&s, "7.1", Some(&cookie)).await.unwrap();
-    query(&mut ws, id_query("SSLVPNV2", "plano-fw")).await;
+    let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+    send_json(&mut ws, &id_query("SSLVPNV2", "plano-fw")).await;
     let (fetch, msgs, _) = read_snapshot(&mut ws, 0).await;
     assert_eq!(
         msgs,

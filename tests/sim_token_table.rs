@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
+use common::client::{WAIT, http};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -13,13 +12,6 @@ use smc_exporter::sim::SimOptions;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::StatusCode;
-
-const WAIT: Duration = Duration::from_secs(20);
-
-fn http() -> reqwest::Client {
-    smc_exporter::smc::tls::install_default_provider();
-    reqwest::Client::new()
-}
 
 /// `GET /sim/table` with the query pairs, URL-encoded.
 fn table_url(sim: &smc_exporter::sim::SimServer, q: &[(&str, &str)]) -> String {

@@ -2,6 +2,8 @@
 //! exporter on loopback, parse expositions, await convergence.
 #![allow(dead_code)]
 
+pub mod client;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
