@@ -72,7 +72,8 @@ pub(crate) struct Scope {
 
 impl Scope {
     fn matches(&self, def: Definition, target: &str) -> bool {
-        self.definition.is_none_or(|d| d == def) && self.target.as_deref().is_none_or(|t| t == target)
+        self.definition.is_none_or(|d| d == def)
+            && self.target.as_deref().is_none_or(|t| t == target)
     }
 
     fn is_all(&self) -> bool {
@@ -116,9 +117,9 @@ pub(crate) enum Inject {
 pub(crate) fn frame_text(inject: &Inject, fetch: i64) -> Option<String> {
     match inject {
         Inject::Malformed => Some(format!("{{\"fetch\":{fetch},\"records\":{{\"added\":[{{")),
-        Inject::UnknownKind => Some(
-            json!({"fetch": fetch, "progress": {"done": 50, "total": 100}}).to_string(),
-        ),
+        Inject::UnknownKind => {
+            Some(json!({"fetch": fetch, "progress": {"done": 50, "total": 100}}).to_string())
+        }
         Inject::MissingKey => Some(
             json!({"fetch": fetch, "records": {"added": [{"1": "2024-01-01 00:00:00"}]}})
                 .to_string(),
@@ -363,9 +364,7 @@ impl<'a, F: Fn(&str) -> Option<&'a str>> Params<'a, F> {
                     .find(|d| {
                         d.wire_name(false) == name || d.wire_name(true) == name || d.label() == name
                     })
-                    .ok_or_else(|| {
-                        FaultError::BadParam(format!("unknown definition '{name}'"))
-                    })?,
+                    .ok_or_else(|| FaultError::BadParam(format!("unknown definition '{name}'")))?,
             ),
         };
         Ok(Scope {
@@ -375,9 +374,8 @@ impl<'a, F: Fn(&str) -> Option<&'a str>> Params<'a, F> {
     }
 
     fn seconds(&self) -> Result<Duration, FaultError> {
-        let raw = (self.0)("seconds").ok_or_else(|| {
-            FaultError::BadParam("seconds is required (0 ends the fault)".into())
-        })?;
+        let raw = (self.0)("seconds")
+            .ok_or_else(|| FaultError::BadParam("seconds is required (0 ends the fault)".into()))?;
         match raw.parse::<f64>() {
             Ok(s) if s.is_finite() && (0.0..=MAX_SECONDS).contains(&s) => {
                 Ok(Duration::from_secs_f64(s))

@@ -239,9 +239,11 @@ impl Shared {
         self.seed.load(Ordering::Relaxed)
     }
 
-    /// `POST /sim/fault/restart`: forget every session, replace the world
-    /// with one from `seed` (see [`World::restart`]), then end every open
-    /// WebSocket abruptly. Returns (sessions forgotten, sockets dropped).
+    /// `POST /sim/fault/restart`: forget every REST session, end every open
+    /// WebSocket abruptly, then replace the world with one from `seed` (see
+    /// [`World::restart`]; a session socket opened in between sees its
+    /// queue close and ends too). Returns (sessions forgotten, sockets
+    /// dropped).
     pub(crate) fn restart(&self, seed: u64) -> (usize, usize) {
         let expired = {
             let mut s = self.sessions();
@@ -249,9 +251,10 @@ impl Shared {
             s.clear();
             n
         };
+        let dropped = self.drop_connections();
         self.world().restart(seed, self.scale);
         self.seed.store(seed, Ordering::Relaxed);
-        (expired, self.drop_connections())
+        (expired, dropped)
     }
 
     /// `POST /sim/fault/burst`: `steps` churn steps under one lock, so no

@@ -309,13 +309,20 @@ async fn login(req: Request<Incoming>, shared: &Shared, ver: &str, conn: &ConnSe
         return error(StatusCode::BAD_REQUEST, "Login body is not JSON");
     };
     if let Some(status) = shared.faults.login_refusal() {
-        tracing::info!(version = ver, status, "simulator login refused (fault refuse_logins)");
+        tracing::info!(
+            version = ver,
+            status,
+            "simulator login refused (fault refuse_logins)"
+        );
         return match status {
             401 => error(
                 StatusCode::UNAUTHORIZED,
                 "Login failed: invalid authentication key",
             ),
-            _ => error(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable"),
+            _ => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
         };
     }
     let key = v.get("authenticationkey").and_then(Value::as_str);
@@ -528,7 +535,9 @@ async fn control(
             ),
             Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
         },
-        (Method::GET, ["faults"]) => json_resp(StatusCode::OK, &shared.faults.status(shared.seed())),
+        (Method::GET, ["faults"]) => {
+            json_resp(StatusCode::OK, &shared.faults.status(shared.seed()))
+        }
         (Method::GET, ["logs"]) => match param("backwards").unwrap_or("true") {
             b @ ("true" | "false") => json_resp(StatusCode::OK, &logs::truth(shared, b == "true")),
             _ => error(StatusCode::BAD_REQUEST, "backwards must be true or false"),

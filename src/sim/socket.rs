@@ -242,7 +242,12 @@ async fn session(
             return;
         }
         if cut {
-            tracing::info!(fetch, definition = def_name, target, "fault: socket dropped mid-snapshot");
+            tracing::info!(
+                fetch,
+                definition = def_name,
+                target,
+                "fault: socket dropped mid-snapshot"
+            );
             return;
         }
     }
@@ -376,7 +381,10 @@ async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
                 }
             };
             let Some(key) = key else {
-                tracing::info!(fetch = live.fetch, "fault missing_fields: the client holds no row");
+                tracing::info!(
+                    fetch = live.fetch,
+                    "fault missing_fields: the client holds no row"
+                );
                 return Applied::Done;
             };
             sent_ok(
@@ -389,7 +397,11 @@ async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
         }
         other => match fault::frame_text(other, live.fetch) {
             Some(text) => {
-                tracing::info!(fetch = live.fetch, bytes = text.len(), "fault: frame injected");
+                tracing::info!(
+                    fetch = live.fetch,
+                    bytes = text.len(),
+                    "fault: frame injected"
+                );
                 sent_ok(ws.send(Message::text(text)).await.is_ok())
             }
             None => Applied::Done,
