@@ -45,10 +45,37 @@
 //! | `POST /sim/churn?steps=N` | apply N mutations now → `{"applied":N}` |
 //! | `POST /sim/churn?rate=R` | set the background churn rate (mutations per second, 0 = off) → `{"rate":R}` |
 //! | `GET /sim/table?definition=D&target=T[&version=V]` | ground truth rows of one table as `id`-format records: `{"definition","target","version","rows":[…]}` (`version` defaults to the newest offered) |
-//! | `POST /sim/fault/drop` | abruptly end every open WebSocket — session, log and notification (no close frame) → `{"dropped":n}` |
+//! | `POST /sim/fault/<kind>[?…]` | inject or arm a fault (table below) → JSON saying what was done; unknown kind → 404 `{"details","status","kinds":[…]}`; bad parameter → 400 |
+//! | `GET /sim/faults` | armed faults and open session sockets: `{"seed","session_sockets":[{"definition","target"}…],"stalled_sockets":n,"drop_mid_snapshot":{"remaining","scope"}\|null,"stall_accept_ms","refuse_logins_ms"}` (readiness signals for tests) |
 //! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…],"live_fetches":n}` (`live_fetches`: open `current` queries, a readiness signal for tests) (at most 10 000 kept) |
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
+//!
+//! # Faults (`fault.rs`)
+//!
+//! `scope` is `?target=T&definition=D` (either, both or neither; `D` a wire
+//! name such as `CONNECTIONS`, `BLACKLIST`, or a label such as `block_list`):
+//! the session-monitoring sockets of that subscription. Faults on open
+//! sockets reach session sockets only, and a socket takes them once it
+//! streams live deltas (after its snapshot), before any delta still queued.
+//! `n` is how many sockets took the fault. No fault changes the ground truth
+//! except `restart` (a new world) and `burst` (ordinary churn steps).
+//!
+//! | kind and parameters | effect → answer |
+//! |---|---|
+//! | `drop[?scope]` | end open WebSockets abruptly (no close frame): all of them — session, log, notification — without a scope, else the session sockets in scope → `{"dropped":n}` |
+//! | `drop_mid_snapshot?count=N[&scope]` | the next `N` (default 1, 0 disarms) session sockets in scope whose snapshot spans more than one 200-row batch end abruptly right after their first batch → `{"armed":N,"scope"}` |
+//! | `restart[?seed=S]` | forget every REST session, replace the session tables with ones generated from seed `S` (default: current seed + 1; same engine and domain names, element paths, log history and element registry, API key; the clock never goes back), then drop every WebSocket → `{"seed":S,"sessions_expired":m,"dropped":n}` |
+//! | `expire_sessions[?drop=true]` | forget every REST session: the next upgrade or REST call gets 401; open sockets stay unless `drop=true` → `{"sessions_expired":m,"dropped":n}` |
+//! | `stall_accept?seconds=S[&drop=true]` | for `S` seconds new TCP connections are accepted but not read (then served normally; `S`=0 ends the stall); `drop=true` also drops every open WebSocket so clients must reconnect into the stall. Control requests on new connections stall too → `{"stall_accept_ms","dropped":n}` |
+//! | `stall_socket?seconds=S[&then=resume\|drop][&scope]` | the session sockets in scope neither send nor read for `S` seconds (no deltas, no pong: tungstenite answers pings only while reading), then resume (queued deltas follow) or end abruptly; a queue overflow during the stall ends the socket; `seconds=0` ends every stall now → `{"sockets":n,"stall_ms","then","scope"}` / `{"released":k}` |
+//! | `malformed[?scope]` | one text frame that is not JSON (`{"fetch":N,"records":{"added":[{`) → `{"sockets":n,"scope"}` |
+//! | `binary[?scope]` | one binary frame (4 bytes) → `{"sockets":n,"scope"}` |
+//! | `huge?bytes=B[&scope]` | one text frame of exactly `B` bytes (default 32 MiB, at most 256 MiB), a valid `{"fetch":N,"status":"xxx…"}` → `{"sockets":n,"scope","bytes":B}` |
+//! | `unknown_kind[?scope]` | `{"fetch":N,"progress":{"done":50,"total":100}}` → `{"sockets":n,"scope"}` |
+//! | `missing_fields?what=delta_key\|labels[&scope]` | `delta_key` (default): a `records` message whose one `added` entry has no `delta_key`; `labels`: an `updated` entry with only the `delta_key` of a row the client holds (sent once the socket's queue is drained, so the row is exactly known) → `{"sockets":n,"scope","what"}` |
+//! | `refuse_logins?seconds=S[&status=503\|401]` | logins answer `status` (default 503) for `S` seconds (`S`=0 ends it) → `{"refuse_logins_ms","status"}` |
+//! | `burst?steps=N` | apply `N` churn steps (default 100 000) under one lock: fast writer, so a subscriber whose queue (8192 deltas) overflows is closed abruptly → `{"applied":N,"overflowed":[{"definition","target"}…]}` |
 //!
 //! # Filters
 //!
@@ -66,6 +93,7 @@
 //! | `expression`, `cs_like`, `ci_like`, `element` values, unknown types, malformed JSON | `{"failure":"Invalid filter: <why>"}`, then a normal close |
 //!
 
+mod fault;
 mod filter;
 mod logs;
 mod notify;
@@ -156,6 +184,12 @@ pub(crate) struct Shared {
     pub(crate) info: WorldInfo,
     /// See [`SimOptions::token_auth`].
     pub(crate) token_auth: bool,
+    /// Size multiplier of the tables (kept by `restart`).
+    scale: u32,
+    /// Seed of the current world (`restart` changes it).
+    seed: AtomicU64,
+    /// Armed faults and the session-socket registry (`fault.rs`).
+    pub(crate) faults: fault::Faults,
     world: Mutex<World>,
     /// Live REST sessions: JSESSIONID → API version it logged in with.
     sessions: Mutex<HashMap<String, String>>,
@@ -205,6 +239,45 @@ impl Shared {
             t.cancel();
         }
         drained.len()
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.seed.load(Ordering::Relaxed)
+    }
+
+    /// `POST /sim/fault/restart`: forget every REST session, end every open
+    /// WebSocket abruptly, then replace the world with one from `seed` (see
+    /// [`World::restart`]; a session socket opened in between sees its
+    /// queue close and ends too). Returns (sessions forgotten, sockets
+    /// dropped).
+    pub(crate) fn restart(&self, seed: u64) -> (usize, usize) {
+        let expired = {
+            let mut s = self.sessions();
+            let n = s.len();
+            s.clear();
+            n
+        };
+        let dropped = self.drop_connections();
+        self.world().restart(seed, self.scale);
+        self.seed.store(seed, Ordering::Relaxed);
+        (expired, dropped)
+    }
+
+    /// `POST /sim/fault/burst`: `steps` churn steps under one lock, so no
+    /// subscriber drains its queue in between. Returns the (definition,
+    /// target) tables whose subscribers overflowed and were closed.
+    pub(crate) fn burst(&self, steps: u32) -> Vec<(crate::model::Definition, String)> {
+        let mut w = self.world();
+        let before: Vec<u64> = w.tables.iter().map(|t| t.overflows).collect();
+        for _ in 0..steps {
+            w.step();
+        }
+        w.tables
+            .iter()
+            .zip(before)
+            .filter(|(t, b)| t.overflows > *b)
+            .map(|(t, _)| (t.def, t.target.clone()))
+            .collect()
     }
 
     pub(crate) fn churn(&self, steps: u32) -> u32 {
@@ -316,6 +389,9 @@ pub async fn start(
     let shared = Arc::new(Shared {
         info,
         token_auth: opts.token_auth,
+        scale: opts.scale,
+        seed: AtomicU64::new(opts.seed),
+        faults: fault::Faults::new(),
         next_fetch: AtomicI64::new(world::first_fetch_id(opts.seed)),
         world: Mutex::new(world),
         sessions: Mutex::new(HashMap::new()),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::{Shared, logs, notify, socket};
+use super::{Shared, fault, logs, notify, socket};
 
 type Resp = Response<Full<Bytes>>;
 
@@ -59,6 +59,8 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let shared2 = shared.clone();
         let local = local.unwrap_or(peer);
         shared.tasks.spawn(async move {
+            // Fault `stall_accept`: accepted, then not read until it ends.
+            shared2.faults.accept_gate(&shared2.shutdown).await;
             let svc_shared = shared2.clone();
             // "SSL session ID" mode: the connection that logged in carries the session.
             let conn_session: ConnSession = Arc::new(std::sync::Mutex::new(None));
@@ -306,6 +308,23 @@ async fn login(req: Request<Incoming>, shared: &Shared, ver: &str, conn: &ConnSe
     let Ok(v) = serde_json::from_slice::<Value>(&body) else {
         return error(StatusCode::BAD_REQUEST, "Login body is not JSON");
     };
+    if let Some(status) = shared.faults.login_refusal() {
+        tracing::info!(
+            version = ver,
+            status,
+            "simulator login refused (fault refuse_logins)"
+        );
+        return match status {
+            401 => error(
+                StatusCode::UNAUTHORIZED,
+                "Login failed: invalid authentication key",
+            ),
+            _ => error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable",
+            ),
+        };
+    }
     let key = v.get("authenticationkey").and_then(Value::as_str);
     if key != Some(shared.info.api_key.as_str()) {
         tracing::info!(version = ver, "simulator login refused");
@@ -508,10 +527,17 @@ async fn control(
                 ),
             }
         }
-        (Method::POST, ["fault", "drop"]) => json_resp(
-            StatusCode::OK,
-            &json!({ "dropped": shared.drop_connections() }),
-        ),
+        (Method::POST, ["fault", kind]) => match fault::control(shared, kind, param) {
+            Ok(v) => json_resp(StatusCode::OK, &v),
+            Err(e @ fault::FaultError::UnknownKind(_)) => json_resp(
+                StatusCode::NOT_FOUND,
+                &json!({"details": e.to_string(), "status": 404, "kinds": fault::KINDS}),
+            ),
+            Err(e) => error(StatusCode::BAD_REQUEST, &e.to_string()),
+        },
+        (Method::GET, ["faults"]) => {
+            json_resp(StatusCode::OK, &shared.faults.status(shared.seed()))
+        }
         (Method::GET, ["logs"]) => match param("backwards").unwrap_or("true") {
             b @ ("true" | "false") => json_resp(StatusCode::OK, &logs::truth(shared, b == "true")),
             _ => error(StatusCode::BAD_REQUEST, "backwards must be true or false"),

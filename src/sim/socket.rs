@@ -4,13 +4,17 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use futures_util::SinkExt;
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::fault::{self, Faults, Inject};
 use super::filter::Filter;
 use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
 use super::world::{Delta, Entry, Subscribed};
@@ -50,7 +54,7 @@ pub(crate) async fn run(
     tokio::select! {
         // drop_connections / shutdown: drop the stream, no close frame.
         _ = token.cancelled() => tracing::debug!("session socket dropped"),
-        _ = session(ws, &shared, &version, &base) => {}
+        _ = session(ws, &shared, &version, &base, &token) => {}
     }
     drop(guard);
 }
@@ -80,7 +84,13 @@ fn records_message(
     json!({ "fetch": fetch, "records": r })
 }
 
-async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
+async fn session(
+    mut ws: Ws,
+    shared: &Arc<Shared>,
+    version: &str,
+    base: &str,
+    token: &tokio_util::sync::CancellationToken,
+) {
     let legacy = parse_api_version(version).is_some_and(is_legacy_api);
     // 1. The query frame.
     let query = loop {
@@ -156,6 +166,8 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
         table,
         id: sub_id,
     });
+    // Reachable by the faults (`fault.rs`) until this socket ends.
+    let mut faults = Faults::register(shared, def, target, token.clone());
 
     let fetch = shared.next_fetch_id();
     let fmt = render::parse_format(query.get("format"));
@@ -197,6 +209,9 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
     if !send(&mut ws, &ok).await {
         return;
     }
+    // Fault `drop_mid_snapshot`: a snapshot of several batches ends
+    // abruptly (no close frame) after its first one.
+    let cut = snapshot.len() > BATCH && shared.faults.take_mid_snapshot(def, target);
     // 3. Snapshot in batches of ≤ 200 (one empty batch for an empty table).
     // 7.x snapshots carry all three lists; 6.x captures only `added`.
     let shape: &[&str] = if legacy {
@@ -226,16 +241,49 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
         {
             return;
         }
+        if cut {
+            tracing::info!(
+                fetch,
+                definition = def_name,
+                target,
+                "fault: socket dropped mid-snapshot"
+            );
+            return;
+        }
     }
     drop(snapshot);
 
     // 4. Live deltas, one message per mutation, until abort or close.
+    // An injected fault goes before any delta still queued; one that must
+    // see the client's exact view waits until the queue is drained.
+    let mut pending: Option<Inject> = None;
+    let mut injections_open = true;
     loop {
+        if let Some(inject) = pending.take() {
+            let live = Live {
+                shared,
+                fetch,
+                sub: sub.as_ref(),
+                rx: &rx,
+                sent: sent.as_ref(),
+                overflow: &overflow,
+            };
+            match apply_fault(&mut ws, &live, &inject).await {
+                Applied::Done => {}
+                Applied::End => return,
+                Applied::Wait => pending = Some(inject),
+            }
+        }
         tokio::select! {
+            biased;
             _ = overflow.cancelled() => {
                 // Too slow: end the socket so the client resyncs.
                 return;
             }
+            i = faults.rx.recv(), if injections_open && pending.is_none() => match i {
+                Some(i) => pending = Some(i),
+                None => injections_open = false,
+            },
             d = rx.recv(), if sub.is_some() => {
                 let Some(Delta { kind, entry }) = d else { return };
                 let change = match (&filter, &mut sent) {
@@ -265,6 +313,99 @@ async fn session(mut ws: Ws, shared: &Arc<Shared>, version: &str, base: &str) {
                 },
             }
         }
+    }
+}
+
+/// What a live socket's fault injection needs to see.
+struct Live<'a> {
+    shared: &'a Shared,
+    fetch: i64,
+    sub: Option<&'a Subscription>,
+    rx: &'a mpsc::Receiver<Delta>,
+    sent: Option<&'a HashSet<String>>,
+    overflow: &'a tokio_util::sync::CancellationToken,
+}
+
+enum Applied {
+    Done,
+    /// The socket must end (abruptly: no close frame).
+    End,
+    /// Deltas are still queued; try again after the next one.
+    Wait,
+}
+
+/// Carry out one injected fault on a live socket.
+async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
+    let sent_ok = |ok: bool| if ok { Applied::Done } else { Applied::End };
+    match inject {
+        Inject::Stall {
+            until,
+            epoch,
+            then_drop,
+        } => {
+            tracing::info!(fetch = live.fetch, then_drop, "fault: socket stalled");
+            let resumed = live
+                .shared
+                .faults
+                .stall(*until, *epoch, live.overflow)
+                .await;
+            if !resumed || *then_drop {
+                tracing::info!(fetch = live.fetch, "fault: stalled socket dropped");
+                return Applied::End;
+            }
+            Applied::Done
+        }
+        Inject::Binary => sent_ok(
+            ws.send(Message::binary(vec![0xde, 0xad, 0xbe, 0xef]))
+                .await
+                .is_ok(),
+        ),
+        Inject::MissingLabels => {
+            let Some(sub) = live.sub else {
+                return Applied::Done; // aborted fetch: the client holds nothing
+            };
+            let key = {
+                let w = live.shared.world();
+                // Under the world lock no delta can be queued meanwhile: an
+                // empty queue means the client's view is exactly known.
+                if !live.rx.is_empty() {
+                    return Applied::Wait;
+                }
+                match live.sent {
+                    Some(sent) => sent.iter().min().cloned(),
+                    None => w
+                        .tables
+                        .get(sub.table)
+                        .and_then(|t| t.entries.first())
+                        .map(|e| e.delta_key()),
+                }
+            };
+            let Some(key) = key else {
+                tracing::info!(
+                    fetch = live.fetch,
+                    "fault missing_fields: the client holds no row"
+                );
+                return Applied::Done;
+            };
+            sent_ok(
+                send(
+                    ws,
+                    &json!({"fetch": live.fetch, "records": {"updated": [{"delta_key": key}]}}),
+                )
+                .await,
+            )
+        }
+        other => match fault::frame_text(other, live.fetch) {
+            Some(text) => {
+                tracing::info!(
+                    fetch = live.fetch,
+                    bytes = text.len(),
+                    "fault: frame injected"
+                );
+                sent_ok(ws.send(Message::text(text)).await.is_ok())
+            }
+            None => Applied::Done,
+        },
     }
 }
 

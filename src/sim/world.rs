@@ -63,7 +63,7 @@ pub(crate) fn fmt_time(secs: i64) -> String {
 }
 
 /// A firewall engine (single or cluster).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Engine {
     pub name: String,
     pub nodes: Vec<String>,
@@ -473,6 +473,8 @@ pub(crate) struct Table {
     pub initial: usize,
     pub entries: Vec<Arc<Entry>>,
     pub subscribers: Vec<Subscriber>,
+    /// Subscribers closed because their queue overflowed (fault `burst`).
+    pub overflows: u64,
 }
 
 impl Table {
@@ -489,6 +491,7 @@ impl Table {
                         "session socket queue overflow; closing it"
                     );
                     s.overflow.cancel();
+                    self.overflows += 1;
                     false
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
@@ -510,6 +513,106 @@ pub(crate) struct Gen {
     pub domains: Vec<String>,
 }
 
+/// The generator state and the session tables of a world from `seed`.
+/// `keep_engines`: use these engines instead of the generated ones (the
+/// generator stream is the same either way).
+fn generate_tables(seed: u64, scale: u32, keep_engines: Option<Vec<Engine>>) -> (Gen, Vec<Table>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let clock = EPOCH_2024 + rng.random_range(0..365 * 86_400);
+    let domains = vec!["Shared Domain".to_string(), "Branch Offices".to_string()];
+    let specs: [(&str, u32, &str, &str); 5] = [
+        ("Helsinki FW", 1, "single_fw", "Shared Domain"),
+        ("plano-fw", 1, "single_fw", "Branch Offices"),
+        ("ngf-1065", 1, "single_fw", "Branch Offices"),
+        ("HQ Cluster", 2, "fw_cluster", "Shared Domain"),
+        ("DC Cluster", 2, "fw_cluster", "Shared Domain"),
+    ];
+    let mut engines = Vec::new();
+    for (i, (name, nodes, kind, domain)) in specs.into_iter().enumerate() {
+        let mut peers: Vec<&'static str> = PEERS.to_vec();
+        // A deterministic shuffle, then keep 2..=5 peers.
+        for j in (1..peers.len()).rev() {
+            peers.swap(j, rng.random_range(0..=j));
+        }
+        peers.truncate(rng.random_range(2..=5));
+        engines.push(Engine {
+            name: name.to_string(),
+            nodes: (1..=nodes).map(|n| format!("{name} node {n}")).collect(),
+            element: format!("{kind}/{}", rng.random_range(100..2000) * 10 + i as u32),
+            domain: domain.to_string(),
+            site: 10 + i as u8 * 10,
+            public_ip: Ipv4Addr::new(198, 51, 100, 10 + i as u8 * 7),
+            peers,
+        });
+    }
+    if let Some(kept) = keep_engines {
+        engines = kept;
+    }
+    let mut g = Gen {
+        rng,
+        clock,
+        serial: 0,
+        next_block_id: 1,
+        engines,
+        domains,
+    };
+    let scale = scale.max(1) as usize;
+    let mut tables = Vec::new();
+    for e in 0..g.engines.len() {
+        for def in Definition::engine_scoped() {
+            let base = match def {
+                Definition::Connections => {
+                    let mut n = g.rng.random_range(300..=900);
+                    if n % 200 == 0 {
+                        n += 13;
+                    }
+                    n
+                }
+                Definition::BlockList => g.rng.random_range(8..=60),
+                Definition::VpnSa => g.rng.random_range(10..=40),
+                Definition::Users => g.rng.random_range(20..=150),
+                Definition::Routing => g.rng.random_range(12..=60),
+                // plano-fw has no SSL VPN portal: an empty table.
+                Definition::SslVpn if g.engines[e].name == "plano-fw" => 0,
+                Definition::SslVpn => g.rng.random_range(5..=40),
+                Definition::Neighbors => g.rng.random_range(10..=80),
+                Definition::ActiveAlerts => 0,
+            };
+            let n = base * scale;
+            let scope = Scope::Engine(e);
+            let entries = (0..n)
+                .map(|_| Arc::new(g.entry(def, &scope, true)))
+                .collect();
+            tables.push(Table {
+                def,
+                target: g.engines[e].name.clone(),
+                scope,
+                initial: n,
+                entries,
+                subscribers: Vec::new(),
+                overflows: 0,
+            });
+        }
+    }
+    for d in 0..g.domains.len() {
+        let n = g.rng.random_range(20..=120) * scale;
+        let scope = Scope::Domain(d);
+        let entries = (0..n)
+            .map(|_| Arc::new(g.entry(Definition::ActiveAlerts, &scope, true)))
+            .collect();
+        tables.push(Table {
+            def: Definition::ActiveAlerts,
+            target: g.domains[d].clone(),
+            scope,
+            initial: n,
+            entries,
+            subscribers: Vec::new(),
+            overflows: 0,
+        });
+    }
+    (g, tables)
+}
+
 #[derive(Debug)]
 pub(crate) struct World {
     pub g: Gen,
@@ -525,94 +628,7 @@ pub(crate) struct World {
 
 impl World {
     pub fn generate(seed: u64, scale: u32) -> World {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let clock = EPOCH_2024 + rng.random_range(0..365 * 86_400);
-        let domains = vec!["Shared Domain".to_string(), "Branch Offices".to_string()];
-        let specs: [(&str, u32, &str, &str); 5] = [
-            ("Helsinki FW", 1, "single_fw", "Shared Domain"),
-            ("plano-fw", 1, "single_fw", "Branch Offices"),
-            ("ngf-1065", 1, "single_fw", "Branch Offices"),
-            ("HQ Cluster", 2, "fw_cluster", "Shared Domain"),
-            ("DC Cluster", 2, "fw_cluster", "Shared Domain"),
-        ];
-        let mut engines = Vec::new();
-        for (i, (name, nodes, kind, domain)) in specs.into_iter().enumerate() {
-            let mut peers: Vec<&'static str> = PEERS.to_vec();
-            // A deterministic shuffle, then keep 2..=5 peers.
-            for j in (1..peers.len()).rev() {
-                peers.swap(j, rng.random_range(0..=j));
-            }
-            peers.truncate(rng.random_range(2..=5));
-            engines.push(Engine {
-                name: name.to_string(),
-                nodes: (1..=nodes).map(|n| format!("{name} node {n}")).collect(),
-                element: format!("{kind}/{}", rng.random_range(100..2000) * 10 + i as u32),
-                domain: domain.to_string(),
-                site: 10 + i as u8 * 10,
-                public_ip: Ipv4Addr::new(198, 51, 100, 10 + i as u8 * 7),
-                peers,
-            });
-        }
-        let mut g = Gen {
-            rng,
-            clock,
-            serial: 0,
-            next_block_id: 1,
-            engines,
-            domains,
-        };
-        let scale = scale.max(1) as usize;
-        let mut tables = Vec::new();
-        for e in 0..g.engines.len() {
-            for def in Definition::engine_scoped() {
-                let base = match def {
-                    Definition::Connections => {
-                        let mut n = g.rng.random_range(300..=900);
-                        if n % 200 == 0 {
-                            n += 13;
-                        }
-                        n
-                    }
-                    Definition::BlockList => g.rng.random_range(8..=60),
-                    Definition::VpnSa => g.rng.random_range(10..=40),
-                    Definition::Users => g.rng.random_range(20..=150),
-                    Definition::Routing => g.rng.random_range(12..=60),
-                    // plano-fw has no SSL VPN portal: an empty table.
-                    Definition::SslVpn if g.engines[e].name == "plano-fw" => 0,
-                    Definition::SslVpn => g.rng.random_range(5..=40),
-                    Definition::Neighbors => g.rng.random_range(10..=80),
-                    Definition::ActiveAlerts => 0,
-                };
-                let n = base * scale;
-                let scope = Scope::Engine(e);
-                let entries = (0..n)
-                    .map(|_| Arc::new(g.entry(def, &scope, true)))
-                    .collect();
-                tables.push(Table {
-                    def,
-                    target: g.engines[e].name.clone(),
-                    scope,
-                    initial: n,
-                    entries,
-                    subscribers: Vec::new(),
-                });
-            }
-        }
-        for d in 0..g.domains.len() {
-            let n = g.rng.random_range(20..=120) * scale;
-            let scope = Scope::Domain(d);
-            let entries = (0..n)
-                .map(|_| Arc::new(g.entry(Definition::ActiveAlerts, &scope, true)))
-                .collect();
-            tables.push(Table {
-                def: Definition::ActiveAlerts,
-                target: g.domains[d].clone(),
-                scope,
-                initial: n,
-                entries,
-                subscribers: Vec::new(),
-            });
-        }
+        let (g, tables) = generate_tables(seed, scale, None);
         // Own seeded streams: the tables' sequence does not depend on them.
         let logs = super::logs::LogHistory::generate(seed, &g.engines, g.clock);
         let elements = super::notify::Elements::generate(seed, &g.engines);
@@ -624,6 +640,20 @@ impl World {
             logs,
             elements,
         }
+    }
+
+    /// A restarted SMC (`POST /sim/fault/restart`): new session tables and
+    /// generator stream drawn from `seed`, over the same engines (names,
+    /// nodes, element paths, VPN peers) and admin domains, with the same
+    /// log history and element registry, which a real SMC keeps across a
+    /// restart. The clock never goes back. Subscribers of the old tables see
+    /// their queues close; subscriber ids keep counting, so an old socket
+    /// unregistering late cannot remove a new one.
+    pub fn restart(&mut self, seed: u64, scale: u32) {
+        let (mut g, tables) = generate_tables(seed, scale, Some(self.g.engines.clone()));
+        g.clock = g.clock.max(self.g.clock);
+        self.g = g;
+        self.tables = tables;
     }
 
     pub fn engine_names(&self) -> Vec<String> {
@@ -1292,6 +1322,40 @@ mod tests {
         }
         assert!(w.tables[t].subscribers.is_empty());
         assert_eq!(sub.rx.len(), 2);
+        assert_eq!(w.tables[t].overflows, 1);
+    }
+
+    #[test]
+    fn restart_changes_tables_but_keeps_engines_logs_and_elements() {
+        let mut w = World::generate(4, 1);
+        for _ in 0..50 {
+            w.step();
+        }
+        let t = w.find_table(Definition::Users, "HQ Cluster").unwrap();
+        let mut old = w.subscribe(t, 8).unwrap();
+        let truth = w.truth("s");
+        let engines = format!("{:?}", w.g.engines);
+        let logs = w.logs.records().count();
+        let clock = w.g.clock;
+        w.restart(5, 1);
+        assert_ne!(w.truth("s"), truth);
+        assert_eq!(format!("{:?}", w.g.engines), engines);
+        assert_eq!(w.logs.records().count(), logs);
+        assert!(w.g.clock >= clock);
+        // The old table's subscriber sees its queue close.
+        assert!(old.rx.try_recv().is_err() && old.rx.is_closed());
+        // Ids keep counting: a late unsubscribe of the old id removes nothing.
+        let new = w.subscribe(t, 8).unwrap();
+        assert_ne!(new.id, old.id);
+        w.unsubscribe(t, old.id);
+        assert_eq!(w.tables[t].subscribers.len(), 1);
+        // Same restart seed, same tables: a restart is deterministic.
+        let mut again = World::generate(4, 1);
+        for _ in 0..50 {
+            again.step();
+        }
+        again.restart(5, 1);
+        assert_eq!(again.truth("s"), w.truth("s"));
     }
 
     #[test]
