@@ -27,21 +27,17 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use futures_util::{FutureExt, StreamExt};
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 
+use super::Shared;
 use super::render::{self, FieldFormat, Format, SubFormat};
 use super::socket::BATCH;
 use super::world::{Engine, fmt_time};
 use super::ws::{Incoming, Ws, classify, next_frame, send, too_big};
-use super::{Shared, SocketGuard};
 use crate::model::field_by_id;
 use crate::smc::protocol::parse_abort;
 
@@ -616,23 +612,6 @@ pub(crate) fn append_now(shared: &Shared, n: usize) -> usize {
 // ---------------------------------------------------------------------------
 // The socket.
 
-pub(crate) async fn run(
-    upgraded: Upgraded,
-    shared: Arc<Shared>,
-    guard: SocketGuard,
-    _version: String,
-    _base: String,
-) {
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-    let token = guard.token.clone();
-    tokio::select! {
-        // drop_connections / shutdown: drop the stream, no close frame.
-        _ = token.cancelled() => tracing::debug!("log socket dropped"),
-        _ = serve(ws, &shared) => {}
-    }
-    drop(guard);
-}
-
 /// How a fetch ended.
 enum Outcome {
     /// Done or aborted: the socket takes the next query.
@@ -653,7 +632,7 @@ impl Drop for LiveGuard<'_> {
     }
 }
 
-async fn serve(mut ws: Ws, shared: &Arc<Shared>) {
+pub(crate) async fn serve(mut ws: Ws, shared: &Arc<Shared>) {
     // Each loop handles one client frame; bounded by the client's frames.
     loop {
         let t = match next_frame(&mut ws).await {

@@ -26,20 +26,16 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_util::sync::CancellationToken;
 
+use super::Shared;
 use super::socket::BATCH;
 use super::world::{Data, Engine};
 use super::ws::{Incoming, Ws, next_frame, send};
-use super::{Shared, SocketGuard};
 use crate::model::{Definition, is_legacy_api, parse_api_version};
 use crate::smc::protocol::parse_abort;
 
@@ -587,24 +583,7 @@ impl Drop for Registration<'_> {
     }
 }
 
-pub(crate) async fn run(
-    upgraded: Upgraded,
-    shared: Arc<Shared>,
-    guard: SocketGuard,
-    version: String,
-    base: String,
-) {
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-    let token = guard.token.clone();
-    tokio::select! {
-        // drop_connections / shutdown: drop the stream, no close frame.
-        _ = token.cancelled() => tracing::debug!("notification socket dropped"),
-        _ = serve(ws, &shared, &version, &base) => {}
-    }
-    drop(guard);
-}
-
-async fn serve(mut ws: Ws, shared: &Shared, version: &str, base: &str) {
+pub(crate) async fn serve(mut ws: Ws, shared: &Shared, version: &str, base: &str) {
     let Registered {
         id: reg_id,
         mut rx,

@@ -16,7 +16,9 @@ use hyper_util::rt::TokioIo;
 use rand::Rng;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use super::{Shared, fault, logs, notify, socket};
 
@@ -390,14 +392,24 @@ fn upgrade(
             _ = token.cancelled() => return,
             u = hyper::upgrade::on(req) => u,
         };
-        match upgraded {
-            Ok(u) => match kind {
-                SocketKind::Session => socket::run(u, shared2, guard, version, base).await,
-                SocketKind::Log => logs::run(u, shared2, guard, version, base).await,
-                SocketKind::Notification => notify::run(u, shared2, guard, version, base).await,
-            },
-            Err(e) => tracing::debug!(error = %e, ?kind, "socket upgrade failed"),
+        let upgraded = match upgraded {
+            Ok(u) => u,
+            Err(e) => return tracing::debug!(error = %e, ?kind, "socket upgrade failed"),
+        };
+        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
+        let serve = async {
+            match kind {
+                SocketKind::Session => socket::session(ws, &shared2, &version, &base, &token).await,
+                SocketKind::Log => logs::serve(ws, &shared2).await,
+                SocketKind::Notification => notify::serve(ws, &shared2, &version, &base).await,
+            }
+        };
+        tokio::select! {
+            // drop_connections / shutdown: drop the stream, no close frame.
+            _ = token.cancelled() => tracing::debug!(?kind, "socket dropped"),
+            _ = serve => {}
         }
+        drop(guard);
     });
     let mut r = empty(StatusCode::SWITCHING_PROTOCOLS);
     let hs = r.headers_mut();

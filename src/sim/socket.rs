@@ -5,21 +5,17 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures_util::SinkExt;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
+use super::Shared;
 use super::fault::{self, Faults, Inject};
 use super::filter::Filter;
 use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
 use super::world::{Delta, Entry, Subscribed};
 use super::ws::{Incoming, Ws, close, next_frame, send};
-use super::{Shared, SocketGuard};
 use crate::model::{Definition, is_legacy_api, parse_api_version};
 use crate::smc::protocol::parse_abort;
 use crate::state::ChangeKind;
@@ -40,23 +36,6 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         self.shared.world().unsubscribe(self.table, self.id);
     }
-}
-
-pub(crate) async fn run(
-    upgraded: Upgraded,
-    shared: Arc<Shared>,
-    guard: SocketGuard,
-    version: String,
-    base: String,
-) {
-    let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-    let token = guard.token.clone();
-    tokio::select! {
-        // drop_connections / shutdown: drop the stream, no close frame.
-        _ = token.cancelled() => tracing::debug!("session socket dropped"),
-        _ = session(ws, &shared, &version, &base, &token) => {}
-    }
-    drop(guard);
 }
 
 async fn fail(ws: &mut Ws, reason: String) {
@@ -84,7 +63,7 @@ fn records_message(
     json!({ "fetch": fetch, "records": r })
 }
 
-async fn session(
+pub(crate) async fn session(
     mut ws: Ws,
     shared: &Arc<Shared>,
     version: &str,
