@@ -16,8 +16,20 @@ use crate::smc::session::{SessionError, SmcSession};
 use crate::smc::subscription::{self, SubscriptionSpec};
 use crate::state::{SmcState, Store, SubscriptionState};
 
-/// How long shutdown waits for subscriptions to close and sessions to log out.
+/// How long shutdown waits for subscriptions to abort their fetches and
+/// close their sockets (each one gives up after
+/// [`subscription::CLOSE_TIMEOUT`]).
+pub const CLOSE_GRACE: Duration = Duration::from_millis(1500);
+/// How long shutdown then waits for the sessions to log out.
+pub const LOGOUT_GRACE: Duration = Duration::from_secs(2);
+/// How long shutdown then waits for the HTTP server to stop.
+pub const HTTP_GRACE: Duration = Duration::from_millis(500);
+/// The whole shutdown stays within this (the "exit within 5 s").
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+const _: () = assert!(
+    CLOSE_GRACE.as_millis() + LOGOUT_GRACE.as_millis() + HTTP_GRACE.as_millis()
+        <= SHUTDOWN_GRACE.as_millis()
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -155,20 +167,22 @@ impl Exporter {
         self.shutdown.clone()
     }
 
-    /// Stop: abort fetches, close sockets, log out, stop HTTP. Bounded by
-    /// [`SHUTDOWN_GRACE`].
+    /// Stop: abort fetches, close sockets, log out, stop HTTP. Each step is
+    /// bounded on its own ([`CLOSE_GRACE`], [`LOGOUT_GRACE`], [`HTTP_GRACE`]),
+    /// so a socket that hangs cannot keep the sessions from logging out.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        let sessions = self.sessions;
-        let tasks = self.tasks;
-        let stop = async move {
-            tasks.wait().await;
-            futures_util::future::join_all(sessions.iter().map(|s| s.logout())).await;
-        };
-        if tokio::time::timeout(SHUTDOWN_GRACE, stop).await.is_err() {
-            tracing::warn!("shutdown grace period elapsed; exiting anyway");
+        if tokio::time::timeout(CLOSE_GRACE, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some subscriptions did not close in time; logging out anyway");
         }
-        let _ = tokio::time::timeout(Duration::from_secs(1), self.http).await;
+        let logouts = futures_util::future::join_all(self.sessions.iter().map(|s| s.logout()));
+        if tokio::time::timeout(LOGOUT_GRACE, logouts).await.is_err() {
+            tracing::warn!("logout did not finish in time; exiting anyway");
+        }
+        let _ = tokio::time::timeout(HTTP_GRACE, self.http).await;
         tracing::info!("smc-exporter stopped");
     }
 }

@@ -92,17 +92,36 @@ pub enum Command {
     },
 }
 
+/// Log targets whose debug and trace output carries request headers
+/// verbatim, session cookie or token included (tungstenite traces the whole
+/// client handshake request). They are cut below info whatever `--log.level`
+/// asks for; `tests/secrets.rs` checks the logs at trace level.
+const SECRET_BEARING_TARGETS: &[&str] = &["tungstenite::handshake::client"];
+
+fn may_carry_secrets(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() > tracing::Level::INFO
+        && SECRET_BEARING_TARGETS
+            .iter()
+            .any(|t| meta.target().starts_with(t))
+}
+
 fn init_logging(level: &str, format: LogFormat) {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::filter::{FilterExt, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
     let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        .and(filter_fn(|meta| !may_carry_secrets(meta)));
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+    let layer = match format {
+        LogFormat::Text => layer.with_filter(filter).boxed(),
+        LogFormat::Json => layer.json().with_filter(filter).boxed(),
     };
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }
 
 /// Run the command line. Returns the process exit code.

@@ -219,6 +219,14 @@ fn each_mistake_gets_its_exact_message() {
             "smc[0].api_key_env: environment variable SMC_EXPORTER_TEST_SURELY_UNSET_VAR is not set",
         ),
         (
+            "api_key_env holding the key itself",
+            smc_with(
+                "api_key_file = \"key\"",
+                &format!("api_key_env = \"{INLINE_KEY}\""),
+            ),
+            "smc[0].api_key_env: is not an environment variable name (letters, digits and _, not starting with a digit); give the name of the variable that holds the key, not the key",
+        ),
+        (
             "empty inline key",
             smc_with("api_key_file = \"key\"", "api_key = \"\""),
             "smc[0].api_key: must not be empty",
@@ -295,6 +303,51 @@ fn each_mistake_gets_its_exact_message() {
             "zero duration",
             format!("[subscription]\nsnapshot_settle = \"0s\"\n{SMC}"),
             "subscription.snapshot_settle: must be greater than 0",
+        ),
+        (
+            "zero ping_interval",
+            format!("[subscription]\nping_interval = \"0s\"\n{SMC}"),
+            "subscription.ping_interval: must be greater than 0",
+        ),
+        (
+            "zero pong_timeout",
+            format!("[subscription]\npong_timeout = \"0ms\"\n{SMC}"),
+            "subscription.pong_timeout: must be greater than 0",
+        ),
+        (
+            "pong_timeout equal to ping_interval",
+            format!("[subscription]\nping_interval = \"10s\"\npong_timeout = \"10s\"\n{SMC}"),
+            "subscription.pong_timeout: 10s is not less than subscription.ping_interval (10s)",
+        ),
+        (
+            "pong_timeout above the default ping_interval",
+            format!("[subscription]\npong_timeout = \"1m\"\n{SMC}"),
+            "subscription.pong_timeout: 1m is not less than subscription.ping_interval (30s)",
+        ),
+        (
+            "ping_interval below the default pong_timeout",
+            format!("[subscription]\nping_interval = \"5s\"\n{SMC}"),
+            "subscription.pong_timeout: 10s is not less than subscription.ping_interval (5s)",
+        ),
+        (
+            "silence_limit within the SMC's quiet period",
+            format!("[subscription]\nsilence_limit = \"90s\"\n{SMC}"),
+            "subscription.silence_limit: 1m 30s is too short: an SMC may send nothing for about 2m on an unchanged table; use more than 2m (default 10m), or \"0s\" to turn it off",
+        ),
+        (
+            "silence_limit exactly the SMC's quiet period",
+            format!("[subscription]\nsilence_limit = \"2m\"\n{SMC}"),
+            "subscription.silence_limit: 2m is too short: an SMC may send nothing for about 2m on an unchanged table; use more than 2m (default 10m), or \"0s\" to turn it off",
+        ),
+        (
+            "bad silence_limit",
+            format!("[subscription]\nsilence_limit = \"off\"\n{SMC}"),
+            "subscription.silence_limit: invalid duration \"off\": expected number at 0 (examples: \"500ms\", \"10s\", \"1m\")",
+        ),
+        (
+            "zero healthy_reset",
+            format!("[subscription]\nhealthy_reset = \"0s\"\n{SMC}"),
+            "subscription.healthy_reset: must be greater than 0",
         ),
         (
             "bad listen_address",
@@ -378,6 +431,33 @@ fn env_values_are_checked_and_named() {
             e.to_string(),
             "subscription.backoff_max: invalid duration \"soon\": expected number at 0 (examples: \"500ms\", \"10s\", \"1m\") (set by environment variable SMC_EXPORTER_SUBSCRIPTION__BACKOFF_MAX)"
         );
+        Ok(())
+    });
+}
+
+#[test]
+fn env_connection_life_values_are_checked_and_named() {
+    figment::Jail::expect_with(|jail| {
+        jail.create_file("key", "k\n")?;
+        jail.create_file("config.toml", SMC)?;
+        jail.set_env("SMC_EXPORTER_SUBSCRIPTION__SILENCE_LIMIT", "1m");
+        let e = config::load(&jail.directory().join("config.toml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "subscription.silence_limit: 1m is too short: an SMC may send nothing for about 2m on an unchanged table; use more than 2m (default 10m), or \"0s\" to turn it off (set by environment variable SMC_EXPORTER_SUBSCRIPTION__SILENCE_LIMIT)"
+        );
+        jail.set_env("SMC_EXPORTER_SUBSCRIPTION__SILENCE_LIMIT", "0s");
+        jail.set_env("SMC_EXPORTER_SUBSCRIPTION__PING_INTERVAL", "8s");
+        let e = config::load(&jail.directory().join("config.toml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "subscription.pong_timeout: 10s is not less than subscription.ping_interval (8s)"
+        );
+        jail.set_env("SMC_EXPORTER_SUBSCRIPTION__PONG_TIMEOUT", "2s");
+        let c = config::load(&jail.directory().join("config.toml")).unwrap();
+        assert_eq!(c.subscription.silence_limit, None);
+        assert_eq!(c.subscription.ping_interval.as_secs(), 8);
+        assert_eq!(c.subscription.pong_timeout.as_secs(), 2);
         Ok(())
     });
 }

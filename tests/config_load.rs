@@ -49,6 +49,10 @@ fn defaults_are_filled() {
     assert_eq!(s.backoff_max, Duration::from_secs(60));
     assert_eq!(s.snapshot_settle, Duration::from_secs(3));
     assert_eq!(s.max_frame_bytes, 16 * 1024 * 1024);
+    assert_eq!(s.ping_interval, Duration::from_secs(30));
+    assert_eq!(s.pong_timeout, Duration::from_secs(10));
+    assert_eq!(s.silence_limit, Some(Duration::from_secs(600)));
+    assert_eq!(s.healthy_reset, Duration::from_secs(60));
 
     assert_eq!(c.smc.len(), 1);
     let smc = &c.smc[0];
@@ -84,6 +88,10 @@ backoff_initial = "1s"
 backoff_max = "1m 30s"
 snapshot_settle = "250ms"
 max_frame_bytes = 1024
+ping_interval = "15s"
+pong_timeout = "5s"
+silence_limit = "0s"
+healthy_reset = "2m"
 
 [[smc]]
 name = "prod"
@@ -109,6 +117,10 @@ ROUTING = []
     assert_eq!(c.subscription.backoff_max, Duration::from_secs(90));
     assert_eq!(c.subscription.snapshot_settle, Duration::from_millis(250));
     assert_eq!(c.subscription.max_frame_bytes, 1024);
+    assert_eq!(c.subscription.ping_interval, Duration::from_secs(15));
+    assert_eq!(c.subscription.pong_timeout, Duration::from_secs(5));
+    assert_eq!(c.subscription.silence_limit, None, "\"0s\" turns it off");
+    assert_eq!(c.subscription.healthy_reset, Duration::from_secs(120));
     let smc = &c.smc[0];
     assert_eq!(smc.url.port_or_known_default(), Some(443));
     assert_eq!(smc.api_version.as_deref(), Some("7.1"));

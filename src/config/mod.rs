@@ -24,8 +24,9 @@ pub use demo::{DEMO_SMC_NAME, demo};
 pub use error::{ConfigError, ErrorKind};
 pub use raw::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOMAIN,
-    DEFAULT_LISTEN_ADDRESS, DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_SERIES_PER_FAMILY,
-    DEFAULT_SNAPSHOT_SETTLE,
+    DEFAULT_HEALTHY_RESET, DEFAULT_LISTEN_ADDRESS, DEFAULT_MAX_FRAME_BYTES,
+    DEFAULT_MAX_SERIES_PER_FAMILY, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
+    DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE, MIN_SILENCE_LIMIT,
 };
 
 use std::collections::BTreeMap;
@@ -167,6 +168,18 @@ pub struct SubscriptionConfig {
     pub snapshot_settle: Duration,
     /// `max_frame_bytes`: larger frames are rejected.
     pub max_frame_bytes: usize,
+    /// `ping_interval`: a WebSocket ping is sent this often.
+    pub ping_interval: Duration,
+    /// `pong_timeout`: no frame at all (a pong or anything else) within this
+    /// after a ping: the connection is dead (`reason="idle"`). Less than
+    /// `ping_interval`.
+    pub pong_timeout: Duration,
+    /// `silence_limit`: no data frame (text or binary; pongs do not count)
+    /// for this long: resubscribe (`reason="idle"`). `None` = off (`"0s"`).
+    pub silence_limit: Option<Duration>,
+    /// `healthy_reset`: a connection that stayed up this long after its
+    /// snapshot resets the reconnect backoff.
+    pub healthy_reset: Duration,
 }
 
 impl Default for SubscriptionConfig {
@@ -177,6 +190,10 @@ impl Default for SubscriptionConfig {
             backoff_max: Duration::from_secs(60),
             snapshot_settle: Duration::from_secs(3),
             max_frame_bytes: 16 * 1024 * 1024,
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(10),
+            silence_limit: Some(Duration::from_secs(600)),
+            healthy_reset: Duration::from_secs(60),
         }
     }
 }

@@ -19,6 +19,14 @@ pub const DEFAULT_BACKOFF_INITIAL: &str = "500ms";
 pub const DEFAULT_BACKOFF_MAX: &str = "60s";
 pub const DEFAULT_SNAPSHOT_SETTLE: &str = "3s";
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
+pub const DEFAULT_PING_INTERVAL: &str = "30s";
+pub const DEFAULT_PONG_TIMEOUT: &str = "10s";
+/// Well above the ~2 minutes an SMC may stay silent on an unchanged table.
+pub const DEFAULT_SILENCE_LIMIT: &str = "10m";
+/// A non-zero `silence_limit` must exceed this: an SMC may send nothing for
+/// about two minutes on an unchanged table (`smc-protocol.md` §3.2, §8 #22).
+pub const MIN_SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
+pub const DEFAULT_HEALTHY_RESET: &str = "60s";
 pub const DEFAULT_DOMAIN: &str = "Shared Domain";
 
 /// The built-in defaults layer of the figment (top-level keys only; per-SMC
@@ -37,6 +45,10 @@ struct SubscriptionDefaults {
     backoff_max: &'static str,
     snapshot_settle: &'static str,
     max_frame_bytes: usize,
+    ping_interval: &'static str,
+    pong_timeout: &'static str,
+    silence_limit: &'static str,
+    healthy_reset: &'static str,
 }
 
 impl Default for Defaults {
@@ -50,6 +62,10 @@ impl Default for Defaults {
                 backoff_max: DEFAULT_BACKOFF_MAX,
                 snapshot_settle: DEFAULT_SNAPSHOT_SETTLE,
                 max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+                ping_interval: DEFAULT_PING_INTERVAL,
+                pong_timeout: DEFAULT_PONG_TIMEOUT,
+                silence_limit: DEFAULT_SILENCE_LIMIT,
+                healthy_reset: DEFAULT_HEALTHY_RESET,
             },
         }
     }
@@ -73,6 +89,10 @@ pub struct RawSubscription {
     pub backoff_max: Option<DurationText>,
     pub snapshot_settle: Option<DurationText>,
     pub max_frame_bytes: Option<usize>,
+    pub ping_interval: Option<DurationText>,
+    pub pong_timeout: Option<DurationText>,
+    pub silence_limit: Option<DurationText>,
+    pub healthy_reset: Option<DurationText>,
 }
 
 #[derive(Deserialize)]

@@ -86,17 +86,26 @@ fn listen_address(s: Option<&str>) -> Result<SocketAddr> {
 }
 
 fn duration(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {
-    let text = v.map(|d| d.0).unwrap_or_else(|| default.to_string());
-    let d = humantime::parse_duration(text.trim()).map_err(|e| {
-        ConfigError::invalid(
-            key,
-            format!("invalid duration {text:?}: {e} (examples: \"500ms\", \"10s\", \"1m\")"),
-        )
-    })?;
+    let d = duration_or_zero(key, v, default)?;
     if d.is_zero() {
         return Err(ConfigError::invalid(key, "must be greater than 0"));
     }
     Ok(d)
+}
+
+/// A duration where `0s` is allowed (it means "off" for the caller).
+fn duration_or_zero(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {
+    let text = v.map(|d| d.0).unwrap_or_else(|| default.to_string());
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        ConfigError::invalid(
+            key,
+            format!("invalid duration {text:?}: {e} (examples: \"500ms\", \"10s\", \"1m\")"),
+        )
+    })
+}
+
+fn human(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
 }
 
 fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
@@ -120,8 +129,8 @@ fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
             "subscription.backoff_max",
             format!(
                 "{} is less than subscription.backoff_initial ({})",
-                humantime::format_duration(backoff_max),
-                humantime::format_duration(backoff_initial)
+                human(backoff_max),
+                human(backoff_initial)
             ),
         ));
     }
@@ -137,12 +146,57 @@ fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
             "must be greater than 0",
         ));
     }
+    let ping_interval = duration(
+        "subscription.ping_interval",
+        r.ping_interval,
+        DEFAULT_PING_INTERVAL,
+    )?;
+    let pong_timeout = duration(
+        "subscription.pong_timeout",
+        r.pong_timeout,
+        DEFAULT_PONG_TIMEOUT,
+    )?;
+    if pong_timeout >= ping_interval {
+        return Err(ConfigError::invalid(
+            "subscription.pong_timeout",
+            format!(
+                "{} is not less than subscription.ping_interval ({})",
+                human(pong_timeout),
+                human(ping_interval)
+            ),
+        ));
+    }
+    let silence_limit = duration_or_zero(
+        "subscription.silence_limit",
+        r.silence_limit,
+        DEFAULT_SILENCE_LIMIT,
+    )?;
+    if !silence_limit.is_zero() && silence_limit <= MIN_SILENCE_LIMIT {
+        return Err(ConfigError::invalid(
+            "subscription.silence_limit",
+            format!(
+                "{} is too short: an SMC may send nothing for about {} on an unchanged table; use more than {} (default {DEFAULT_SILENCE_LIMIT}), or \"0s\" to turn it off",
+                human(silence_limit),
+                human(MIN_SILENCE_LIMIT),
+                human(MIN_SILENCE_LIMIT),
+            ),
+        ));
+    }
+    let healthy_reset = duration(
+        "subscription.healthy_reset",
+        r.healthy_reset,
+        DEFAULT_HEALTHY_RESET,
+    )?;
     Ok(SubscriptionConfig {
         connect_timeout,
         backoff_initial,
         backoff_max,
         snapshot_settle,
         max_frame_bytes,
+        ping_interval,
+        pong_timeout,
+        silence_limit: (!silence_limit.is_zero()).then_some(silence_limit),
+        healthy_reset,
     })
 }
 
@@ -427,6 +481,16 @@ fn key_from_env(key: &str, var: &str) -> Result<Secret> {
         return Err(ConfigError::invalid(
             key,
             "must name an environment variable",
+        ));
+    }
+    // Not echoed: a value that is no variable name may be the key itself,
+    // pasted in the wrong place.
+    let is_name = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        return Err(ConfigError::invalid(
+            key,
+            "is not an environment variable name (letters, digits and _, not starting with a digit); give the name of the variable that holds the key, not the key",
         ));
     }
     match std::env::var(var) {

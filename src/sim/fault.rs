@@ -461,12 +461,7 @@ pub(crate) fn control<'a>(
         }
         "expire_sessions" => {
             let and_drop = p.flag("drop")?;
-            let expired = {
-                let mut s = shared.sessions();
-                let n = s.len();
-                s.clear();
-                n
-            };
+            let expired = shared.expire_sessions();
             let dropped = if and_drop {
                 shared.drop_connections()
             } else {

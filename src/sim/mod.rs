@@ -47,6 +47,7 @@
 //! | `GET /sim/table?definition=D&target=T[&version=V]` | ground truth rows of one table as `id`-format records: `{"definition","target","version","rows":[…]}` (`version` defaults to the newest offered) |
 //! | `POST /sim/fault/<kind>[?…]` | inject or arm a fault (table below) → JSON saying what was done; unknown kind → 404 `{"details","status","kinds":[…]}`; bad parameter → 400 |
 //! | `GET /sim/faults` | armed faults and open session sockets: `{"seed","session_sockets":[{"definition","target"}…],"stalled_sockets":n,"drop_mid_snapshot":{"remaining","scope"}\|null,"stall_accept_ms","refuse_logins_ms"}` (readiness signals for tests) |
+//! | `GET /sim/sessions` | [`SessionList`]: every session id (the `JSESSIONID` value, or the token in token mode) issued so far: `{"live":[…],"logged_out":[…],"expired":[…]}` (expired: forgotten by [`SimServer::expire_sessions`]) |
 //! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…],"live_fetches":n}` (`live_fetches`: open `current` queries, a readiness signal for tests) (at most 10 000 kept) |
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
@@ -162,6 +163,14 @@ pub struct WorldInfo {
     pub alert_domains: Vec<String>,
 }
 
+/// Every session the simulator issued, by state (ids sorted within each list).
+#[derive(serde::Serialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionList {
+    pub live: Vec<String>,
+    pub logged_out: Vec<String>,
+    pub expired: Vec<String>,
+}
+
 /// Errors of the simulator.
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -193,6 +202,8 @@ pub(crate) struct Shared {
     world: Mutex<World>,
     /// Live REST sessions: JSESSIONID → API version it logged in with.
     sessions: Mutex<HashMap<String, String>>,
+    /// Sessions no longer live: ended by logout / forgotten by expiry.
+    ended: Mutex<(Vec<String>, Vec<String>)>,
     /// Open WebSockets (session, log, notification): connection id → token that ends it abruptly.
     sockets: Mutex<HashMap<u64, CancellationToken>>,
     next_socket: AtomicU64,
@@ -211,6 +222,40 @@ impl Shared {
 
     pub(crate) fn sessions(&self) -> MutexGuard<'_, HashMap<String, String>> {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ended(&self) -> MutexGuard<'_, (Vec<String>, Vec<String>)> {
+        self.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Log out session `id`; false if it was not live.
+    pub(crate) fn logout(&self, id: &str) -> bool {
+        let live = self.sessions().remove(id).is_some();
+        if live {
+            self.ended().0.push(id.to_string());
+        }
+        live
+    }
+
+    /// Forget every live session (the SMC purged them); returns how many.
+    pub(crate) fn expire_sessions(&self) -> usize {
+        let ids: Vec<String> = self.sessions().drain().map(|(id, _)| id).collect();
+        let n = ids.len();
+        self.ended().1.extend(ids);
+        n
+    }
+
+    pub(crate) fn session_list(&self) -> SessionList {
+        let mut live: Vec<String> = self.sessions().keys().cloned().collect();
+        live.sort();
+        let (mut logged_out, mut expired) = self.ended().clone();
+        logged_out.sort();
+        expired.sort();
+        SessionList {
+            live,
+            logged_out,
+            expired,
+        }
     }
 
     pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<u64, CancellationToken>> {
@@ -251,12 +296,7 @@ impl Shared {
     /// queue close and ends too). Returns (sessions forgotten, sockets
     /// dropped).
     pub(crate) fn restart(&self, seed: u64) -> (usize, usize) {
-        let expired = {
-            let mut s = self.sessions();
-            let n = s.len();
-            s.clear();
-            n
-        };
+        let expired = self.expire_sessions();
         let dropped = self.drop_connections();
         self.world().restart(seed, self.scale);
         self.seed.store(seed, Ordering::Relaxed);
@@ -395,6 +435,7 @@ pub async fn start(
         next_fetch: AtomicI64::new(world::first_fetch_id(opts.seed)),
         world: Mutex::new(world),
         sessions: Mutex::new(HashMap::new()),
+        ended: Mutex::new((Vec::new(), Vec::new())),
         sockets: Mutex::new(HashMap::new()),
         next_socket: AtomicU64::new(1),
         rate,
@@ -484,6 +525,18 @@ impl SimServer {
     /// Abruptly end every open WebSocket (no close frame). Returns how many.
     pub fn drop_connections(&self) -> usize {
         self.shared.drop_connections()
+    }
+
+    /// Forget every live session, as an SMC purging idle sessions does: the
+    /// next request or WebSocket upgrade with one gets 401. Open sockets stay
+    /// open. Returns how many sessions were forgotten.
+    pub fn expire_sessions(&self) -> usize {
+        self.shared.expire_sessions()
+    }
+
+    /// Every session issued so far (same as `GET /sim/sessions`).
+    pub fn sessions(&self) -> SessionList {
+        self.shared.session_list()
     }
 
     /// Stop accepting, end every connection and wait for the tasks.

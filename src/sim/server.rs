@@ -249,7 +249,7 @@ async fn smc(
     match (method, rest.as_slice()) {
         (Method::POST, ["login"]) => login(req, &shared, ver, conn).await,
         (Method::PUT, ["logout"]) => match session {
-            Some(id) if shared.sessions().remove(&id).is_some() => {
+            Some(id) if shared.logout(&id) => {
                 conn.lock().unwrap_or_else(|e| e.into_inner()).take();
                 empty(StatusCode::NO_CONTENT)
             }
@@ -550,6 +550,10 @@ async fn control(
         (Method::GET, ["faults"]) => {
             json_resp(StatusCode::OK, &shared.faults.status(shared.seed()))
         }
+        (Method::GET, ["sessions"]) => match serde_json::to_value(shared.session_list()) {
+            Ok(v) => json_resp(StatusCode::OK, &v),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        },
         (Method::GET, ["logs"]) => match param("backwards").unwrap_or("true") {
             b @ ("true" | "false") => json_resp(StatusCode::OK, &logs::truth(shared, b == "true")),
             _ => error(StatusCode::BAD_REQUEST, "backwards must be true or false"),

@@ -4,13 +4,21 @@
 //! Credentials carry a generation number: when a subscription sees its
 //! WebSocket upgrade refused with 401/403 it calls [`SmcSession::invalidate`]
 //! with the generation it used, so N subscriptions failing together cause one
-//! re-login, not N.
+//! re-login, not N. A login attempt is also shared by the subscriptions that
+//! were waiting for it: when it fails they all get its error instead of each
+//! trying again (one attempt per SMC per burst, not one per subscription).
+//!
+//! REST calls after login: `GET /{ver}/api` (entry points, part of login; a
+//! 401/403 there fails the login) and `PUT logout` at shutdown (a 401/403
+//! means the session had already ended). There are no others, so the
+//! generation is invalidated only from WebSocket upgrades.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
 use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
@@ -50,6 +58,11 @@ pub enum SessionError {
     NoSession { url: String },
     #[error("{url}: unexpected response body: {reason}")]
     Body { url: String, reason: String },
+    #[error("{url}: the new session was refused: HTTP status {status}")]
+    SessionRefused { url: String, status: u16 },
+    /// Another subscription's login attempt, which this one waited for, failed.
+    #[error("{0}")]
+    Shared(String),
     #[error("{url}: no supported API version among {offered:?}")]
     NoSupportedVersion { url: String, offered: Vec<String> },
     #[error(transparent)]
@@ -66,8 +79,23 @@ pub struct SmcSession {
     http: reqwest::Client,
     tls: Arc<rustls::ClientConfig>,
     current: ArcSwapOption<Credentials>,
-    login_lock: Mutex<u64>,
+    login_lock: Mutex<LoginState>,
+    /// Login attempts finished so far (read without the lock).
+    attempts: AtomicU64,
     pub state: Arc<SmcState>,
+}
+
+/// Guarded by `login_lock`.
+#[derive(Debug, Default)]
+struct LoginState {
+    /// Generation of the last successful login.
+    generation: u64,
+    /// The error of the last attempt, if it failed.
+    last_error: Option<String>,
+}
+
+fn refused(status: u16) -> bool {
+    status == 401 || status == 403
 }
 
 #[derive(Deserialize)]
@@ -135,7 +163,8 @@ impl SmcSession {
             http,
             tls,
             current: ArcSwapOption::empty(),
-            login_lock: Mutex::new(0),
+            login_lock: Mutex::new(LoginState::default()),
+            attempts: AtomicU64::new(0),
             state,
         })
     }
@@ -164,18 +193,29 @@ impl SmcSession {
         format!("{rest}/{api_version}{path}")
     }
 
-    /// The current credentials, logging in first if there are none.
+    /// The current credentials, logging in first if there are none. Callers
+    /// that queue behind a failing attempt get its error rather than trying
+    /// again themselves.
     pub async fn credentials(&self) -> Result<Arc<Credentials>, SessionError> {
         if let Some(c) = self.current.load_full() {
             return Ok(c);
         }
-        let mut generation = self.login_lock.lock().await;
+        let seen = self.attempts.load(Ordering::Acquire);
+        let mut login = self.login_lock.lock().await;
         if let Some(c) = self.current.load_full() {
             return Ok(c);
         }
-        match self.login(*generation + 1).await {
+        if self.attempts.load(Ordering::Acquire) != seen {
+            if let Some(e) = &login.last_error {
+                return Err(SessionError::Shared(e.clone()));
+            }
+        }
+        let result = self.login(login.generation + 1).await;
+        self.attempts.fetch_add(1, Ordering::Release);
+        match result {
             Ok(c) => {
-                *generation += 1;
+                login.generation += 1;
+                login.last_error = None;
                 let c = Arc::new(c);
                 self.current.store(Some(c.clone()));
                 self.state.inc_logins();
@@ -184,6 +224,7 @@ impl SmcSession {
                 Ok(c)
             }
             Err(e) => {
+                login.last_error = Some(e.to_string());
                 self.state.inc_login_failures();
                 self.state.set_up(false);
                 Err(e)
@@ -274,7 +315,7 @@ impl SmcSession {
             (None, Some(t)) => Auth::Token(Secret::new(t)),
             (None, None) => return Err(SessionError::NoSession { url }),
         };
-        let logout_href = self.logout_href(&api_version, &auth).await;
+        let logout_href = self.logout_href(&api_version, &auth).await?;
         Ok(Credentials {
             api_version,
             auth,
@@ -283,24 +324,51 @@ impl SmcSession {
         })
     }
 
-    /// The `logout` entry point, if `GET /{ver}/api` lists it.
-    async fn logout_href(&self, api_version: &str, auth: &Auth) -> Option<String> {
+    /// The `logout` entry point, if `GET /{ver}/api` lists it. A 401/403
+    /// means the session just issued is refused: the login failed. Any other
+    /// problem only loses the entry point (logout then uses `/{ver}/logout`).
+    async fn logout_href(
+        &self,
+        api_version: &str,
+        auth: &Auth,
+    ) -> Result<Option<String>, SessionError> {
         let url = format!("{}/{}/api", self.base, api_version);
-        let resp = self.authed(self.http.get(&url), auth).send().await.ok()?;
-        if resp.status().as_u16() != 200 {
-            return None;
+        let Ok(resp) = self.authed(self.http.get(&url), auth).send().await else {
+            return Ok(None);
+        };
+        let status = resp.status().as_u16();
+        if refused(status) {
+            return Err(SessionError::SessionRefused { url, status });
         }
-        let eps: EntryPoints = serde_json::from_slice(&resp.bytes().await.ok()?).ok()?;
-        eps.entry_point
+        if status != 200 {
+            return Ok(None);
+        }
+        let Ok(body) = resp.bytes().await else {
+            return Ok(None);
+        };
+        let Ok(eps) = serde_json::from_slice::<EntryPoints>(&body) else {
+            return Ok(None);
+        };
+        Ok(eps
+            .entry_point
             .into_iter()
             .find(|e| e.rel == "logout")
-            .and_then(|e| e.href)
+            .and_then(|e| e.href))
     }
 
     fn authed(&self, rb: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
-        match auth {
-            Auth::Cookie(c) => rb.header(COOKIE, c.expose()),
-            Auth::Token(t) => rb.header(AUTHORIZATION, t.expose()),
+        let (name, secret) = match auth {
+            Auth::Cookie(c) => (COOKIE, c),
+            Auth::Token(t) => (AUTHORIZATION, t),
+        };
+        match HeaderValue::from_str(secret.expose()) {
+            Ok(mut v) => {
+                // Debug output of the request then shows "Sensitive".
+                v.set_sensitive(true);
+                rb.header(name, v)
+            }
+            // Login only keeps values that were valid header values.
+            Err(_) => rb,
         }
     }
 
@@ -317,6 +385,10 @@ impl SmcSession {
         match self.authed(self.http.put(&url), &c.auth).send().await {
             Ok(r) if r.status().is_success() => {
                 tracing::info!(smc = %self.state.name, "logged out")
+            }
+            Ok(r) if refused(r.status().as_u16()) => {
+                tracing::info!(smc = %self.state.name, status = r.status().as_u16(),
+                    "logout: the session had already ended")
             }
             Ok(r) => {
                 tracing::warn!(smc = %self.state.name, status = r.status().as_u16(), "logout refused")
@@ -338,6 +410,83 @@ fn base_of(url: &Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sim::{self, SimOptions, SimServer};
+
+    async fn session_for(key: Option<&str>) -> (SimServer, SmcSession) {
+        crate::smc::tls::install_default_provider();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sim = sim::start(l, SimOptions::default()).await.unwrap();
+        let w = sim.world_info();
+        let key = key.unwrap_or(&w.api_key);
+        let cfg = crate::config::demo(
+            &sim.url(),
+            key,
+            &w.engines,
+            &[],
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let state = Arc::new(SmcState::new(Arc::from("sim")));
+        let s = SmcSession::new(&cfg.smc[0], state, Duration::from_secs(5)).unwrap();
+        (sim, s)
+    }
+
+    #[tokio::test]
+    async fn only_the_current_generation_is_invalidated() {
+        let (sim, s) = session_for(None).await;
+        let first = s.credentials().await.unwrap();
+        assert_eq!(first.generation, 1);
+        s.invalidate(first.generation);
+        let second = s.credentials().await.unwrap();
+        assert_eq!(second.generation, 2);
+        // A subscription that still used generation 1 is refused late: the
+        // new session stays.
+        s.invalidate(first.generation);
+        let again = s.credentials().await.unwrap();
+        assert_eq!(again.generation, 2);
+        assert_eq!(s.state.logins(), 2);
+        assert_eq!(sim.sessions().live.len(), 2, "nothing was logged out");
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn callers_waiting_on_a_failed_login_share_its_error() {
+        let (sim, s) = session_for(Some("wrong-key")).await;
+        let results = futures_util::future::join_all((0..10).map(|_| s.credentials())).await;
+        let errors: Vec<String> = results
+            .into_iter()
+            .map(|r| r.map(|_| ()).unwrap_err().to_string())
+            .collect();
+        let want = format!("login to {}/7.1/login failed: HTTP status 401", sim.url());
+        assert_eq!(errors, vec![want.clone(); 10]);
+        assert_eq!(s.state.login_failures(), 1, "one attempt for ten callers");
+        // A later caller tries again.
+        assert_eq!(s.credentials().await.unwrap_err().to_string(), want);
+        assert_eq!(s.state.login_failures(), 2);
+        sim.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn entry_points_refused_with_401_fail_the_login() {
+        let (sim, s) = session_for(None).await;
+        let c = s.credentials().await.unwrap();
+        assert_eq!(
+            c.logout_href.as_deref(),
+            Some(format!("{}/7.1/logout", sim.url()).as_str())
+        );
+        // What `login` does right after `POST /login`, with a session the
+        // SMC does not know.
+        let stale = Auth::Cookie(Secret::new("JSESSIONID=0123456789ABCDEF"));
+        let e = s.logout_href("7.1", &stale).await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}/7.1/api: the new session was refused: HTTP status 401",
+                sim.url()
+            )
+        );
+        sim.shutdown().await;
+    }
 
     #[test]
     fn base_keeps_scheme_host_port() {

@@ -17,6 +17,13 @@
 //!    it ends after `snapshot_settle` without a message; if no `records`
 //!    message came at all, after ten times that (an empty table).
 //!
+//! Liveness (all from `[subscription]`): a WebSocket ping every
+//! `ping_interval`; no frame at all within `pong_timeout` of a ping ends the
+//! connection (`reason="idle"`); no data frame for `silence_limit` (pongs do
+//! not count; off when `"0s"`) resubscribes (`reason="idle"`, logged at info:
+//! it is routine on a quiet table). The reconnect backoff restarts after a
+//! connection stayed healthy (snapshot complete) for `healthy_reset`.
+//!
 //! Bad frames are counted in `smc_monitoring_message_errors_total{kind}` and
 //! skipped: the subscription keeps its state (policy "skip", see
 //! `docs/protocol-notes.md`). A frame above `max_frame_bytes` is refused by the
@@ -27,12 +34,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
-use tokio_tungstenite::Connector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SubscriptionConfig;
@@ -45,13 +53,14 @@ use crate::state::{ChangeKind, MessageErrorKind, ReconnectReason, SubscriptionSt
 
 /// Snapshot batches hold at most this many rows (`smc-protocol.md` §3.2).
 pub const SNAPSHOT_BATCH: usize = 200;
-/// Interval of WebSocket pings; any frame (a pong included) proves liveness.
-pub const PING_INTERVAL: Duration = Duration::from_secs(30);
-/// A connection with no frame at all for this long is dead. Well above the
-/// SMC's ~2 minute quiet periods is not needed: pongs answer every ping.
-pub const READ_TIMEOUT: Duration = Duration::from_secs(95);
-/// A connection that stayed up this long after its snapshot resets the backoff.
-pub const HEALTHY_RESET: Duration = Duration::from_secs(60);
+/// On shutdown, the abort and the close frame get this long together: a peer
+/// that stopped reading must not hold up the logout.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+/// `failure` replies (unknown target, no permission) retry on a schedule this
+/// many times slower than `backoff_initial`…
+pub const FAILURE_INITIAL_FACTOR: u32 = 20;
+/// …capped at this many times `backoff_max`.
+pub const FAILURE_MAX_FACTOR: u32 = 5;
 
 /// Everything one subscription task needs.
 #[derive(Debug, Clone)]
@@ -95,9 +104,18 @@ enum Ended {
     Reconnect {
         reason: ReconnectReason,
         detail: String,
-        healthy_for: Duration,
+        /// How long the connection had been healthy (its snapshot complete);
+        /// `None` if it never was.
+        healthy_for: Option<Duration>,
+        /// A routine resubscribe (the silence limit), not a problem: logged
+        /// at info and not remembered as the current problem.
+        routine: bool,
     },
 }
+
+/// The problem last logged at warn level, so that a retry failing the same
+/// way is not logged again; cleared when a connection becomes healthy.
+type Problem = Option<(ReconnectReason, String)>;
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -239,6 +257,10 @@ impl Folder {
 }
 
 /// Run one subscription until `shutdown`.
+///
+/// Nothing here is shared with other subscriptions except the SMC's session
+/// (whose lock is held only while logging in): each subscription has its own
+/// backoff, timers and socket.
 pub async fn run(
     session: Arc<SmcSession>,
     spec: SubscriptionSpec,
@@ -249,35 +271,49 @@ pub async fn run(
     let mut folder = Folder::new(spec);
     let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
     let mut failure_backoff = Backoff::new(
-        settings.backoff_initial.saturating_mul(20),
-        settings.backoff_max.saturating_mul(5),
+        settings
+            .backoff_initial
+            .saturating_mul(FAILURE_INITIAL_FACTOR),
+        settings.backoff_max.saturating_mul(FAILURE_MAX_FACTOR),
     );
-    let mut last_problem: Option<(ReconnectReason, String)> = None;
+    let mut last_problem: Problem = None;
     loop {
-        let ended = tokio::select! {
-            e = connect_and_stream(&session, &mut folder, &settings, &shutdown) => e,
-            _ = shutdown.cancelled() => Ended::Shutdown,
-        };
+        // Not raced against `shutdown` here: the stream phase must get to
+        // send its abort and close frame; it watches `shutdown` itself.
+        let ended = connect_and_stream(
+            &session,
+            &mut folder,
+            &settings,
+            &shutdown,
+            &mut last_problem,
+        )
+        .await;
         st.health.set_up(false);
         let Ended::Reconnect {
             reason,
             detail,
             healthy_for,
+            routine,
         } = ended
         else {
             return;
         };
         st.health.inc_reconnect(reason);
-        let problem = (reason, detail);
-        if last_problem.as_ref() != Some(&problem) {
-            tracing::warn!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
-                reason = reason.label(), detail = %problem.1, "subscription interrupted; reconnecting");
+        if routine {
+            tracing::info!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
+                reason = reason.label(), detail = %detail, "resubscribing");
         } else {
-            tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
-                reason = reason.label(), "subscription interrupted again");
+            let problem = (reason, detail);
+            if last_problem.as_ref() != Some(&problem) {
+                tracing::warn!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
+                    reason = reason.label(), detail = %problem.1, "subscription interrupted; reconnecting");
+            } else {
+                tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
+                    reason = reason.label(), "subscription interrupted again");
+            }
+            last_problem = Some(problem);
         }
-        last_problem = Some(problem);
-        if healthy_for >= HEALTHY_RESET {
+        if healthy_for.is_some_and(|h| h >= settings.healthy_reset) {
             backoff.reset();
             failure_backoff.reset();
         }
@@ -301,27 +337,50 @@ fn reconnect(
     Ended::Reconnect {
         reason,
         detail: detail.into(),
-        healthy_for: healthy_since.map(|t| t.elapsed()).unwrap_or_default(),
+        healthy_for: healthy_since.map(|t| t.elapsed()),
+        routine: false,
     }
 }
 
-async fn connect_and_stream(
+/// The connection's snapshot is complete: it is healthy from now on.
+fn became_healthy(st: &SubscriptionState, last_problem: &mut Problem) -> Instant {
+    if let Some((reason, _)) = last_problem.take() {
+        tracing::info!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
+            after = reason.label(), "subscription resumed");
+    }
+    Instant::now()
+}
+
+fn human(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// The socket could not be opened (never healthy).
+fn not_opened<T>(reason: ReconnectReason, detail: impl Into<String>) -> Result<T, Ended> {
+    Err(reconnect(reason, detail, None))
+}
+
+/// Log in if needed, open the socket and send the query. Cancelled by
+/// dropping (nothing to clean up yet).
+async fn open(
     session: &SmcSession,
-    folder: &mut Folder,
+    st: &SubscriptionState,
+    group_fields: &[GroupField],
     settings: &SubscriptionConfig,
-    shutdown: &CancellationToken,
-) -> Ended {
-    let st = folder.spec.state.clone();
+) -> Result<Socket, Ended> {
+    use ReconnectReason::{ConnectError, LoginFailed, Unauthorized};
     let creds = match timeout(settings.connect_timeout, session.credentials()).await {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return reconnect(ReconnectReason::LoginFailed, e.to_string(), None),
-        Err(_) => return reconnect(ReconnectReason::LoginFailed, "login timed out", None),
+        Ok(Err(e)) => return not_opened(LoginFailed, e.to_string()),
+        Err(_) => return not_opened(LoginFailed, "login timed out"),
     };
     let legacy = parse_api_version(&creds.api_version).is_some_and(is_legacy_api);
     let url = session.ws_url(&creds.api_version, "/monitoring/session/socket");
     let mut request = match url.as_str().into_client_request() {
         Ok(r) => r,
-        Err(e) => return reconnect(ReconnectReason::ConnectError, e.to_string(), None),
+        Err(e) => return not_opened(ConnectError, e.to_string()),
     };
     let header = match &creds.auth {
         Auth::Cookie(c) => HeaderValue::from_str(c.expose()).map(|v| ("cookie", v)),
@@ -329,16 +388,12 @@ async fn connect_and_stream(
             .map(|v| ("sec-websocket-protocol", v)),
     };
     match header {
-        Ok((name, value)) => {
+        Ok((name, mut value)) => {
+            // `http`'s Debug then prints "Sensitive" instead of the value.
+            value.set_sensitive(true);
             request.headers_mut().insert(name, value);
         }
-        Err(_) => {
-            return reconnect(
-                ReconnectReason::LoginFailed,
-                "session id is not a valid header value",
-                None,
-            );
-        }
+        Err(_) => return not_opened(LoginFailed, "session id is not a valid header value"),
     }
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(settings.max_frame_bytes))
@@ -352,50 +407,74 @@ async fn connect_and_stream(
         Ok(Ok((ws, _resp))) => ws,
         Ok(Err(tungstenite::Error::Http(resp))) => {
             let status = resp.status().as_u16();
+            let detail = format!("upgrade refused: HTTP {status}");
             if status == 401 || status == 403 {
                 session.invalidate(creds.generation);
-                return reconnect(
-                    ReconnectReason::Unauthorized,
-                    format!("upgrade refused: HTTP {status}"),
-                    None,
-                );
+                return not_opened(Unauthorized, detail);
             }
-            return reconnect(
-                ReconnectReason::ConnectError,
-                format!("upgrade refused: HTTP {status}"),
-                None,
-            );
+            return not_opened(ConnectError, detail);
         }
-        Ok(Err(e)) => return reconnect(ReconnectReason::ConnectError, e.to_string(), None),
-        Err(_) => return reconnect(ReconnectReason::ConnectError, "connect timed out", None),
+        Ok(Err(e)) => return not_opened(ConnectError, e.to_string()),
+        Err(_) => return not_opened(ConnectError, "connect timed out"),
     };
-    let query = query_json(st.definition, &st.target, legacy, &folder.spec.group_fields);
-    if let Err(e) = ws.send(Message::text(query)).await {
-        return reconnect(ReconnectReason::ConnectError, e.to_string(), None);
+    let query = query_json(st.definition, &st.target, legacy, group_fields);
+    match timeout(settings.connect_timeout, ws.send(Message::text(query))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return not_opened(ConnectError, e.to_string()),
+        Err(_) => return not_opened(ConnectError, "query not sent within connect_timeout"),
     }
     tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(), "subscribed");
+    Ok(ws)
+}
+
+/// One connection: open it, then fold its stream until it ends or
+/// `shutdown` (which aborts the fetch and closes the socket).
+async fn connect_and_stream(
+    session: &SmcSession,
+    folder: &mut Folder,
+    settings: &SubscriptionConfig,
+    shutdown: &CancellationToken,
+    last_problem: &mut Problem,
+) -> Ended {
+    let st = folder.spec.state.clone();
+    let opened = tokio::select! {
+        biased;
+        _ = shutdown.cancelled() => return Ended::Shutdown,
+        r = open(session, &st, &folder.spec.group_fields, settings) => r,
+    };
+    let mut ws = match opened {
+        Ok(ws) => ws,
+        Err(ended) => return ended,
+    };
 
     folder.begin_snapshot();
     let mut fetch_id: Option<i64> = None;
     let mut healthy_since: Option<Instant> = None;
-    let mut last_frame = Instant::now();
-    let mut next_ping = Instant::now() + PING_INTERVAL;
-    let mut settle_at = Instant::now() + settings.snapshot_settle.saturating_mul(10);
+    let start = Instant::now();
+    // Data frames (text or binary) seen; pongs and pings do not count.
+    let mut last_data = start;
+    let mut next_ping = start + settings.ping_interval;
+    // Set when a ping is out; any frame clears it.
+    let mut pong_due: Option<Instant> = None;
+    let mut settle_at = start + settings.snapshot_settle.saturating_mul(10);
 
     loop {
-        let read_deadline = last_frame + READ_TIMEOUT;
         let settle = folder.in_snapshot().then_some(settle_at);
+        let silence_at = settings.silence_limit.map(|l| last_data + l);
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                if let Some(id) = fetch_id {
-                    let _ = ws.send(Message::text(format!("{{\"abort\":{id}}}"))).await;
-                }
-                let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
+                let _ = timeout(CLOSE_TIMEOUT, async {
+                    if let Some(id) = fetch_id {
+                        let _ = ws.send(Message::text(format!("{{\"abort\":{id}}}"))).await;
+                    }
+                    let _ = ws.close(None).await;
+                })
+                .await;
                 return Ended::Shutdown;
             }
             frame = ws.next() => {
-                last_frame = Instant::now();
+                pong_due = None;
                 let msg = match frame {
                     None => return reconnect(ReconnectReason::Closed, "connection closed", healthy_since),
                     Some(Err(tungstenite::Error::Capacity(e))) => {
@@ -408,6 +487,7 @@ async fn connect_and_stream(
                 let text = match msg {
                     Message::Text(t) => t,
                     Message::Binary(_) => {
+                        last_data = Instant::now();
                         st.health.inc_message_error(MessageErrorKind::Binary);
                         continue;
                     }
@@ -418,6 +498,7 @@ async fn connect_and_stream(
                     }
                     Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
                 };
+                last_data = Instant::now();
                 st.health.touch(now_ms());
                 match protocol::decode(text.as_str()) {
                     Err(e) => {
@@ -429,7 +510,7 @@ async fn connect_and_stream(
                         fetch_id = fetch.or(fetch_id);
                         let was_snapshot = folder.in_snapshot();
                         if folder.on_records(&records) && was_snapshot {
-                            healthy_since = Some(Instant::now());
+                            healthy_since = Some(became_healthy(&st, last_problem));
                             tracing::debug!(smc = %st.smc, target = %st.target,
                                 definition = st.definition.label(), entries = st.published().entries, "snapshot complete");
                         }
@@ -445,18 +526,33 @@ async fn connect_and_stream(
                     Ok(ServerMessage::Unknown) => st.health.inc_message_error(MessageErrorKind::Unknown),
                 }
             }
-            _ = sleep_until(settle.unwrap_or(read_deadline)), if settle.is_some() => {
+            _ = sleep_until(settle.unwrap_or(start)), if settle.is_some() => {
                 folder.complete_snapshot();
-                healthy_since = Some(Instant::now());
+                healthy_since = Some(became_healthy(&st, last_problem));
             }
             _ = sleep_until(next_ping) => {
-                next_ping = Instant::now() + PING_INTERVAL;
-                if let Err(e) = ws.send(Message::Ping(Vec::new().into())).await {
-                    return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since);
+                next_ping = Instant::now() + settings.ping_interval;
+                // A peer that stopped reading can block the send: bound it
+                // by the same deadline as the pong.
+                match timeout(settings.pong_timeout, ws.send(Message::Ping(Vec::new().into()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since),
+                    Err(_) => return reconnect(ReconnectReason::Idle,
+                        format!("ping not sent within {}", human(settings.pong_timeout)), healthy_since),
                 }
+                pong_due.get_or_insert(Instant::now() + settings.pong_timeout);
             }
-            _ = sleep_until(read_deadline) => {
-                return reconnect(ReconnectReason::Idle, format!("no frame for {}s", READ_TIMEOUT.as_secs()), healthy_since);
+            _ = sleep_until(pong_due.unwrap_or(start)), if pong_due.is_some() => {
+                return reconnect(ReconnectReason::Idle,
+                    format!("no pong within {} of a ping", human(settings.pong_timeout)), healthy_since);
+            }
+            _ = sleep_until(silence_at.unwrap_or(start)), if silence_at.is_some() => {
+                let mut ended = reconnect(ReconnectReason::Idle,
+                    format!("no data for {}", human(settings.silence_limit.unwrap_or_default())), healthy_since);
+                if let Ended::Reconnect { routine, .. } = &mut ended {
+                    *routine = true;
+                }
+                return ended;
             }
         }
     }
