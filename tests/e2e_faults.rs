@@ -796,8 +796,8 @@ async fn stalled_accept_times_out_then_recovers() {
 /// A socket that goes silent (no deltas, no pongs): while stalled its
 /// subscription lags and the others are current; on resume the queued
 /// deltas arrive without a reconnect; with `then=drop` it reconnects.
-/// (Detecting the silence itself needs the exporter's silence limit, which
-/// is 95 s and not configurable here: the stall is ended from outside.)
+/// (The exporter's own detection of a silent socket is
+/// `stalled_socket_is_detected_by_the_pong_deadline`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_socket_lags_then_resumes_or_is_dropped() {
     let pair = start(39, |_| {}).await;
@@ -885,6 +885,48 @@ async fn stalled_socket_lags_then_resumes_or_is_dropped() {
     );
     assert_untouched(&before, &after, |t, d| t == target && d == def);
     pair.converge().await;
+    pair.stop().await;
+    assert_no_panics();
+}
+
+/// A socket that stops answering is found by the exporter itself: a ping
+/// whose pong does not come within `pong_timeout` ends the connection with
+/// reason `idle`, the subscription resyncs (while the stall still holds the
+/// old socket), and the others are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_socket_is_detected_by_the_pong_deadline() {
+    let pair = start(41, |cfg| {
+        cfg.subscription.ping_interval = Duration::from_millis(1500);
+        cfg.subscription.pong_timeout = Duration::from_millis(1200);
+    })
+    .await;
+    let before = scrape(&pair).await;
+    let (target, def) = ("DC Cluster", "routing");
+    let v = fault(
+        &pair,
+        &format!("stall_socket?seconds=60&{}", scope(target, "ROUTING")),
+    )
+    .await;
+    assert_eq!(v["sockets"], json!(1));
+    pair.sim.churn(100);
+    let after = wait_metrics(
+        &pair,
+        "the idle reconnect and resync",
+        |_| {},
+        |s| sub(s, "smc_subscription_snapshots_total", target, def, None) >= 2.0,
+    )
+    .await;
+    assert_eq!(
+        reasons(&after, target, def),
+        BTreeMap::from([("idle".to_string(), 1.0)])
+    );
+    assert_untouched(&before, &after, |t, d| t == target && d == def);
+    pair.converge().await;
+    // The abandoned socket is still stalled on the simulator's side.
+    assert_eq!(
+        fault(&pair, "stall_socket?seconds=0").await,
+        json!({"released": 1})
+    );
     pair.stop().await;
     assert_no_panics();
 }
