@@ -38,7 +38,7 @@ pub enum ReconnectReason {
     Closed,
     /// Reading from the socket failed.
     ReadError,
-    /// Nothing arrived within the silence limit.
+    /// No pong within `pong_timeout` of a ping, or no data within `silence_limit`.
     Idle,
     /// Login to the SMC failed, so the socket could not be opened.
     LoginFailed,
