@@ -935,6 +935,7 @@ async fn run(opts: Opts) -> Result<String, String> {
         opts.rate,
         opts.fault_every
     );
+    let _ = writeln!(r, "exporter binary {}", opts.exporter);
     let _ = writeln!(r, "\n| figure | value |\n|---|---|");
     let _ = writeln!(
         r,
