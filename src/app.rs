@@ -116,12 +116,12 @@ impl Exporter {
         let store = Arc::new(store);
         let mut sessions = Vec::new();
         for (smc, state) in cfg.smc.iter().zip(&store.smcs) {
-            let s = SmcSession::new(smc, state.clone(), cfg.subscription.connect_timeout).map_err(
-                |source| AppError::Session {
+            let s = SmcSession::new(smc, state.clone(), &cfg.subscription).map_err(|source| {
+                AppError::Session {
                     smc: smc.name.clone(),
                     source,
-                },
-            )?;
+                }
+            })?;
             sessions.push(Arc::new(s));
         }
         let shutdown = CancellationToken::new();

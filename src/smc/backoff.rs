@@ -41,6 +41,14 @@ impl Backoff {
         self.next_with(&mut rand::rng())
     }
 
+    /// The next ceiling itself, without jitter; advances the attempt count.
+    /// For a gate that all callers share (one schedule, nothing to spread).
+    pub fn next_ceiling(&mut self) -> Duration {
+        let ceil = self.ceiling();
+        self.attempt = self.attempt.saturating_add(1);
+        ceil
+    }
+
     pub fn reset(&mut self) {
         self.attempt = 0;
     }

@@ -15,7 +15,8 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+
+use tokio::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
@@ -23,8 +24,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::config::{Secret, SmcConfig};
+use crate::config::{Secret, SmcConfig, SubscriptionConfig};
 use crate::model::{api_version_supported, parse_api_version};
+use crate::smc::backoff::Backoff;
 use crate::smc::tls::{self, TlsError};
 use crate::state::SmcState;
 
@@ -86,12 +88,18 @@ pub struct SmcSession {
 }
 
 /// Guarded by `login_lock`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct LoginState {
     /// Generation of the last successful login.
     generation: u64,
     /// The error of the last attempt, if it failed.
     last_error: Option<String>,
+    /// After a failed login, no new attempt before this instant: every
+    /// subscription of the SMC gets the last error instead. One schedule per
+    /// SMC, so a wrong key or an SMC refusing logins costs one attempt per
+    /// backoff step, not one per subscription (account lock-outs).
+    retry_at: Option<Instant>,
+    backoff: Backoff,
 }
 
 fn refused(status: u16) -> bool {
@@ -142,8 +150,9 @@ impl SmcSession {
     pub fn new(
         cfg: &SmcConfig,
         state: Arc<SmcState>,
-        timeout: Duration,
+        settings: &SubscriptionConfig,
     ) -> Result<Self, SessionError> {
+        let timeout = settings.connect_timeout;
         let tls = Arc::new(tls::client_config(
             cfg.ca_file.as_deref(),
             cfg.insecure_skip_verify,
@@ -163,7 +172,12 @@ impl SmcSession {
             http,
             tls,
             current: ArcSwapOption::empty(),
-            login_lock: Mutex::new(LoginState::default()),
+            login_lock: Mutex::new(LoginState {
+                generation: 0,
+                last_error: None,
+                retry_at: None,
+                backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
+            }),
             attempts: AtomicU64::new(0),
             state,
         })
@@ -194,8 +208,9 @@ impl SmcSession {
     }
 
     /// The current credentials, logging in first if there are none. Callers
-    /// that queue behind a failing attempt get its error rather than trying
-    /// again themselves.
+    /// that queue behind a failing attempt, or come before the SMC's login
+    /// backoff has passed, get the last error rather than trying again
+    /// themselves.
     pub async fn credentials(&self) -> Result<Arc<Credentials>, SessionError> {
         if let Some(c) = self.current.load_full() {
             return Ok(c);
@@ -205,7 +220,8 @@ impl SmcSession {
         if let Some(c) = self.current.load_full() {
             return Ok(c);
         }
-        if self.attempts.load(Ordering::Acquire) != seen {
+        let backing_off = login.retry_at.is_some_and(|t| Instant::now() < t);
+        if self.attempts.load(Ordering::Acquire) != seen || backing_off {
             if let Some(e) = &login.last_error {
                 return Err(SessionError::Shared(e.clone()));
             }
@@ -216,6 +232,8 @@ impl SmcSession {
             Ok(c) => {
                 login.generation += 1;
                 login.last_error = None;
+                login.retry_at = None;
+                login.backoff.reset();
                 let c = Arc::new(c);
                 self.current.store(Some(c.clone()));
                 self.state.inc_logins();
@@ -225,6 +243,7 @@ impl SmcSession {
             }
             Err(e) => {
                 login.last_error = Some(e.to_string());
+                login.retry_at = Some(Instant::now() + login.backoff.next_ceiling());
                 self.state.inc_login_failures();
                 self.state.set_up(false);
                 Err(e)
@@ -411,8 +430,16 @@ fn base_of(url: &Url) -> String {
 mod tests {
     use super::*;
     use crate::sim::{self, SimOptions, SimServer};
+    use std::time::Duration;
 
     async fn session_for(key: Option<&str>) -> (SimServer, SmcSession) {
+        session_with(key, |_| {}).await
+    }
+
+    async fn session_with(
+        key: Option<&str>,
+        tweak: impl FnOnce(&mut crate::config::Config),
+    ) -> (SimServer, SmcSession) {
         crate::smc::tls::install_default_provider();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let sim = sim::start(l, SimOptions::default()).await.unwrap();
@@ -426,8 +453,10 @@ mod tests {
             "127.0.0.1:0".parse().unwrap(),
         )
         .unwrap();
+        let mut cfg = cfg;
+        tweak(&mut cfg);
         let state = Arc::new(SmcState::new(Arc::from("sim")));
-        let s = SmcSession::new(&cfg.smc[0], state, Duration::from_secs(5)).unwrap();
+        let s = SmcSession::new(&cfg.smc[0], state, &cfg.subscription).unwrap();
         (sim, s)
     }
 
@@ -451,7 +480,11 @@ mod tests {
 
     #[tokio::test]
     async fn callers_waiting_on_a_failed_login_share_its_error() {
-        let (sim, s) = session_for(Some("wrong-key")).await;
+        let (sim, s) = session_with(Some("wrong-key"), |cfg| {
+            cfg.subscription.backoff_initial = Duration::from_millis(400);
+            cfg.subscription.backoff_max = Duration::from_secs(60);
+        })
+        .await;
         let results = futures_util::future::join_all((0..10).map(|_| s.credentials())).await;
         let errors: Vec<String> = results
             .into_iter()
@@ -460,9 +493,18 @@ mod tests {
         let want = format!("login to {}/7.1/login failed: HTTP status 401", sim.url());
         assert_eq!(errors, vec![want.clone(); 10]);
         assert_eq!(s.state.login_failures(), 1, "one attempt for ten callers");
-        // A later caller tries again.
+        // Before the SMC's login backoff (400 ms after the first failure)
+        // has passed, a caller gets the last error without an attempt.
+        let started = Instant::now();
+        assert_eq!(s.credentials().await.unwrap_err().to_string(), want);
+        assert_eq!(s.state.login_failures(), 1, "no attempt inside the backoff");
+        // After it, one new attempt; the next gate is twice as long.
+        tokio::time::sleep_until(started + Duration::from_millis(500)).await;
         assert_eq!(s.credentials().await.unwrap_err().to_string(), want);
         assert_eq!(s.state.login_failures(), 2);
+        tokio::time::sleep_until(started + Duration::from_millis(1000)).await;
+        assert_eq!(s.credentials().await.unwrap_err().to_string(), want);
+        assert_eq!(s.state.login_failures(), 2, "the second gate is 800 ms");
         sim.shutdown().await;
     }
 
