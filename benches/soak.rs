@@ -70,22 +70,14 @@ const DEFS: [&str; 8] = [
     "NEIGHBORS",
     "ACTIVE_ALERTS",
 ];
-/// The fault kinds drawn (every kind of `POST /sim/fault/` but `restart`,
-/// whose new world has other table sizes and so another memory footprint).
-const KINDS: [&str; 12] = [
-    "drop",
-    "drop_mid_snapshot",
-    "expire_sessions",
-    "stall_accept",
-    "stall_socket",
-    "malformed",
-    "binary",
-    "huge",
-    "unknown_kind",
-    "missing_fields",
-    "refuse_logins",
-    "burst",
-];
+/// The fault kinds drawn: every kind of `POST /sim/fault/` but `restart`,
+/// whose new world has other table sizes and so another memory footprint.
+fn drawn_kinds() -> Vec<&'static str> {
+    smc_exporter::sim::FAULT_KINDS
+        .into_iter()
+        .filter(|k| *k != "restart")
+        .collect()
+}
 
 #[derive(Debug, Clone)]
 struct Opts {
@@ -523,7 +515,8 @@ fn path(kind: &str, mut params: Vec<String>, scope: Vec<String>) -> String {
 
 /// One drawn fault: the `POST /sim/fault/` paths to send, in order.
 fn draw_fault(rng: &mut ChaCha8Rng, targets: &[String]) -> Vec<String> {
-    let kind = KINDS[rng.random_range(0..KINDS.len())];
+    let kinds = drawn_kinds();
+    let kind = kinds[rng.random_range(0..kinds.len())];
     let bool_of = |b: bool| if b { "true" } else { "false" };
     match kind {
         // Armed, then forced: a drop of the same scope reconnects into it.

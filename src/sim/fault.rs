@@ -25,7 +25,7 @@ use super::Shared;
 use crate::model::Definition;
 
 /// Every fault kind, in the order of the doc table.
-pub(crate) const KINDS: [&str; 13] = [
+pub const KINDS: [&str; 13] = [
     "drop",
     "drop_mid_snapshot",
     "restart",

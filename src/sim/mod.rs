@@ -115,6 +115,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use fault::KINDS as FAULT_KINDS;
 use world::World;
 
 /// Highest background churn rate (mutations per second) honoured.
