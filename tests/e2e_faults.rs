@@ -103,14 +103,7 @@ async fn fault(pair: &Pair, path: &str) -> Value {
 }
 
 async fn sim_faults(pair: &Pair) -> Value {
-    pair.http
-        .get(format!("{}/sim/faults", pair.sim.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    client::get_json(&pair.http, &pair.sim, "/sim/faults").await
 }
 
 /// `/metrics`, which must answer 200.
@@ -332,14 +325,7 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
         v,
         json!({"sockets": 0, "scope": {"target": "HQ Cluster", "definition": "BLOCK_LIST"}})
     );
-    let v: Value = c
-        .get(format!("{}/sim/faults", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = client::get_json(&c, &s, "/sim/faults").await;
     assert_eq!(
         v,
         json!({"seed": 1, "session_sockets": [], "stalled_sockets": 0, "drop_mid_snapshot": null,
@@ -538,21 +524,8 @@ async fn drop_mid_snapshot_never_serves_a_partial_snapshot() {
     let before = scrape(&pair).await;
     let state = state_samples(&pair.metrics().await);
     let (target, def) = ("Helsinki FW", "connections");
-    let rows = pair
-        .http
-        .get(format!(
-            "{}/sim/table?{}",
-            pair.sim.url(),
-            scope(target, "CONNECTIONS")
-        ))
-        .send()
+    let rows = client::table_rows(&pair.http, &pair.sim, "CONNECTIONS", target, None)
         .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap()["rows"]
-        .as_array()
-        .unwrap()
         .len();
     assert!(rows > 200, "the snapshot must span batches: {rows}");
     let armed = fault(

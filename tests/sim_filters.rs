@@ -36,24 +36,9 @@ fn filtered_query(def: &str, target: &str, filter: &Value) -> Value {
 
 /// The ground-truth rows of one table.
 async fn table(s: &SimServer, def: &str, target: &str) -> Vec<Row> {
-    let v: Value = http()
-        .get(
-            url::Url::parse_with_params(
-                &format!("{}/sim/table", s.url()),
-                [("definition", def), ("target", target)],
-            )
-            .unwrap(),
-        )
-        .send()
+    table_rows(&http(), s, def, target, None)
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
         .map(|r| r.as_object().unwrap().clone())
         .collect()
 }

@@ -726,14 +726,7 @@ async fn empty_table_sends_one_empty_batch() {
 async fn control_endpoints() {
     let s = start(6).await;
     let c = http();
-    let world: Value = c
-        .get(format!("{}/sim/world", s.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let world = get_json(&c, &s, "/sim/world").await;
     assert_eq!(world, serde_json::to_value(s.world_info()).unwrap());
     assert!(
         world["engines"]

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::client::{WAIT, http};
+use common::client::{WAIT, http, sim_table, table_rows};
 use common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -163,20 +163,9 @@ async fn table_endpoint_lists_every_row_of_the_truth() {
                 .filter(|((f, l), _)| f == def.family() && l.get(def.target_label()) == Some(t))
                 .map(|(_, v)| v)
                 .sum();
-            let r: Value = c
-                .get(table_url(
-                    &sim,
-                    &[("definition", def.wire_name(false)), ("target", t)],
-                ))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            let rows = r["rows"].as_array().unwrap();
+            let rows = table_rows(&c, &sim, def.wire_name(false), t, None).await;
             assert_eq!(rows.len() as f64, expected, "{def} {t}");
-            for row in rows {
+            for row in &rows {
                 assert!(row["delta_key"].is_string(), "{row}");
                 assert!(row.get("first_fetch").is_none(), "{row}");
             }
@@ -189,21 +178,7 @@ async fn table_endpoint_lists_every_row_of_the_truth() {
     );
 
     // Legacy naming below 7.0; bad requests say why.
-    let legacy: Value = c
-        .get(table_url(
-            &sim,
-            &[
-                ("definition", "BLACKLIST"),
-                ("target", w.engines[0].as_str()),
-                ("version", "6.10"),
-            ],
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let legacy = sim_table(&c, &sim, "BLACKLIST", &w.engines[0], Some("6.10")).await;
     assert_eq!(legacy["definition"], "BLACKLIST");
     if let Some(row) = legacy["rows"].as_array().unwrap().first() {
         assert!(row["blacklist_href"].as_str().unwrap().contains("/6.10/"));

@@ -93,3 +93,38 @@ pub async fn post_json(c: &reqwest::Client, s: &SimServer, path: &str) -> Value 
     assert_eq!(r.status(), 200, "POST {path}");
     r.json().await.unwrap()
 }
+
+/// `GET /sim/table` of (definition, target) for API `version` (default: the
+/// newest offered), which must answer 200: `{"definition","target","version","rows"}`.
+pub async fn sim_table(
+    c: &reqwest::Client,
+    s: &SimServer,
+    definition: &str,
+    target: &str,
+    version: Option<&str>,
+) -> Value {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("definition", definition)
+        .append_pair("target", target);
+    if let Some(v) = version {
+        q.append_pair("version", v);
+    }
+    get_json(c, s, &format!("/sim/table?{}", q.finish())).await
+}
+
+/// The ground-truth rows of [`sim_table`], as `id`-format records.
+pub async fn table_rows(
+    c: &reqwest::Client,
+    s: &SimServer,
+    definition: &str,
+    target: &str,
+    version: Option<&str>,
+) -> Vec<Value> {
+    match sim_table(c, s, definition, target, version).await {
+        Value::Object(mut m) => match m.remove("rows") {
+            Some(Value::Array(rows)) => rows,
+            other => panic!("/sim/table rows: {other:?}"),
+        },
+        other => panic!("/sim/table: {other}"),
+    }
+}
