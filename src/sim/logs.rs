@@ -38,7 +38,6 @@ use super::render::{self, FieldFormat, Format, SubFormat};
 use super::socket::BATCH;
 use super::world::{Engine, fmt_time};
 use super::ws::{Incoming, Ws, classify, next_frame, send, too_big};
-use crate::model::field_by_id;
 use crate::smc::protocol::parse_abort;
 
 /// Records kept; older ones are dropped (bounds memory under fast churn).
@@ -523,22 +522,11 @@ pub(crate) fn parse_request(v: &Value, fmt: &Format) -> Result<Request, String> 
 // ---------------------------------------------------------------------------
 // Rendering.
 
-/// The key of field `id` in a record of `field_format` (an id outside the
-/// catalog is `Field<id>` in `name` and `pretty` formats).
-fn field_key(ff: FieldFormat, id: u32) -> String {
-    match (ff, field_by_id(id)) {
-        (FieldFormat::Id, _) => id.to_string(),
-        (FieldFormat::Name, Some(f)) => f.name.into(),
-        (FieldFormat::Pretty, Some(f)) => f.pretty.into(),
-        (_, None) => format!("Field{id}"),
-    }
-}
-
 fn render_sub(values: &[(u32, String)], sub: &SubFormat) -> Map<String, Value> {
     values
         .iter()
         .filter(|(id, _)| sub.select.as_ref().is_none_or(|s| s.contains(id)))
-        .map(|(id, v)| (field_key(sub.field_format, *id), Value::String(v.clone())))
+        .map(|(id, v)| (sub.field_format.key(*id), Value::String(v.clone())))
         .collect()
 }
 
@@ -551,17 +539,6 @@ pub(crate) fn render_record(values: &[(u32, String)], fmt: &Format) -> Value {
                 .map(|(k, sub)| (k.clone(), Value::Object(render_sub(values, sub))))
                 .collect(),
         ),
-    }
-}
-
-/// A `fields` descriptor (protocol §3.4); ids outside the catalog get a
-/// generic one so that no requested column goes missing.
-pub(crate) fn descriptor(id: u32) -> Value {
-    match field_by_id(id) {
-        Some(f) => json!({"id": f.id, "name": f.name, "pretty": f.pretty, "comment": f.comment,
-                          "filterable": f.raw_type != "time_ms", "raw_type": f.raw_type, "visible": true}),
-        None => json!({"id": id, "name": format!("Field{id}"), "pretty": format!("Field {id}"),
-                       "comment": "", "filterable": false, "raw_type": "string", "visible": true}),
     }
 }
 
@@ -579,7 +556,7 @@ pub(crate) fn descriptors(sub: &SubFormat) -> Vec<Value> {
         }
         None => ids.extend_from_slice(LOG_FIELDS),
     }
-    ids.into_iter().map(descriptor).collect()
+    ids.into_iter().map(render::descriptor).collect()
 }
 
 /// The stored records as `id`-format records plus their log keys (the
@@ -888,7 +865,10 @@ mod tests {
             assert_eq!(value(r, 1), Some(fmt_time(r.time_ms / 1000).as_str()));
             for (id, _) in &r.values {
                 assert!(LOG_FIELDS.contains(id), "field {id} not in LOG_FIELDS");
-                assert!(field_by_id(*id).is_some(), "field {id} not in catalog");
+                assert!(
+                    crate::model::field_by_id(*id).is_some(),
+                    "field {id} not in catalog"
+                );
             }
             let facility = value(r, 22).unwrap();
             assert!(facility == "Inspection" || facility == "Packet Filtering");

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 
 use super::world::{Data, Entry, fmt_time};
-use crate::model::{Definition, FieldSpec, field_by_id, field_by_name};
+use crate::model::{Definition, field_by_id, field_by_name};
 
 /// `field_format`: which key each field gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,11 +17,14 @@ pub(crate) enum FieldFormat {
 }
 
 impl FieldFormat {
-    fn key(self, f: &FieldSpec) -> String {
-        match self {
-            FieldFormat::Id => f.id.to_string(),
-            FieldFormat::Name => f.name.to_string(),
-            FieldFormat::Pretty => f.pretty.to_string(),
+    /// The record key of field `id` (an id outside the catalog is
+    /// `Field<id>` in the `name` and `pretty` formats).
+    pub(crate) fn key(self, id: u32) -> String {
+        match (self, field_by_id(id)) {
+            (FieldFormat::Id, _) => id.to_string(),
+            (FieldFormat::Name, Some(f)) => f.name.into(),
+            (FieldFormat::Pretty, Some(f)) => f.pretty.into(),
+            (_, None) => format!("Field{id}"),
         }
     }
 }
@@ -301,15 +304,12 @@ fn render_sub(
                 continue;
             }
         }
-        let Some(spec) = field_by_id(*id) else {
-            continue;
-        };
         let val = match (&e.data, *id, sub.field_format) {
             // The Management Client shows the decimal entry id (6.2 capture).
             (Data::BlockList(b), 117, FieldFormat::Pretty) => b.id.to_string(),
             _ => val.clone(),
         };
-        m.insert(sub.field_format.key(spec), Value::String(val));
+        m.insert(sub.field_format.key(*id), Value::String(val));
     }
     if let Some((k, h)) = href(e, ctx) {
         m.insert(k.into(), Value::String(h));
@@ -357,12 +357,20 @@ pub(crate) fn descriptors(def: Definition, sub: &SubFormat) -> Vec<Value> {
     definition_fields(def)
         .iter()
         .filter(|id| sub.select.as_ref().is_none_or(|s| s.contains(id)))
-        .filter_map(|id| field_by_id(*id))
-        .map(|f| {
-            json!({"id": f.id, "name": f.name, "pretty": f.pretty, "comment": f.comment,
-                   "filterable": true, "raw_type": f.raw_type, "visible": true})
-        })
+        .map(|id| descriptor(*id))
         .collect()
+}
+
+/// A `fields` descriptor (protocol §3.4); ids outside the catalog get a
+/// generic one so that no requested column goes missing. Time fields are
+/// not filterable, as in the capture of `Timestamp`.
+pub(crate) fn descriptor(id: u32) -> Value {
+    match field_by_id(id) {
+        Some(f) => json!({"id": f.id, "name": f.name, "pretty": f.pretty, "comment": f.comment,
+                          "filterable": f.raw_type != "time_ms", "raw_type": f.raw_type, "visible": true}),
+        None => json!({"id": id, "name": format!("Field{id}"), "pretty": format!("Field {id}"),
+                       "comment": "", "filterable": false, "raw_type": "string", "visible": true}),
+    }
 }
 
 #[cfg(test)]
