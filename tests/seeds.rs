@@ -1,30 +1,20 @@
-//! The records quoted in the original documents (`../shared/seeds/000_…`,
-//! `001_…`) decode, and fold as the exporter would fold them.
+//! The records quoted in Forcepoint's SMC WebSocket guide (kept in
+//! `tests/fixtures/seeds/`, see its README) decode, and fold as the exporter
+//! would fold them.
 
 use smc_exporter::smc::protocol::{ServerMessage, decode};
 
-fn seed(prefix: &str) -> String {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/seeds");
-    let entry = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().starts_with(prefix))
-        .unwrap_or_else(|| panic!("no seed {prefix}"));
-    std::fs::read_to_string(entry.path()).unwrap()
+fn fixture(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/seeds")
+        .join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
 fn seed_001_block_list_message_decodes() {
-    let text = seed("001_");
-    let start = text
-        .find("{\"fetch\"")
-        .expect("the seed quotes a records message");
-    // The guide wraps the JSON over several lines (`"fetch":-\n1616514795`).
-    let json: String = text[start..]
-        .chars()
-        .filter(|c| *c != '\n' && *c != '\r')
-        .collect();
-    let msg = decode(&json).expect("the guide's message decodes");
+    let json = fixture("block-list-records.json");
+    let msg = decode(json.trim()).expect("the guide's message decodes");
     let ServerMessage::Records { fetch, records } = msg else {
         panic!("not a records message: {msg:?}")
     };
@@ -48,11 +38,8 @@ fn seed_000_record_fragment_decodes_as_a_record_without_key() {
     // Seed 000 quotes only the middle of a record: it starts inside a value
     // and ends after a comma. Closed into an object, every field decodes; it
     // carries no delta_key, which the exporter counts as `missing_key`.
-    let text = seed("000_");
-    let start = text
-        .find("\"Plano FW node 1\",\"ReceptionTime\"")
-        .expect("fragment present");
-    let body: String = text[start..]
+    let text = fixture("record-fragment.txt");
+    let body: String = text
         .chars()
         .filter(|c| *c != '\n' && *c != '\r')
         .collect();

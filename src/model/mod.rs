@@ -3,7 +3,7 @@
 //! pretty label) and, per definition, the fields that may become labels.
 //!
 //! Nothing here knows about sockets or metrics; it is the protocol's data
-//! dictionary (see `../shared/docs/smc-protocol.md` §4).
+//! dictionary (the field ids are the SMC's log-field ids).
 
 mod fields;
 
