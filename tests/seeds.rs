@@ -39,10 +39,7 @@ fn seed_000_record_fragment_decodes_as_a_record_without_key() {
     // and ends after a comma. Closed into an object, every field decodes; it
     // carries no delta_key, which the exporter counts as `missing_key`.
     let text = fixture("record-fragment.txt");
-    let body: String = text
-        .chars()
-        .filter(|c| *c != '\n' && *c != '\r')
-        .collect();
+    let body: String = text.chars().filter(|c| *c != '\n' && *c != '\r').collect();
     let body = body.trim().trim_end_matches(',');
     let json = format!("{{\"fetch\":1,\"records\":{{\"added\":[{{\"CompId\":{body}}}]}}}}");
     let ServerMessage::Records { records, .. } = decode(&json).expect("fragment decodes") else {

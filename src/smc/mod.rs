@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod protocol;
+pub mod rest;
 pub mod session;
 pub mod subscription;
 pub mod tls;
