@@ -24,7 +24,8 @@ pub const DEFAULT_PONG_TIMEOUT: &str = "10s";
 /// Well above the ~2 minutes an SMC may stay silent on an unchanged table.
 pub const DEFAULT_SILENCE_LIMIT: &str = "10m";
 /// A non-zero `silence_limit` must exceed this: an SMC may send nothing for
-/// about two minutes on an unchanged table (`smc-protocol.md` §3.2, §8 #22).
+/// about two minutes on an unchanged table (`docs/smc-protocol.md` §3.2,
+/// §8 #22).
 pub const MIN_SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 pub const DEFAULT_HEALTHY_RESET: &str = "60s";
 pub const DEFAULT_DOMAIN: &str = "Shared Domain";

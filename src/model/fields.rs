@@ -1,13 +1,13 @@
 //! The log-field catalog: id, internal name and Management Client label.
 //!
-//! Names and pretty labels marked "evidenced" in `smc-protocol.md` §4.2 are
-//! taken from captures (e.g. 1 `Timestamp`/`Creation Time`, 7 `Src`/`Src Addr`,
-//! 9 `Sport`/`Src Port`, the `Facility` label of 22). The other names are the
-//! `LogField` constant names in CamelCase (`IPSAPPID` → `IpsAppId`,
-//! `IKECOOKIE` → `IkeCookie`, §4.2 "name"), and the other pretty labels are
-//! our own Management-Client-style titles: neither is evidenced. The exporter
-//! itself only relies on the numeric ids (it subscribes with
-//! `field_format: "id"`).
+//! Names and pretty labels marked "evidenced" in `docs/smc-protocol.md`
+//! §4.2 are taken from captures (e.g. 1 `Timestamp`/`Creation Time`,
+//! 7 `Src`/`Src Addr`, 9 `Sport`/`Src Port`, the `Facility` label of 22).
+//! The other names are the `LogField` constant names in CamelCase
+//! (`IPSAPPID` → `IpsAppId`, `IKECOOKIE` → `IkeCookie`, §4.2 "name"), and the
+//! other pretty labels are our own Management-Client-style titles: neither is
+//! evidenced. The exporter itself only relies on the numeric ids (it
+//! subscribes with `field_format: "id"`).
 //!
 //! The catalog covers every default `field_ids` of every query class in
 //! §4.1, so a `fields` reply (log socket, `detailed` format) names them all.

@@ -1,7 +1,7 @@
 //! The wire: server → client messages of the SMC monitoring sockets, decoded
 //! into narrow types. Knows JSON shapes and nothing about metrics.
 //!
-//! Tolerances (see `smc-protocol.md` §3, §8):
+//! Tolerances (see `docs/smc-protocol.md` §3, §8):
 //! * `fetch` ids are i64 and may be negative; a numeric string is accepted.
 //! * `records` is a dict of optional `added` / `updated` / `deleted` lists on
 //!   the session socket, and a plain list on the log socket.
