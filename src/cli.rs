@@ -1,6 +1,5 @@
 //! The command line: `smc-exporter [-c FILE] [--config.check]`, `simulate`, `demo`.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::app::Exporter;
 use crate::config::{self, Config};
+pub use crate::logging::LogFormat;
 use crate::sim::{self, SimOptions};
 
 /// Exit status for a bad configuration or command line.
@@ -40,12 +40,6 @@ pub struct Cli {
     /// Log line format.
     #[arg(long = "log.format", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Session identification of the simulated SMC.
@@ -92,41 +86,9 @@ pub enum Command {
     },
 }
 
-/// Log targets whose debug and trace output carries request headers
-/// verbatim, session cookie or token included (tungstenite traces the whole
-/// client handshake request). They are cut below info whatever `--log.level`
-/// asks for; `tests/secrets.rs` checks the logs at trace level.
-const SECRET_BEARING_TARGETS: &[&str] = &["tungstenite::handshake::client"];
-
-fn may_carry_secrets(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() > tracing::Level::INFO
-        && SECRET_BEARING_TARGETS
-            .iter()
-            .any(|t| meta.target().starts_with(t))
-}
-
-fn init_logging(level: &str, format: LogFormat) {
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .and(filter_fn(|meta| !may_carry_secrets(meta)));
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let layer = match format {
-        LogFormat::Text => layer.with_filter(filter).boxed(),
-        LogFormat::Json => layer.json().with_filter(filter).boxed(),
-    };
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
-
 /// Run the command line. Returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
-    init_logging(&cli.log_level, cli.log_format);
+    crate::logging::init(&cli.log_level, cli.log_format);
     crate::smc::tls::install_default_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

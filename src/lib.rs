@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod fold;
 pub mod http;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod sim;

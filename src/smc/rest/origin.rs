@@ -47,9 +47,14 @@ impl Origin {
     /// over TLS or through a proxy, so refusing such hrefs would break real
     /// setups; following them would send the session (or key) wherever the
     /// answer points, in clear if it says `http://`. `None` for an href that
-    /// is not an http(s) URL (relative hrefs resolve against the origin).
+    /// is empty or not an http(s) URL (relative hrefs resolve against the
+    /// origin).
     pub(crate) fn rebase(&self, href: &str) -> Option<Rebased> {
-        let parsed = self.url.join(href.trim()).ok()?;
+        let href = href.trim();
+        if href.is_empty() {
+            return None;
+        }
+        let parsed = self.url.join(href).ok()?;
         if !matches!(parsed.scheme(), "http" | "https") {
             return None;
         }
@@ -155,5 +160,6 @@ mod tests {
         assert_eq!(o.rebase("file:///etc/passwd"), None);
         assert_eq!(o.rebase("javascript:alert(1)"), None);
         assert_eq!(o.rebase("http://[::1"), None);
+        assert_eq!(o.rebase(" "), None);
     }
 }
