@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::app::Exporter;
 use crate::config::{self, Config};
 pub use crate::logging::LogFormat;
+use crate::signals::Signals;
 use crate::sim::{self, SimOptions};
 
 /// Exit status for a bad configuration or command line.
@@ -164,30 +165,8 @@ async fn bind(addr: SocketAddr, hint: &str) -> Result<TcpListener, ExitCode> {
         .map_err(|e| fail(format!("listen on {addr}: {e}{hint}")))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
+    let mut signals = Signals::new();
     let listener = match bind(listen, "").await {
         Ok(l) => l,
         Err(code) => return code,
@@ -196,13 +175,14 @@ async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    stop_signal().await;
+    signals.stopped().await;
     tracing::info!("stopping");
     exporter.shutdown().await;
     ExitCode::SUCCESS
 }
 
 async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
+    let mut signals = Signals::new();
     let listener = match bind(listen, "").await {
         Ok(l) => l,
         Err(code) => return code,
@@ -214,12 +194,13 @@ async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
     println!("simulated SMC listening on {}", server.url());
     println!("  world:        {}/sim/world", server.url());
     println!("  ground truth: {}/sim/truth?smc=NAME", server.url());
-    stop_signal().await;
+    signals.stopped().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
 async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
+    let mut signals = Signals::new();
     let exporter_listener = match bind(listen, " (choose another with --web.listen-address)").await
     {
         Ok(l) => l,
@@ -263,7 +244,7 @@ async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         server.url()
     );
     println!("Press Ctrl-C to stop.");
-    stop_signal().await;
+    signals.stopped().await;
     exporter.shutdown().await;
     server.shutdown().await;
     ExitCode::SUCCESS

@@ -13,6 +13,7 @@ pub mod http;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod signals;
 pub mod sim;
 pub mod smc;
 pub mod state;
