@@ -1,6 +1,5 @@
 //! The command line: `smc-exporter [-c FILE] [--config.check]`, `simulate`, `demo`.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,6 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::app::Exporter;
 use crate::config::{self, Config};
+pub use crate::logging::LogFormat;
+use crate::signals::Signals;
 use crate::sim::{self, SimOptions};
 
 /// Exit status for a bad configuration or command line.
@@ -40,12 +41,6 @@ pub struct Cli {
     /// Log line format.
     #[arg(long = "log.format", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum LogFormat {
-    Text,
-    Json,
 }
 
 /// Session identification of the simulated SMC.
@@ -92,41 +87,9 @@ pub enum Command {
     },
 }
 
-/// Log targets whose debug and trace output carries request headers
-/// verbatim, session cookie or token included (tungstenite traces the whole
-/// client handshake request). They are cut below info whatever `--log.level`
-/// asks for; `tests/secrets.rs` checks the logs at trace level.
-const SECRET_BEARING_TARGETS: &[&str] = &["tungstenite::handshake::client"];
-
-fn may_carry_secrets(meta: &tracing::Metadata<'_>) -> bool {
-    *meta.level() > tracing::Level::INFO
-        && SECRET_BEARING_TARGETS
-            .iter()
-            .any(|t| meta.target().starts_with(t))
-}
-
-fn init_logging(level: &str, format: LogFormat) {
-    use tracing_subscriber::Layer;
-    use tracing_subscriber::filter::{FilterExt, filter_fn};
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-        .and(filter_fn(|meta| !may_carry_secrets(meta)));
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let layer = match format {
-        LogFormat::Text => layer.with_filter(filter).boxed(),
-        LogFormat::Json => layer.json().with_filter(filter).boxed(),
-    };
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
-
 /// Run the command line. Returns the process exit code.
 pub fn main_with(cli: Cli) -> ExitCode {
-    init_logging(&cli.log_level, cli.log_format);
+    crate::logging::init(&cli.log_level, cli.log_format);
     crate::smc::tls::install_default_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -202,30 +165,8 @@ async fn bind(addr: SocketAddr, hint: &str) -> Result<TcpListener, ExitCode> {
         .map_err(|e| fail(format!("listen on {addr}: {e}{hint}")))
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-}
-
 async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
+    let mut signals = Signals::new();
     let listener = match bind(listen, "").await {
         Ok(l) => l,
         Err(code) => return code,
@@ -234,13 +175,14 @@ async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    stop_signal().await;
+    signals.stopped().await;
     tracing::info!("stopping");
     exporter.shutdown().await;
     ExitCode::SUCCESS
 }
 
 async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
+    let mut signals = Signals::new();
     let listener = match bind(listen, "").await {
         Ok(l) => l,
         Err(code) => return code,
@@ -252,12 +194,13 @@ async fn simulate(listen: SocketAddr, opts: SimOptions) -> ExitCode {
     println!("simulated SMC listening on {}", server.url());
     println!("  world:        {}/sim/world", server.url());
     println!("  ground truth: {}/sim/truth?smc=NAME", server.url());
-    stop_signal().await;
+    signals.stopped().await;
     server.shutdown().await;
     ExitCode::SUCCESS
 }
 
 async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
+    let mut signals = Signals::new();
     let exporter_listener = match bind(listen, " (choose another with --web.listen-address)").await
     {
         Ok(l) => l,
@@ -301,7 +244,7 @@ async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         server.url()
     );
     println!("Press Ctrl-C to stop.");
-    stop_signal().await;
+    signals.stopped().await;
     exporter.shutdown().await;
     server.shutdown().await;
     ExitCode::SUCCESS

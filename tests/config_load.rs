@@ -26,8 +26,16 @@ engines = ["fw1", "fw2"]
 "#;
 
 fn load_str(toml: &str) -> (tempfile::TempDir, Config) {
+    load_with_key_mode(toml, 0o600)
+}
+
+/// Load `toml` beside a key file of permission bits `mode`.
+fn load_with_key_mode(toml: &str, mode: u32) -> (tempfile::TempDir, Config) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), format!("{FILE_KEY}\n")).unwrap();
+    let key = dir.path().join("key");
+    std::fs::write(&key, format!("{FILE_KEY}\n")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
     let path = dir.path().join("config.toml");
     std::fs::write(&path, toml).unwrap();
     let f = Figment::from(config::defaults()).merge(Toml::file_exact(&path));
@@ -204,6 +212,34 @@ fn env_listen_address_forms() {
 fn key_file_trailing_newline_is_trimmed() {
     let (_dir, c) = load_str(MINIMAL);
     assert_eq!(c.smc[0].api_key.expose(), FILE_KEY);
+}
+
+#[test]
+fn world_readable_key_file_is_warned() {
+    for mode in [0o644, 0o604, 0o666, 0o444] {
+        let (dir, c) = load_with_key_mode(MINIMAL, mode);
+        let key = dir.path().join("key");
+        assert_eq!(
+            c.warnings,
+            [format!(
+                "smc[0].api_key_file: {} is readable by every user of this host (mode {mode:04o}); restrict it, e.g. chmod 600 {}",
+                key.display(),
+                key.display()
+            )],
+            "mode {mode:o}"
+        );
+        assert_eq!(c.smc[0].api_key.expose(), FILE_KEY);
+    }
+}
+
+/// Owner-only, and group-readable (the shipped Kubernetes manifest mounts
+/// the key 0440 with `fsGroup`; `root:group 0640` is the usual systemd way).
+#[test]
+fn owner_or_group_readable_key_file_is_not_warned() {
+    for mode in [0o600, 0o400, 0o640, 0o440] {
+        let (_dir, c) = load_with_key_mode(MINIMAL, mode);
+        assert!(c.warnings.is_empty(), "mode {mode:o}: {:?}", c.warnings);
+    }
 }
 
 #[test]

@@ -425,7 +425,7 @@ fn api_key(
         ));
     }
     if let Some(f) = file {
-        return key_from_file(&format!("{p}.api_key_file"), &f.relative());
+        return key_from_file(&format!("{p}.api_key_file"), &f.relative(), warnings);
     }
     if let Some(var) = env {
         return key_from_env(&format!("{p}.api_key_env"), &var);
@@ -447,15 +447,22 @@ fn api_key(
     ))
 }
 
-fn key_from_file(key: &str, path: &Path) -> Result<Secret> {
-    // The io::Error text never contains file content.
-    let text = std::fs::read_to_string(path).map_err(|e| {
+fn key_from_file(key: &str, path: &Path, warnings: &mut Vec<String>) -> Result<Secret> {
+    let io_err = |e: std::io::Error| {
         ConfigError::new(
             ErrorKind::Io,
             key,
             format!("cannot read {}: {e}", path.display()),
         )
-    })?;
+    };
+    // The io::Error text never contains file content. Mode and content come
+    // from the same open file.
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    if let Some(w) = world_readable(key, path, &file) {
+        warnings.push(w);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(io_err)?;
     let k = text.trim_end();
     if k.trim_start().is_empty() {
         return Err(ConfigError::invalid(
@@ -473,6 +480,28 @@ fn key_from_file(key: &str, path: &Path) -> Result<Secret> {
         ));
     }
     Ok(Secret::new(k))
+}
+
+/// A warning if others than the owner and group may read the key file.
+/// Group read is not warned about: the shipped Kubernetes manifest mounts
+/// the key 0440 with `fsGroup`, and `root:exporter 0640` is the usual way to
+/// give a service user a root-owned file.
+#[cfg(unix)]
+fn world_readable(key: &str, path: &Path, file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata().ok()?.permissions().mode() & 0o7777;
+    (mode & 0o004 != 0).then(|| {
+        format!(
+            "{key}: {} is readable by every user of this host (mode {mode:04o}); restrict it, e.g. chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn world_readable(_key: &str, _path: &Path, _file: &std::fs::File) -> Option<String> {
+    None
 }
 
 fn key_from_env(key: &str, var: &str) -> Result<Secret> {

@@ -1,5 +1,6 @@
 //! A per-family cap on the number of exported series, shared by every table
-//! that folds into the family.
+//! that folds into the family, and the family's counts of what the cap
+//! refused and of label values cut to [`super::MAX_LABEL_VALUE_BYTES`].
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -9,6 +10,7 @@ pub struct SeriesBudget {
     cap: usize,
     used: AtomicUsize,
     dropped: AtomicU64,
+    truncated: AtomicU64,
 }
 
 impl SeriesBudget {
@@ -17,6 +19,7 @@ impl SeriesBudget {
             cap,
             used: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            truncated: AtomicU64::new(0),
         }
     }
 
@@ -56,6 +59,17 @@ impl SeriesBudget {
     /// Records that needed a new series while the family was at its cap.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Count `n` record field values cut to become label values.
+    pub fn note_truncated(&self, n: u64) {
+        self.truncated.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Record field values cut to [`super::MAX_LABEL_VALUE_BYTES`] to become
+    /// label values of this family.
+    pub fn truncated(&self) -> u64 {
+        self.truncated.load(Ordering::Relaxed)
     }
 }
 

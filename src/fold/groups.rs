@@ -149,6 +149,11 @@ impl Groups {
         self.index.insert_unique(hash, id, |&i| s_hash(slots, i));
     }
 
+    /// Count record values cut to become label values, in the family's budget.
+    pub(crate) fn note_truncated(&self, n: u64) {
+        self.budget.note_truncated(n);
+    }
+
     /// Live series and their counts, in slot order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&LabelValues, u64)> {
         self.slots.iter().filter_map(|s| match &s.labels {

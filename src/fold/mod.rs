@@ -9,11 +9,16 @@
 //! the key: 24 to 48 bytes per tracked entry (44 at a million); label strings
 //! exist once per series. See [`Table`] for the layout, the collision
 //! trade-off and the series cap.
+//!
+//! Label values are record field values cut to [`MAX_LABEL_VALUE_BYTES`]
+//! (on a character boundary), counted in the family's [`SeriesBudget`].
 
 mod budget;
 mod groups;
 mod key;
+mod label;
 mod table;
 
 pub use budget::SeriesBudget;
+pub use label::{MAX_LABEL_VALUE_BYTES, cap_label_value};
 pub use table::{Change, Delta, Outcome, Table};

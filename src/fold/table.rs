@@ -10,6 +10,7 @@ use hashbrown::HashTable;
 use super::SeriesBudget;
 use super::groups::{GroupId, Groups};
 use super::key::{KeyHash, hash_labels};
+use super::label::{MAX_LABEL_VALUE_BYTES, cap_label_value};
 use crate::state::{LabelValues, Published};
 
 /// The kind of a delta.
@@ -21,7 +22,8 @@ pub enum Change {
 }
 
 /// One record's effect on the table. `values` has one slot per group label;
-/// `None` means the record did not carry that field.
+/// `None` means the record did not carry that field. A value longer than
+/// [`MAX_LABEL_VALUE_BYTES`](super::MAX_LABEL_VALUE_BYTES) is cut to it.
 #[derive(Debug, Clone, Copy)]
 pub struct Delta<'a> {
     pub change: Change,
@@ -135,8 +137,13 @@ struct Target<'a> {
 }
 
 impl<'a> Target<'a> {
+    /// The record's value for label `i`, cut to the length cap.
+    fn value(&self, i: usize) -> Option<&'a str> {
+        self.values.get(i).copied().flatten().map(cap_label_value)
+    }
+
     fn slot(&self, i: usize) -> &'a str {
-        match self.values.get(i).copied().flatten() {
+        match self.value(i) {
             Some(v) => v,
             None => self.base.and_then(|b| b.get(i)).map_or("", |s| &**s),
         }
@@ -165,7 +172,7 @@ impl<'a> Target<'a> {
         (0..self.arity)
             .map(|i| {
                 let prev = self.base.and_then(|b| b.get(i));
-                match self.values.get(i).copied().flatten() {
+                match self.value(i) {
                     // Reuse the previous string when the value did not change.
                     Some(v) => match prev {
                         Some(p) if **p == *v => p.clone(),
@@ -199,6 +206,9 @@ impl Table {
 
     /// Apply one record.
     pub fn apply(&mut self, delta: Delta<'_>) -> Outcome {
+        if delta.change != Change::Deleted {
+            self.count_truncations(delta.values);
+        }
         let key = KeyHash::of(delta.key);
         let hash = key.table_hash();
         if delta.change == Change::Deleted {
@@ -286,6 +296,19 @@ impl Table {
         Published {
             groups: self.groups().map(|(l, c)| (l.clone(), c)).collect(),
             entries: self.len() as u64,
+        }
+    }
+
+    /// Count the record's values that will be cut to the length cap.
+    fn count_truncations(&self, values: &[Option<&str>]) {
+        let cut = values
+            .iter()
+            .take(self.arity)
+            .flatten()
+            .filter(|v| v.len() > MAX_LABEL_VALUE_BYTES)
+            .count();
+        if cut > 0 {
+            self.groups.note_truncated(cut as u64);
         }
     }
 

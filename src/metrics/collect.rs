@@ -72,6 +72,12 @@ pub const SERIES_DROPPED: FamilyDesc = FamilyDesc::counter(
     "smc_exporter_series_dropped_total",
     "Records that needed a new series while their state family was at its series limit.",
 );
+// Its HELP names the cap.
+const _: () = assert!(crate::fold::MAX_LABEL_VALUE_BYTES == 1024);
+pub const LABEL_VALUES_TRUNCATED: FamilyDesc = FamilyDesc::counter(
+    "smc_exporter_label_values_truncated_total",
+    "Record field values cut to 1024 bytes to become label values of their state family.",
+);
 
 // Process.
 pub const PROCESS_CPU: FamilyDesc = FamilyDesc::counter(
@@ -290,6 +296,11 @@ fn exporter_families(store: &Store, opts: &RenderOptions, sink: &mut impl Metric
     for def in Definition::ALL {
         let dropped = store.budget(def.family()).map_or(0, |b| b.dropped());
         sink.sample(&[("family", def.family())], Value::Int(dropped));
+    }
+    sink.family(&LABEL_VALUES_TRUNCATED);
+    for def in Definition::ALL {
+        let cut = store.budget(def.family()).map_or(0, |b| b.truncated());
+        sink.sample(&[("family", def.family())], Value::Int(cut));
     }
 }
 

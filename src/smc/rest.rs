@@ -6,10 +6,23 @@
 //! REST calls after login: `GET /{ver}/api` (entry points, part of login; a
 //! 401/403 there fails the login) and `PUT logout` (a 401/403 means the
 //! session had already ended). There are no others.
+//!
+//! What the SMC answers is not trusted to move credentials: redirects are
+//! never followed (a 3xx is an error naming it), and every href it hands
+//! back is used only as a path on the configured origin
+//! ([`origin::Origin::rebase`]). Response bodies are read up to
+//! [`MAX_BODY_BYTES`]. See `docs/hardening.md`.
+
+mod body;
+mod origin;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue, SET_COOKIE};
 use serde::Deserialize;
-use url::Url;
+
+pub use body::MAX_BODY_BYTES;
+use origin::{Origin, Rebased};
 
 use crate::config::{Secret, SmcConfig, SubscriptionConfig};
 use crate::model::{api_version_supported, parse_api_version};
@@ -45,6 +58,25 @@ pub enum SessionError {
     NoSession { url: String },
     #[error("{url}: unexpected response body: {reason}")]
     Body { url: String, reason: String },
+    #[error("{url}: response body larger than {limit} bytes; not read further")]
+    BodyTooLarge { url: String, limit: usize },
+    /// `to` is "to <url>" or "without a Location header".
+    #[error(
+        "login to {url} failed: HTTP status {status}, a redirect {to}; redirects are not followed (credentials go only to the configured url)"
+    )]
+    LoginRedirected {
+        url: String,
+        status: u16,
+        to: String,
+    },
+    #[error(
+        "{url}: HTTP status {status}, a redirect {to}; redirects are not followed (credentials go only to the configured url)"
+    )]
+    Redirected {
+        url: String,
+        status: u16,
+        to: String,
+    },
     #[error("{url}: the new session was refused: HTTP status {status}")]
     SessionRefused { url: String, status: u16 },
     /// Another subscription's login attempt, which this one waited for, failed.
@@ -59,7 +91,10 @@ pub enum SessionError {
 /// The REST client of one SMC.
 #[derive(Debug)]
 pub struct SmcRest {
-    base: String,
+    name: String,
+    origin: Origin,
+    /// Set once an href naming another origin was logged.
+    warned_origin: AtomicBool,
     configured_version: Option<String>,
     domain: String,
     api_key: Secret,
@@ -119,13 +154,19 @@ impl SmcRest {
         let timeout = settings.connect_timeout;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls.clone())
+            // Never follow: a redirect would re-send the API key or the
+            // session to wherever the answer points (reqwest follows ten by
+            // default, keeping the body of a 307/308 POST).
+            .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("smc-exporter/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| req_err(cfg.url.as_str(), &e))?;
         Ok(SmcRest {
-            base: base_of(&cfg.url),
+            name: cfg.name.clone(),
+            origin: Origin::new(&cfg.url),
+            warned_origin: AtomicBool::new(false),
             configured_version: cfg.api_version.clone(),
             domain: cfg.domain.clone(),
             api_key: cfg.api_key.clone(),
@@ -135,11 +176,11 @@ impl SmcRest {
 
     /// `http(s)://host:port` without a trailing slash.
     pub fn base(&self) -> &str {
-        &self.base
+        self.origin.base()
     }
 
     async fn discover_version(&self) -> Result<String, SessionError> {
-        let url = format!("{}/api", self.base);
+        let url = format!("{}/api", self.base());
         let resp = self
             .http
             .get(&url)
@@ -147,10 +188,14 @@ impl SmcRest {
             .await
             .map_err(|e| req_err(&url, &e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let to = body::redirect_target(&resp);
+            return Err(SessionError::Redirected { url, status, to });
+        }
         if status != 200 {
             return Err(SessionError::Status { url, status });
         }
-        let body = resp.bytes().await.map_err(|e| req_err(&url, &e))?;
+        let body = body::read_capped(&url, resp, MAX_BODY_BYTES).await?;
         let list: VersionList = serde_json::from_slice(&body).map_err(|e| SessionError::Body {
             url: url.clone(),
             reason: e.to_string(),
@@ -174,7 +219,7 @@ impl SmcRest {
             Some(v) => v.clone(),
             None => self.discover_version().await?,
         };
-        let url = format!("{}/{}/login", self.base, api_version);
+        let url = format!("{}/{}/login", self.base(), api_version);
         let body = serde_json::json!({
             "authenticationkey": self.api_key.expose(),
             "domain": self.domain,
@@ -188,6 +233,10 @@ impl SmcRest {
             .await
             .map_err(|e| req_err(&url, &e))?;
         let status = resp.status().as_u16();
+        if resp.status().is_redirection() {
+            let to = body::redirect_target(&resp);
+            return Err(SessionError::LoginRedirected { url, status, to });
+        }
         if !(200..300).contains(&status) {
             return Err(SessionError::LoginRejected { url, status });
         }
@@ -219,15 +268,17 @@ impl SmcRest {
         })
     }
 
-    /// The `logout` entry point, if `GET /{ver}/api` lists it. A 401/403
-    /// means the session just issued is refused: the login failed. Any other
-    /// problem only loses the entry point (logout then uses `/{ver}/logout`).
+    /// The `logout` entry point, if `GET /{ver}/api` lists it, placed on
+    /// the configured origin. A 401/403 means the session just issued is
+    /// refused: the login failed. Any other problem (another status, a
+    /// redirect, a body over [`MAX_BODY_BYTES`] or not JSON) only loses the
+    /// entry point: logout then uses `/{ver}/logout`.
     async fn logout_href(
         &self,
         api_version: &str,
         auth: &Auth,
     ) -> Result<Option<String>, SessionError> {
-        let url = format!("{}/{}/api", self.base, api_version);
+        let url = format!("{}/{}/api", self.base(), api_version);
         let Ok(resp) = self.authed(self.http.get(&url), auth).send().await else {
             return Ok(None);
         };
@@ -238,8 +289,12 @@ impl SmcRest {
         if status != 200 {
             return Ok(None);
         }
-        let Ok(body) = resp.bytes().await else {
-            return Ok(None);
+        let body = match body::read_capped(&url, resp, MAX_BODY_BYTES).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::debug!(smc = %self.name, error = %e, "entry points unreadable; logout will use the default path");
+                return Ok(None);
+            }
         };
         let Ok(eps) = serde_json::from_slice::<EntryPoints>(&body) else {
             return Ok(None);
@@ -248,7 +303,22 @@ impl SmcRest {
             .entry_point
             .into_iter()
             .find(|e| e.rel == "logout")
-            .and_then(|e| e.href))
+            .and_then(|e| e.href)
+            .and_then(|h| self.on_configured_origin(&h)))
+    }
+
+    /// Every href the SMC hands back goes through here before credentials
+    /// are sent to it: see [`Origin::rebase`]. The first href naming another
+    /// origin is logged at warn (once per SMC: a re-login sees it again).
+    fn on_configured_origin(&self, href: &str) -> Option<String> {
+        let rebased = self.origin.rebase(href)?;
+        if let Rebased::Moved { advertised, .. } = &rebased {
+            if !self.warned_origin.swap(true, Ordering::Relaxed) {
+                tracing::warn!(smc = %self.name, advertised = %advertised, using = %self.base(),
+                    "the SMC's entry points name another origin; only their paths are used, on the configured url");
+            }
+        }
+        Some(rebased.url().to_owned())
     }
 
     fn authed(&self, rb: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
@@ -273,7 +343,7 @@ impl SmcRest {
         let url = c
             .logout_href
             .clone()
-            .unwrap_or_else(|| format!("{}/{}/logout", self.base, c.api_version));
+            .unwrap_or_else(|| format!("{}/{}/logout", self.base(), c.api_version));
         match self.authed(self.http.put(&url), &c.auth).send().await {
             Ok(r) if r.status().is_success() => {
                 tracing::info!(smc = %smc, "logged out")
@@ -290,13 +360,6 @@ impl SmcRest {
             }
         }
     }
-}
-
-fn base_of(url: &Url) -> String {
-    // `Host`'s Display brackets IPv6 addresses.
-    let host = url.host().map(|h| h.to_string()).unwrap_or_default();
-    let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
-    format!("{}://{host}{port}", url.scheme())
 }
 
 #[cfg(test)]
@@ -344,19 +407,19 @@ mod tests {
         sim.shutdown().await;
     }
 
-    #[test]
-    fn base_keeps_scheme_host_port() {
-        assert_eq!(
-            base_of(&Url::parse("https://smc.example:8082/").unwrap()),
-            "https://smc.example:8082"
-        );
-        assert_eq!(
-            base_of(&Url::parse("http://127.0.0.1:8082").unwrap()),
-            "http://127.0.0.1:8082"
-        );
-        assert_eq!(
-            base_of(&Url::parse("http://[::1]:8082").unwrap()),
-            "http://[::1]:8082"
-        );
+    #[tokio::test]
+    async fn hrefs_are_placed_on_the_configured_origin_and_warned_once() {
+        let (sim, rest) = rest_for_sim().await;
+        let moved = format!("{}/7.1/logout", sim.url());
+        for _ in 0..2 {
+            assert_eq!(
+                rest.on_configured_origin("http://smc-internal.example:8082/7.1/logout")
+                    .as_deref(),
+                Some(moved.as_str())
+            );
+        }
+        assert!(rest.warned_origin.load(Ordering::Relaxed));
+        assert_eq!(rest.on_configured_origin("ftp://x/7.1/logout"), None);
+        sim.shutdown().await;
     }
 }

@@ -153,6 +153,9 @@ pub fn store() -> Store {
                     budget.try_acquire();
                 }
             }
+            if *d == Definition::ActiveAlerts {
+                budget.note_truncated(4);
+            }
             (d.family(), budget)
         })
         .collect();
