@@ -2,12 +2,12 @@
 //! WebSockets (tokio-tungstenite). Roots: the system store plus `ca_file`.
 //! `insecure_skip_verify` replaces verification with an accept-all verifier.
 
-use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -64,14 +64,23 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
         path: path.to_owned(),
         reason,
     };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut BufReader::new(file))
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(pem_reason(e)))?
         .collect::<Result<_, _>>()
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(pem_reason(e)))?;
     if certs.is_empty() {
         return Err(err("no PEM certificate found".into()));
     }
     Ok(certs)
+}
+
+/// The reason of a PEM error, with an I/O error as `std::io::Error` shows it
+/// (e.g. "No such file or directory (os error 2)").
+fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Accepts any server certificate (signatures are still checked for form).
