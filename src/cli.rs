@@ -91,8 +91,14 @@ pub enum Command {
 pub fn main_with(cli: Cli) -> ExitCode {
     crate::logging::init(&cli.log_level, cli.log_format);
     crate::smc::tls::install_default_provider();
+    // The blocking pool only runs DNS lookups (a WebSocket connect to a host
+    // name, a new REST connection); /metrics renders have their own threads
+    // (at most four, src/http/flight.rs). 16 threads resolve thousands of
+    // names a second, and keep the process far below the systemd unit's
+    // TasksMax=256 whatever happens (tokio's default would allow 512).
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(16)
         .build()
     {
         Ok(r) => r,

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
-use smc_exporter::http::{HttpError, serve};
+use smc_exporter::http::{HttpError, ServerOptions, serve, serve_with};
+use smc_exporter::metrics::{Format, render_with};
 use smc_exporter::model::Definition;
 use smc_exporter::state::Store;
 use tokio::task::JoinHandle;
@@ -29,12 +30,25 @@ struct Server {
 }
 
 async fn start(store: Store) -> Server {
+    start_with(store, None).await
+}
+
+/// `opts`: `None` = the plain `serve` entry point (its defaults).
+async fn start_with(store: Store, opts: Option<ServerOptions>) -> Server {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = Arc::new(store);
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(serve(listener, Arc::clone(&store), shutdown.clone()));
+    let task = match opts {
+        None => tokio::spawn(serve(listener, Arc::clone(&store), shutdown.clone())),
+        Some(o) => tokio::spawn(serve_with(
+            listener,
+            Arc::clone(&store),
+            o,
+            shutdown.clone(),
+        )),
+    };
     Server {
         base: format!("http://{addr}"),
         addr,
@@ -272,4 +286,138 @@ async fn shutdown_finishes_an_in_flight_request() {
         .unwrap()
         .unwrap();
     assert!(r.is_ok());
+}
+
+#[tokio::test]
+async fn every_response_says_nosniff() {
+    let srv = start(metrics_fixture::store()).await;
+    let c = &srv.client;
+    let cases = [
+        ("GET /metrics", c.get(srv.url("/metrics")), StatusCode::OK),
+        (
+            "GET /metrics gzip",
+            c.get(srv.url("/metrics")).header(ACCEPT_ENCODING, "gzip"),
+            StatusCode::OK,
+        ),
+        ("HEAD /metrics", c.head(srv.url("/metrics")), StatusCode::OK),
+        (
+            "GET /-/healthy",
+            c.get(srv.url("/-/healthy")),
+            StatusCode::OK,
+        ),
+        (
+            "GET /-/ready",
+            c.get(srv.url("/-/ready")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        ),
+        ("GET /", c.get(srv.url("/")), StatusCode::OK),
+        ("GET /nope", c.get(srv.url("/nope")), StatusCode::NOT_FOUND),
+        (
+            "POST /metrics",
+            c.post(srv.url("/metrics")),
+            StatusCode::METHOD_NOT_ALLOWED,
+        ),
+    ];
+    for (what, req, status) in cases {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), status, "{what}");
+        assert_eq!(r.headers()["x-content-type-options"], "nosniff", "{what}");
+    }
+    for s in &srv.store.subscriptions {
+        s.health.set_ready();
+    }
+    let r = c.get(srv.url("/-/ready")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_scrapes_are_byte_identical_to_a_direct_render() {
+    let opts = ServerOptions {
+        max_requests: 0,
+        render: metrics_fixture::GOLDEN,
+    };
+    let srv = start_with(metrics_fixture::store(), Some(opts)).await;
+    let expected = |f| render_with(&srv.store, f, &metrics_fixture::GOLDEN);
+    let variants = [
+        (None, false, Format::Text),
+        (None, true, Format::Text),
+        (Some(PROMETHEUS_3), false, Format::OpenMetrics),
+        (Some(PROMETHEUS_3), true, Format::OpenMetrics),
+    ];
+    let mut set = tokio::task::JoinSet::new();
+    for (accept, gzip, format) in variants {
+        for _ in 0..25 {
+            let mut req = srv.client.get(srv.url("/metrics"));
+            if let Some(a) = accept {
+                req = req.header(ACCEPT, a);
+            }
+            if gzip {
+                req = req.header(ACCEPT_ENCODING, "gzip");
+            }
+            set.spawn(async move {
+                let r = req.send().await.unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let zipped = r.headers().get(CONTENT_ENCODING).is_some();
+                let len: usize = r.headers()["content-length"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let bytes = r.bytes().await.unwrap();
+                assert_eq!(bytes.len(), len);
+                (format, gzip, zipped, bytes)
+            });
+        }
+    }
+    let results = set.join_all().await;
+    assert_eq!(results.len(), 100);
+    for (format, gzip, zipped, bytes) in results {
+        assert_eq!(zipped, gzip);
+        let body = if gzip {
+            let mut s = String::new();
+            flate2::read::GzDecoder::new(&bytes[..])
+                .read_to_string(&mut s)
+                .unwrap();
+            s
+        } else {
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+        assert_eq!(body, expected(format), "{format:?} gzip={gzip}");
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn a_large_exposition_arrives_whole() {
+    // Bigger than one body slice (64 KiB) and than hyper's write buffer.
+    let mut store = metrics_fixture::store();
+    let groups: Vec<(Vec<String>, u64)> = (0..20_000)
+        .map(|i| (vec![format!("node-{i}")], i as u64 + 1))
+        .collect();
+    let refs: Vec<(Vec<&str>, u64)> = groups
+        .iter()
+        .map(|(v, n)| (v.iter().map(String::as_str).collect(), *n))
+        .collect();
+    let refs: Vec<(&[&str], u64)> = refs.iter().map(|(v, n)| (&v[..], *n)).collect();
+    store.subscriptions.push(metrics_fixture::sub(
+        "smc-a",
+        "fw-big",
+        Definition::Users,
+        &["node"],
+        &refs,
+        20_000,
+    ));
+    let opts = ServerOptions {
+        render: metrics_fixture::GOLDEN,
+        ..ServerOptions::default()
+    };
+    let srv = start_with(store, Some(opts)).await;
+    let expected = render_with(&srv.store, Format::Text, &metrics_fixture::GOLDEN);
+    assert!(expected.len() > 1_000_000, "{}", expected.len());
+    let r = srv.client.get(srv.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), expected);
+    srv.stop().await;
 }

@@ -2,9 +2,15 @@
 //! on hyper 1 (HTTP/1.1) with graceful shutdown.
 //!
 //! A request never waits on a socket task: handlers only read the store's
-//! snapshots and atomics. Rendering and gzip run on the blocking pool so a
-//! large exposition does not stall the runtime's worker threads.
+//! snapshots and atomics. Rendering and gzip run on render threads
+//! (`flight.rs`) so a large exposition does not stall the runtime's worker
+//! threads, and concurrent scrapes share one render instead of each making
+//! its own copy. At most [`ServerOptions::max_requests`] rendering requests
+//! (`/metrics` and the landing page) are in flight at once; more get 503.
+//! Every response carries `X-Content-Type-Options: nosniff`.
 
+mod body;
+mod flight;
 mod landing;
 mod routes;
 
@@ -18,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::RenderOptions;
 use crate::state::Store;
 
 /// How long a client may take to send its request headers.
@@ -27,6 +34,31 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pause after a failed `accept` (e.g. out of file descriptors).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Default of [`ServerOptions::max_requests`] (as `--web.max-requests` of the
+/// Prometheus exporter toolkit).
+pub const DEFAULT_MAX_REQUESTS: usize = 40;
+
+/// How the server answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServerOptions {
+    /// Most rendering requests (`/metrics`, `/`) answered at once, counted
+    /// from arrival until the last byte of the body is handed to the socket;
+    /// beyond it the answer is 503 with `Retry-After: 1`. `/-/healthy` and
+    /// `/-/ready` are not counted. 0 = no limit.
+    pub max_requests: usize,
+    /// What `/metrics` renders (tests leave out the `process_*` families).
+    pub render: RenderOptions,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            max_requests: DEFAULT_MAX_REQUESTS,
+            render: RenderOptions::default(),
+        }
+    }
+}
+
 /// Why the server stopped other than by shutdown.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
@@ -35,13 +67,24 @@ pub enum HttpError {
     Accept(#[source] std::io::Error),
 }
 
-/// Serve until `shutdown` is cancelled: then stop accepting, let in-flight
-/// requests finish (up to 10 s), close idle keep-alive connections and return.
+/// [`serve_with`] the default options.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<Store>,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
+    serve_with(listener, store, ServerOptions::default(), shutdown).await
+}
+
+/// Serve until `shutdown` is cancelled: then stop accepting, let in-flight
+/// requests finish (up to 10 s), close idle keep-alive connections and return.
+pub async fn serve_with(
+    listener: TcpListener,
+    store: Arc<Store>,
+    opts: ServerOptions,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let routes = Arc::new(routes::Routes::new(store, &opts));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -62,11 +105,11 @@ pub async fn serve(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let store = Arc::clone(&store);
+                    let routes = Arc::clone(&routes);
                     let builder = builder.clone();
                     let shutdown = shutdown.clone();
                     connections.spawn(async move {
-                        let svc = service_fn(move |req| routes::handle(req, Arc::clone(&store)));
+                        let svc = service_fn(move |req| Arc::clone(&routes).handle(req));
                         let conn = builder.serve_connection(TokioIo::new(stream), svc);
                         tokio::pin!(conn);
                         let result = tokio::select! {

@@ -99,9 +99,16 @@ pub struct TextEncoder {
 
 impl TextEncoder {
     pub fn new(format: Format) -> Self {
+        Self::with_capacity(format, 16 * 1024)
+    }
+
+    /// An encoder whose buffer starts with `capacity` bytes: with the size of
+    /// the previous exposition, the buffer is allocated once instead of
+    /// doubling (and copying) its way up.
+    pub fn with_capacity(format: Format, capacity: usize) -> Self {
         TextEncoder {
             format,
-            out: String::with_capacity(16 * 1024),
+            out: String::with_capacity(capacity),
             name: "",
         }
     }

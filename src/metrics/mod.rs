@@ -107,3 +107,11 @@ pub fn render_with(store: &Store, f: Format, opts: &RenderOptions) -> String {
     collect(store, opts, &mut enc);
     enc.finish()
 }
+
+/// [`render_with`] into a buffer of `capacity` bytes to start with (the HTTP
+/// server passes a little more than the previous render's size).
+pub fn render_sized(store: &Store, f: Format, opts: &RenderOptions, capacity: usize) -> String {
+    let mut enc = exposition::TextEncoder::with_capacity(f, capacity);
+    collect(store, opts, &mut enc);
+    enc.finish()
+}

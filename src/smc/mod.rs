@@ -7,3 +7,4 @@ pub mod rest;
 pub mod session;
 pub mod subscription;
 pub mod tls;
+pub mod ws_config;

@@ -38,7 +38,6 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
@@ -434,9 +433,7 @@ async fn open(
         }
         Err(_) => return not_opened(LoginFailed, "session id is not a valid header value"),
     }
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(settings.max_frame_bytes))
-        .max_frame_size(Some(settings.max_frame_bytes));
+    let ws_config = crate::smc::ws_config::subscription_socket(settings.max_frame_bytes);
     let connector = url
         .starts_with("wss://")
         .then(|| Connector::Rustls(session.tls_config()));
