@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use smc_exporter::sim::SimOptions;
 use tokio::time::Instant;
@@ -259,7 +260,7 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
         json!({"details": "Unknown fault kind 'nosuch'", "status": 404, "kinds": [
             "drop", "drop_mid_snapshot", "restart", "expire_sessions", "stall_accept",
             "stall_socket", "malformed", "binary", "huge", "unknown_kind", "missing_fields",
-            "refuse_logins", "burst"]})
+            "refuse_logins", "burst", "refuse_upgrades", "silent_sockets", "invalid_utf8"]})
     );
     for (path, details) in [
         ("stall_socket", "seconds is required (0 ends the fault)"),
@@ -291,6 +292,12 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
             "drop must be one of false, true",
         ),
         ("restart?seed=-3", "seed must be an unsigned 64-bit integer"),
+        (
+            "refuse_upgrades?seconds=1&status=503",
+            "status must be 401 or 403",
+        ),
+        ("silent_sockets", "seconds is required (0 ends the fault)"),
+        ("invalid_utf8?definition=NOPE", "unknown definition 'NOPE'"),
     ] {
         let (status, v) = post(path).await;
         assert_eq!(
@@ -329,8 +336,82 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
     assert_eq!(
         v,
         json!({"seed": 1, "session_sockets": [], "stalled_sockets": 0, "drop_mid_snapshot": null,
-               "stall_accept_ms": 0, "refuse_logins_ms": 0})
+               "stall_accept_ms": 0, "refuse_logins_ms": 0, "refuse_upgrades_ms": 0,
+               "silent_sockets_ms": 0, "silent_sockets": 0})
     );
+    // Refused upgrades: the login works, every socket upgrade of its live
+    // session is answered the chosen status, until the window is ended.
+    assert_eq!(
+        post("refuse_upgrades?seconds=60").await,
+        (200, json!({"refuse_upgrades_ms": 60000, "status": 403}))
+    );
+    let cookie = client::login(&s, "7.1").await;
+    for path in [client::SESSION, client::LOG, client::NOTIFY] {
+        match client::connect(&s, "7.1", path, Some(&cookie)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 403, "{path}")
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        post("refuse_upgrades?seconds=30&status=401").await,
+        (200, json!({"refuse_upgrades_ms": 30000, "status": 401}))
+    );
+    match client::connect(&s, "7.1", client::SESSION, Some(&cookie)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 401),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        post("refuse_upgrades?seconds=0").await,
+        (200, json!({"refuse_upgrades_ms": 0, "status": 403}))
+    );
+    // Silent sockets: upgraded, the query is read, nothing is ever sent
+    // (pings are answered); a socket opened after the window is normal.
+    assert_eq!(
+        post("silent_sockets?seconds=60").await,
+        (200, json!({"silent_sockets_ms": 60000}))
+    );
+    let mut silent = client::connect(&s, "7.1", client::SESSION, Some(&cookie))
+        .await
+        .unwrap();
+    let engine = s.world_info().engines[0].clone();
+    let query = json!({"query": {"definition": "ROUTING", "target": engine}, "fetch": {},
+                       "format": {"type": "texts", "field_format": "id"}});
+    client::send_json(&mut silent, &query).await;
+    silent
+        .send(tokio_tungstenite::tungstenite::Message::Ping(
+            vec![7].into(),
+        ))
+        .await
+        .unwrap();
+    match client::recv(&mut silent).await {
+        Some(Ok(tokio_tungstenite::tungstenite::Message::Pong(p))) => assert_eq!(&p[..], [7]),
+        other => panic!("expected the pong and nothing before it: {other:?}"),
+    }
+    let v = client::get_json(&c, &s, "/sim/faults").await;
+    assert_eq!(v["silent_sockets"], json!(1), "{v}");
+    assert_eq!(
+        v["session_sockets"],
+        json!([]),
+        "a silent socket takes no query"
+    );
+    assert_eq!(
+        post("silent_sockets?seconds=0").await,
+        (200, json!({"silent_sockets_ms": 0}))
+    );
+    let mut normal = client::connect(&s, "7.1", client::SESSION, Some(&cookie))
+        .await
+        .unwrap();
+    client::send_json(&mut normal, &query).await;
+    let first = client::recv_json(&mut normal).await;
+    assert_eq!(first["success"], json!("Fetch started"), "{first}");
+    drop(silent);
+    let deadline = Instant::now() + WAIT;
+    while client::get_json(&c, &s, "/sim/faults").await["silent_sockets"] != json!(0) {
+        assert!(Instant::now() < deadline, "the silent socket never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     s.shutdown().await;
     assert_no_panics();
 }
