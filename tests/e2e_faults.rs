@@ -560,6 +560,51 @@ async fn huge_frame_is_refused_and_the_subscription_resyncs() {
     assert_no_panics();
 }
 
+/// A text frame that is not UTF-8 ends the WebSocket stream (tungstenite
+/// fails it), so it cannot be skipped: counted `invalid_utf8`, the
+/// subscription reconnects (`read_error`) and resyncs, the others are
+/// untouched and the previous state is served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_frame_is_counted_and_the_subscription_resyncs() {
+    let pair = start(42, |_| {}).await;
+    let before = scrape(&pair).await;
+    let state = state_samples(&pair.metrics().await);
+    let (target, def) = ("plano-fw", "routing");
+    let v = fault(&pair, &format!("invalid_utf8?{}", scope(target, "ROUTING"))).await;
+    assert_eq!(
+        v,
+        json!({"sockets": 1, "scope": {"target": target, "definition": "ROUTING"}})
+    );
+    let after = wait_metrics(
+        &pair,
+        "the resync after the invalid frame",
+        |s| {
+            let served: Samples = s
+                .iter()
+                .filter(|((n, _), _)| state_families().contains(&n.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            assert_eq!(served, state);
+        },
+        |s| sub(s, "smc_subscription_snapshots_total", target, def, None) >= 2.0,
+    )
+    .await;
+    assert_eq!(errors(&after, target, def, "invalid_utf8"), 1.0);
+    assert_eq!(
+        total(&after, "smc_monitoring_message_errors_total", None),
+        1.0
+    );
+    assert_eq!(
+        reasons(&after, target, def),
+        BTreeMap::from([("read_error".to_string(), 1.0)])
+    );
+    assert_untouched(&before, &after, |t, d| t == target && d == def);
+    pair.sim.churn(300);
+    pair.converge().await;
+    pair.stop().await;
+    assert_no_panics();
+}
+
 /// Dropping the sockets of one engine mid-stream, with changes during the
 /// outage: only that engine's subscriptions reconnect, once each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
