@@ -346,18 +346,7 @@ async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
                 .await
                 .is_ok(),
         ),
-        Inject::InvalidUtf8 => {
-            tracing::info!(
-                fetch = live.fetch,
-                "fault: invalid UTF-8 text frame injected"
-            );
-            let frame = Frame::message(
-                fault::invalid_utf8_payload(live.fetch),
-                OpCode::Data(Data::Text),
-                true,
-            );
-            sent_ok(ws.send(Message::Frame(frame)).await.is_ok())
-        }
+        Inject::InvalidUtf8 => sent_ok(send_invalid_utf8(ws, live.fetch).await),
         Inject::MissingLabels => {
             let Some(sub) = live.sub else {
                 return Applied::Done; // aborted fetch: the client holds nothing
@@ -405,6 +394,15 @@ async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
             None => Applied::Done,
         },
     }
+}
+
+/// Fault `invalid_utf8`: a text frame whose payload is not UTF-8, written
+/// as a raw frame (a `Message::Text` cannot hold it).
+async fn send_invalid_utf8(ws: &mut Ws, fetch: i64) -> bool {
+    tracing::info!(fetch, "fault: invalid UTF-8 text frame injected");
+    let payload = fault::invalid_utf8_payload(fetch);
+    let frame = Frame::message(payload, OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(frame)).await.is_ok()
 }
 
 /// Whether an entry, rendered for SessionEvent `event`, matches the filter.

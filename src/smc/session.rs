@@ -69,7 +69,7 @@ pub struct SmcSession {
     login_lock: tokio::sync::Mutex<()>,
     /// Bumped whenever the gate opens.
     opened: watch::Sender<u64>,
-    /// Logouts of replaced sessions.
+    /// Logins in flight and logouts of replaced sessions.
     retired: TaskTracker,
     incidents: Mutex<Incidents>,
     login_timeout: Duration,
@@ -178,60 +178,78 @@ impl SmcSession {
     /// One login attempt (the caller holds the login lock).
     async fn login(&self) -> Result<Admission, SessionError> {
         let generation = self.inner().gate.next_generation();
-        let result = match timeout(self.login_timeout, self.rest.login(generation)).await {
-            Ok(r) => r,
-            Err(_) => Err(SessionError::Request {
-                url: format!("{}/login", self.base()),
-                reason: format!(
-                    "no answer within {}",
-                    humantime::format_duration(self.login_timeout)
-                ),
-            }),
+        let no_answer = || SessionError::Request {
+            url: format!("{}/login", self.base()),
+            reason: format!(
+                "no answer within {}",
+                humantime::format_duration(self.login_timeout)
+            ),
         };
-        let now = Instant::now();
-        match result {
-            Ok(c) => {
-                let c = Arc::new(c);
-                let (change, ticket, old) = {
-                    let mut g = self.inner();
-                    let change = g.gate.logged_in(now);
-                    let old = g.current.replace(c.clone());
-                    let ticket = g.gate.ticket();
-                    self.publish(&g);
-                    self.opened.send_modify(|n| *n += 1);
-                    (change, ticket, old)
-                };
-                SmcEvent::LoggedIn {
-                    api_version: &c.api_version,
-                }
-                .emit(&self.state);
-                SmcEvent::Gate(&change).emit(&self.state);
-                if let Some(old) = old {
-                    self.retire(old);
-                }
-                Ok(Admission::Connect { creds: c, ticket })
+        // The REST calls run in a task of their own: a caller dropped
+        // mid-login (shutdown) must not leave a session behind. If nobody
+        // takes the credentials, the task logs them out itself.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (rest, smc, limit) = (
+            self.rest.clone(),
+            self.state.name.clone(),
+            self.login_timeout,
+        );
+        self.retired.spawn(async move {
+            let Ok(result) = timeout(limit, rest.login(generation)).await else {
+                return;
+            };
+            if let Err(Ok(c)) = tx.send(result) {
+                rest.logout(&smc, &c).await;
             }
+        });
+        match rx.await.unwrap_or_else(|_| Err(no_answer())) {
+            Ok(c) => Ok(self.logged_in(Arc::new(c))),
             Err(e) => {
-                let counted = !no_answer(&e);
-                let problem = if counted {
-                    Problem::LoginFailed(e.to_string())
-                } else {
-                    Problem::Unreachable(e.to_string())
-                };
-                let change = {
-                    let mut g = self.inner();
-                    let change = g.gate.login_failed(now, problem);
-                    self.publish(&g);
-                    change
-                };
-                SmcEvent::LoginFailed {
-                    change: &change,
-                    counted,
-                }
-                .emit(&self.state);
+                self.login_failed(&e);
                 Err(e)
             }
         }
+    }
+
+    fn logged_in(&self, c: Arc<Credentials>) -> Admission {
+        let (change, ticket, old) = {
+            let mut g = self.inner();
+            let change = g.gate.logged_in(Instant::now());
+            let old = g.current.replace(c.clone());
+            let ticket = g.gate.ticket();
+            self.publish(&g);
+            self.opened.send_modify(|n| *n += 1);
+            (change, ticket, old)
+        };
+        SmcEvent::LoggedIn {
+            api_version: &c.api_version,
+        }
+        .emit(&self.state);
+        SmcEvent::Gate(&change).emit(&self.state);
+        if let Some(old) = old {
+            self.retire(old);
+        }
+        Admission::Connect { creds: c, ticket }
+    }
+
+    fn login_failed(&self, e: &SessionError) {
+        let counted = !no_answer(e);
+        let problem = if counted {
+            Problem::LoginFailed(e.to_string())
+        } else {
+            Problem::Unreachable(e.to_string())
+        };
+        let change = {
+            let mut g = self.inner();
+            let change = g.gate.login_failed(Instant::now(), problem);
+            self.publish(&g);
+            change
+        };
+        SmcEvent::LoginFailed {
+            change: &change,
+            counted,
+        }
+        .emit(&self.state);
     }
 
     /// The current credentials, logging in first if there are none. A

@@ -15,20 +15,24 @@
 //! 2. snapshot batches hold at most 200 rows: a batch of fewer ends it;
 //! 3. otherwise (a snapshot of an exact multiple of 200, or SMC 6.x silence),
 //!    it ends after `snapshot_settle` without a message; if no `records`
-//!    message came at all, after ten times that (an empty table).
+//!    message came at all, after ten times that (an empty table), provided
+//!    the server answered the query at all (`success` counts). A socket that
+//!    never answers is given up after those ten `snapshot_settle`s
+//!    ([`super::liveness`]): it is never up nor ready.
 //!
-//! Liveness (all from `[subscription]`): a WebSocket ping every
-//! `ping_interval`; no frame at all within `pong_timeout` of a ping ends the
-//! connection (`reason="idle"`); no data frame for `silence_limit` (pongs do
-//! not count; off when `"0s"`) resubscribes (`reason="idle"`, logged at info:
-//! it is routine on a quiet table). The reconnect backoff restarts after a
-//! connection stayed healthy (snapshot complete) for `healthy_reset`.
+//! Liveness (pings, pong deadline, silence limit, the answer deadline) is the
+//! pure [`Liveness`] of [`super::liveness`]. The reconnect backoff restarts
+//! after a connection stayed healthy (snapshot complete) for `healthy_reset`.
+//! SMC-wide problems (login, refused upgrades of a fresh session, an
+//! unreachable SMC) are the SMC's login gate's to schedule
+//! ([`super::gate`]): the subscription waits for it instead of its backoff.
 //!
 //! Bad frames are counted in `smc_monitoring_message_errors_total{kind}` and
 //! skipped: the subscription keeps its state (policy "skip", see
 //! `docs/protocol-notes.md`). A frame above `max_frame_bytes` is refused by the
 //! WebSocket layer from its header, before its payload is buffered, and the
-//! connection is re-established (it cannot continue past an unread frame).
+//! connection is re-established (it cannot continue past an unread frame); a
+//! text frame that is not UTF-8 ends the stream too (tungstenite fails it).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
