@@ -439,6 +439,29 @@ mod tests {
         sim.shutdown().await;
     }
 
+    /// A caller dropped mid-login (shutdown) leaves no session behind: the
+    /// login finishes in its own task and, nobody taking the credentials,
+    /// logs them out.
+    #[tokio::test]
+    async fn a_login_abandoned_by_its_caller_is_logged_out() {
+        let (sim, s) = session_for(None).await;
+        let r = reqwest::Client::new()
+            .post(format!("{}/sim/fault/stall_accept?seconds=1", sim.url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        // The login's connections are held by the stall: give up on it.
+        let gave_up = tokio::time::timeout(Duration::from_millis(200), s.credentials()).await;
+        assert!(gave_up.is_err(), "the login finished inside the stall");
+        s.logout().await;
+        let sessions = sim.sessions();
+        assert_eq!(sessions.live, Vec::<String>::new(), "{sessions:?}");
+        assert_eq!(sessions.logged_out.len(), 1, "{sessions:?}");
+        assert_eq!(s.state.logins(), 0, "nobody took the session");
+        sim.shutdown().await;
+    }
+
     #[tokio::test]
     async fn callers_waiting_on_a_failed_login_share_its_error() {
         let (sim, s) = session_with(Some("wrong-key"), |cfg| {
