@@ -848,7 +848,7 @@ async fn an_smc_outage_logs_a_handful_of_lines() {
     let lines = incident_lines(&p.json_logs(), from);
     eprintln!("{} lines:\n{}", lines.len(), lines.join("\n"));
     assert!(
-        lines.len() <= 8,
+        lines.len() <= 10,
         "{} WARN/INFO lines for one SMC outage with 37 subscriptions:\n{}",
         lines.len(),
         lines.join("\n")
@@ -859,7 +859,9 @@ async fn an_smc_outage_logs_a_handful_of_lines() {
         "smc_up while the SMC was away"
     );
     let warns: Vec<&String> = lines.iter().filter(|l| l.starts_with("WARN")).collect();
-    assert!((1..=3).contains(&warns.len()), "{warns:#?}");
+    // The first interruption, the unreachable SMC, and a distinct socket
+    // error text or two (reset without closing handshake, reset by peer).
+    assert!((2..=4).contains(&warns.len()), "{warns:#?}");
     sim.shutdown().await;
 }
 

@@ -5,8 +5,8 @@
 //! SMC-wide events ([`SmcEvent`]) are written once per SMC by its session;
 //! subscription events ([`SubEvent`]) once per subscription, except that
 //! interruptions that many subscriptions share are aggregated per SMC (see
-//! [`super::incidents`]) and those the SMC's gate already reported are
-//! logged at debug.
+//! [`super::incidents`]: one warn per distinct reason and detail) and those
+//! the SMC's gate already reported are logged at debug.
 
 use std::time::Duration;
 

@@ -347,11 +347,11 @@ impl SmcSession {
             .spawn(async move { rest.logout(&smc, &c).await });
     }
 
-    /// Subscription `sub` was interrupted with `reason`: the first of an
-    /// SMC-wide incident (to log at warn) or part of one.
-    pub fn interrupted(&self, sub: u64, reason: ReconnectReason) -> Joined {
+    /// Subscription `sub` was interrupted with `reason` and `detail`: how
+    /// to log it in the SMC's incident (see [`Incidents`]).
+    pub fn interrupted(&self, sub: u64, reason: ReconnectReason, detail: &str) -> Joined {
         let mut inc = self.incidents.lock().unwrap_or_else(|e| e.into_inner());
-        inc.interrupted(Instant::now(), sub, reason)
+        inc.interrupted(Instant::now(), sub, reason, detail)
     }
 
     /// Subscription `sub` is healthy again; logs the incident this ends.

@@ -375,8 +375,8 @@ impl Sub {
                 self.last_problem = Some(problem);
                 if new { Level::Warn } else { Level::Debug }
             }
-            Retry::Own => match session.interrupted(self.id, i.reason) {
-                Joined::Opened => Level::Warn,
+            Retry::Own => match session.interrupted(self.id, i.reason, &i.detail) {
+                Joined::Opened | Joined::New => Level::Warn,
                 Joined::Joined => Level::Debug,
             },
         };
