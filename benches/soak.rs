@@ -588,13 +588,38 @@ fn draw_fault(rng: &mut ChaCha8Rng, targets: &[String]) -> Vec<String> {
                 path("expire_sessions", vec!["drop=true".into()], vec![]),
             ]
         }
+        // Refused upgrades matter only to an upgrade: drop every socket so
+        // all reconnect into the window (their session is still valid).
+        "refuse_upgrades" => {
+            let status = if rng.random_bool(0.5) { 403 } else { 401 };
+            vec![
+                path(
+                    kind,
+                    vec![
+                        format!("seconds={}", rng.random_range(1..=3)),
+                        format!("status={status}"),
+                    ],
+                    vec![],
+                ),
+                path("drop", vec![], vec![]),
+            ]
+        }
+        // Silent sockets matter only to a new socket: drop the scope into it.
+        "silent_sockets" => vec![
+            path(
+                kind,
+                vec![format!("seconds={}", rng.random_range(1..=2))],
+                vec![],
+            ),
+            path("drop", vec![], scope(rng, targets)),
+        ],
         // Small: well under the simulator's 8192-delta subscriber queues.
         "burst" => vec![path(
             kind,
             vec![format!("steps={}", rng.random_range(200..=2000))],
             vec![],
         )],
-        // drop, malformed, binary, unknown_kind.
+        // drop, malformed, binary, unknown_kind, invalid_utf8.
         _ => vec![path(kind, vec![], scope(rng, targets))],
     }
 }
@@ -664,8 +689,11 @@ async fn settle(
     //    the stalls are over.
     loop {
         let f = sim.faults().await?;
-        let timed =
-            f["stalled_sockets"] != 0 || f["stall_accept_ms"] != 0 || f["refuse_logins_ms"] != 0;
+        let timed = f["stalled_sockets"] != 0
+            || f["stall_accept_ms"] != 0
+            || f["refuse_logins_ms"] != 0
+            || f["refuse_upgrades_ms"] != 0
+            || f["silent_sockets_ms"] != 0;
         if !timed && f["drop_mid_snapshot"].is_null() {
             break;
         }

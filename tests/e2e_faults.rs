@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
+use futures_util::SinkExt;
 use serde_json::{Value, json};
 use smc_exporter::sim::SimOptions;
 use tokio::time::Instant;
@@ -259,7 +260,7 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
         json!({"details": "Unknown fault kind 'nosuch'", "status": 404, "kinds": [
             "drop", "drop_mid_snapshot", "restart", "expire_sessions", "stall_accept",
             "stall_socket", "malformed", "binary", "huge", "unknown_kind", "missing_fields",
-            "refuse_logins", "burst"]})
+            "refuse_logins", "burst", "refuse_upgrades", "silent_sockets", "invalid_utf8"]})
     );
     for (path, details) in [
         ("stall_socket", "seconds is required (0 ends the fault)"),
@@ -291,6 +292,12 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
             "drop must be one of false, true",
         ),
         ("restart?seed=-3", "seed must be an unsigned 64-bit integer"),
+        (
+            "refuse_upgrades?seconds=1&status=503",
+            "status must be 401 or 403",
+        ),
+        ("silent_sockets", "seconds is required (0 ends the fault)"),
+        ("invalid_utf8?definition=NOPE", "unknown definition 'NOPE'"),
     ] {
         let (status, v) = post(path).await;
         assert_eq!(
@@ -329,8 +336,82 @@ async fn control_endpoint_lists_kinds_and_refuses_bad_parameters() {
     assert_eq!(
         v,
         json!({"seed": 1, "session_sockets": [], "stalled_sockets": 0, "drop_mid_snapshot": null,
-               "stall_accept_ms": 0, "refuse_logins_ms": 0})
+               "stall_accept_ms": 0, "refuse_logins_ms": 0, "refuse_upgrades_ms": 0,
+               "silent_sockets_ms": 0, "silent_sockets": 0})
     );
+    // Refused upgrades: the login works, every socket upgrade of its live
+    // session is answered the chosen status, until the window is ended.
+    assert_eq!(
+        post("refuse_upgrades?seconds=60").await,
+        (200, json!({"refuse_upgrades_ms": 60000, "status": 403}))
+    );
+    let cookie = client::login(&s, "7.1").await;
+    for path in [client::SESSION, client::LOG, client::NOTIFY] {
+        match client::connect(&s, "7.1", path, Some(&cookie)).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 403, "{path}")
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    assert_eq!(
+        post("refuse_upgrades?seconds=30&status=401").await,
+        (200, json!({"refuse_upgrades_ms": 30000, "status": 401}))
+    );
+    match client::connect(&s, "7.1", client::SESSION, Some(&cookie)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status().as_u16(), 401),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        post("refuse_upgrades?seconds=0").await,
+        (200, json!({"refuse_upgrades_ms": 0, "status": 403}))
+    );
+    // Silent sockets: upgraded, the query is read, nothing is ever sent
+    // (pings are answered); a socket opened after the window is normal.
+    assert_eq!(
+        post("silent_sockets?seconds=60").await,
+        (200, json!({"silent_sockets_ms": 60000}))
+    );
+    let mut silent = client::connect(&s, "7.1", client::SESSION, Some(&cookie))
+        .await
+        .unwrap();
+    let engine = s.world_info().engines[0].clone();
+    let query = json!({"query": {"definition": "ROUTING", "target": engine}, "fetch": {},
+                       "format": {"type": "texts", "field_format": "id"}});
+    client::send_json(&mut silent, &query).await;
+    silent
+        .send(tokio_tungstenite::tungstenite::Message::Ping(
+            vec![7].into(),
+        ))
+        .await
+        .unwrap();
+    match client::recv(&mut silent).await {
+        Some(Ok(tokio_tungstenite::tungstenite::Message::Pong(p))) => assert_eq!(&p[..], [7]),
+        other => panic!("expected the pong and nothing before it: {other:?}"),
+    }
+    let v = client::get_json(&c, &s, "/sim/faults").await;
+    assert_eq!(v["silent_sockets"], json!(1), "{v}");
+    assert_eq!(
+        v["session_sockets"],
+        json!([]),
+        "a silent socket takes no query"
+    );
+    assert_eq!(
+        post("silent_sockets?seconds=0").await,
+        (200, json!({"silent_sockets_ms": 0}))
+    );
+    let mut normal = client::connect(&s, "7.1", client::SESSION, Some(&cookie))
+        .await
+        .unwrap();
+    client::send_json(&mut normal, &query).await;
+    let first = client::recv_json(&mut normal).await;
+    assert_eq!(first["success"], json!("Fetch started"), "{first}");
+    drop(silent);
+    let deadline = Instant::now() + WAIT;
+    while client::get_json(&c, &s, "/sim/faults").await["silent_sockets"] != json!(0) {
+        assert!(Instant::now() < deadline, "the silent socket never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     s.shutdown().await;
     assert_no_panics();
 }
@@ -471,6 +552,51 @@ async fn huge_frame_is_refused_and_the_subscription_resyncs() {
     assert_eq!(
         total(&after, "smc_monitoring_message_errors_total", None),
         1.0
+    );
+    assert_untouched(&before, &after, |t, d| t == target && d == def);
+    pair.sim.churn(300);
+    pair.converge().await;
+    pair.stop().await;
+    assert_no_panics();
+}
+
+/// A text frame that is not UTF-8 ends the WebSocket stream (tungstenite
+/// fails it), so it cannot be skipped: counted `invalid_utf8`, the
+/// subscription reconnects (`read_error`) and resyncs, the others are
+/// untouched and the previous state is served throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_frame_is_counted_and_the_subscription_resyncs() {
+    let pair = start(42, |_| {}).await;
+    let before = scrape(&pair).await;
+    let state = state_samples(&pair.metrics().await);
+    let (target, def) = ("plano-fw", "routing");
+    let v = fault(&pair, &format!("invalid_utf8?{}", scope(target, "ROUTING"))).await;
+    assert_eq!(
+        v,
+        json!({"sockets": 1, "scope": {"target": target, "definition": "ROUTING"}})
+    );
+    let after = wait_metrics(
+        &pair,
+        "the resync after the invalid frame",
+        |s| {
+            let served: Samples = s
+                .iter()
+                .filter(|((n, _), _)| state_families().contains(&n.as_str()))
+                .map(|(k, v)| (k.clone(), *v))
+                .collect();
+            assert_eq!(served, state);
+        },
+        |s| sub(s, "smc_subscription_snapshots_total", target, def, None) >= 2.0,
+    )
+    .await;
+    assert_eq!(errors(&after, target, def, "invalid_utf8"), 1.0);
+    assert_eq!(
+        total(&after, "smc_monitoring_message_errors_total", None),
+        1.0
+    );
+    assert_eq!(
+        reasons(&after, target, def),
+        BTreeMap::from([("read_error".to_string(), 1.0)])
     );
     assert_untouched(&before, &after, |t, d| t == target && d == def);
     pair.sim.churn(300);

@@ -15,13 +15,13 @@ use super::{ProcessMetrics, RenderOptions};
 // Per SMC.
 pub const SMC_UP: FamilyDesc = FamilyDesc::gauge(
     "smc_up",
-    "1 while the exporter holds a logged-in session with the SMC, else 0.",
+    "1 while a session with the SMC exists and the SMC answered recently (an upgrade with it was accepted, no connection failed since), else 0.",
 );
 pub const SMC_LOGINS: FamilyDesc =
     FamilyDesc::counter("smc_logins_total", "Successful logins to the SMC REST API.");
 pub const SMC_LOGIN_FAILURES: FamilyDesc = FamilyDesc::counter(
     "smc_login_failures_total",
-    "Failed login attempts to the SMC REST API.",
+    "Login attempts to the SMC REST API answered with an error (not those without an answer).",
 );
 
 // Per subscription.
@@ -35,7 +35,7 @@ pub const SUB_ENTRIES: FamilyDesc = FamilyDesc::gauge(
 );
 pub const SUB_LAST_MESSAGE: FamilyDesc = FamilyDesc::gauge(
     "smc_subscription_last_message_timestamp_seconds",
-    "Unix time of the last message received on the subscription; absent until the first one.",
+    "Unix time of the last message received on the subscription, or of its first connection before any message; absent until then.",
 )
 .with_unit("seconds");
 pub const SUB_RECONNECTS: FamilyDesc = FamilyDesc::counter(

@@ -25,7 +25,7 @@ use super::Shared;
 use crate::model::Definition;
 
 /// Every fault kind, in the order of the doc table.
-pub const KINDS: [&str; 13] = [
+pub const KINDS: [&str; 16] = [
     "drop",
     "drop_mid_snapshot",
     "restart",
@@ -39,6 +39,9 @@ pub const KINDS: [&str; 13] = [
     "missing_fields",
     "refuse_logins",
     "burst",
+    "refuse_upgrades",
+    "silent_sockets",
+    "invalid_utf8",
 ];
 
 /// Default size of the `huge` frame: above the exporter's default
@@ -99,6 +102,8 @@ pub(crate) enum Inject {
     Huge(usize),
     /// `{"fetch":N,"progress":…}`: valid JSON of an unknown kind.
     UnknownKind,
+    /// One text frame whose payload is not UTF-8 (sent as raw frame bytes).
+    InvalidUtf8,
     /// A `records` message whose one `added` entry has no `delta_key`.
     MissingKey,
     /// An `updated` entry carrying only the `delta_key` of a row the client
@@ -134,8 +139,17 @@ pub(crate) fn frame_text(inject: &Inject, fetch: i64) -> Option<String> {
             s.push_str(tail);
             Some(s)
         }
-        Inject::Binary | Inject::MissingLabels | Inject::Stall { .. } => None,
+        Inject::Binary | Inject::InvalidUtf8 | Inject::MissingLabels | Inject::Stall { .. } => None,
     }
+}
+
+/// The payload of the `invalid_utf8` frame: `{"fetch":N,"status":"…"}` with
+/// two bytes that are not UTF-8 (0xFF 0xFE) inside the string.
+pub(crate) fn invalid_utf8_payload(fetch: i64) -> Vec<u8> {
+    let mut p = format!("{{\"fetch\":{fetch},\"status\":\"").into_bytes();
+    p.extend_from_slice(&[0xff, 0xfe]);
+    p.extend_from_slice(b"\"}");
+    p
 }
 
 /// An open session socket, as the fault registry sees it.
@@ -169,6 +183,15 @@ impl Drop for Stalled<'_> {
     }
 }
 
+/// Marks a socket as silent while alive (for `GET /sim/faults`).
+pub(crate) struct SilentGuard<'a>(&'a Faults);
+
+impl Drop for SilentGuard<'_> {
+    fn drop(&mut self) {
+        self.0.silent_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Armed faults and the session-socket registry.
 pub(crate) struct Faults {
     sockets: Mutex<HashMap<u64, SessionSocket>>,
@@ -182,6 +205,12 @@ pub(crate) struct Faults {
     stalled: AtomicUsize,
     /// `refuse_logins`: until when, and the status answered.
     refuse_logins: Mutex<Option<(Instant, u16)>>,
+    /// `refuse_upgrades`: until when, and the status answered.
+    refuse_upgrades: Mutex<Option<(Instant, u16)>>,
+    /// `silent_sockets`: session sockets upgraded before then stay silent.
+    silent_until: Mutex<Option<Instant>>,
+    /// Silent session sockets open now.
+    silent_open: AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -198,6 +227,9 @@ impl Faults {
             socket_epoch: watch::Sender::new(0),
             stalled: AtomicUsize::new(0),
             refuse_logins: Mutex::new(None),
+            refuse_upgrades: Mutex::new(None),
+            silent_until: Mutex::new(None),
+            silent_open: AtomicUsize::new(0),
         }
     }
 
@@ -272,6 +304,23 @@ impl Faults {
             .map(|(_, status)| status)
     }
 
+    /// The status a WebSocket upgrade must be refused with now, if any.
+    pub(crate) fn upgrade_refusal(&self) -> Option<u16> {
+        lock(&self.refuse_upgrades)
+            .filter(|(until, _)| *until > Instant::now())
+            .map(|(_, status)| status)
+    }
+
+    /// Whether a session socket upgraded now must stay silent; if so, the
+    /// guard counts it as open (for `GET /sim/faults`) while alive.
+    pub(crate) fn silent(&self) -> Option<SilentGuard<'_>> {
+        let on = lock(&self.silent_until).is_some_and(|until| until > Instant::now());
+        on.then(|| {
+            self.silent_open.fetch_add(1, Ordering::Relaxed);
+            SilentGuard(self)
+        })
+    }
+
     /// Wait out a stall armed at `epoch`: until `until`, a release, or the
     /// subscriber's `overflow` (then false: the socket must end).
     pub(crate) async fn stall(
@@ -340,6 +389,7 @@ impl Faults {
             .as_ref()
             .map(|(scope, left)| json!({"remaining": left, "scope": scope.to_json()}));
         let refuse = *lock(&self.refuse_logins);
+        let refuse_upgrades = *lock(&self.refuse_upgrades);
         json!({
             "seed": seed,
             "session_sockets": sockets,
@@ -347,6 +397,9 @@ impl Faults {
             "drop_mid_snapshot": mid,
             "stall_accept_ms": Self::ms_left(*self.accept_stall.borrow()),
             "refuse_logins_ms": Self::ms_left(refuse.map(|(u, _)| u)),
+            "refuse_upgrades_ms": Self::ms_left(refuse_upgrades.map(|(u, _)| u)),
+            "silent_sockets_ms": Self::ms_left(*lock(&self.silent_until)),
+            "silent_sockets": self.silent_open.load(Ordering::Relaxed),
         })
     }
 }
@@ -532,6 +585,22 @@ pub(crate) fn control<'a>(
             *lock(&f.refuse_logins) = (!d.is_zero()).then(|| (Instant::now() + d, status));
             Ok(json!({"refuse_logins_ms": d.as_millis(), "status": status}))
         }
+        "refuse_upgrades" => {
+            let d = p.seconds()?;
+            let status = match (p.0)("status").unwrap_or("403") {
+                "403" => 403u16,
+                "401" => 401,
+                _ => return Err(FaultError::BadParam("status must be 401 or 403".into())),
+            };
+            *lock(&f.refuse_upgrades) = (!d.is_zero()).then(|| (Instant::now() + d, status));
+            Ok(json!({"refuse_upgrades_ms": d.as_millis(), "status": status}))
+        }
+        "silent_sockets" => {
+            let d = p.seconds()?;
+            *lock(&f.silent_until) = (!d.is_zero()).then(|| Instant::now() + d);
+            Ok(json!({ "silent_sockets_ms": d.as_millis() }))
+        }
+        "invalid_utf8" => frame(Inject::InvalidUtf8),
         "burst" => {
             let steps = p.int("steps", DEFAULT_BURST, 1, MAX_BURST)?;
             let overflowed = shared.burst(steps);
@@ -577,6 +646,13 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(frame_text(&Inject::Binary, f), None);
+        assert_eq!(frame_text(&Inject::InvalidUtf8, f), None);
+        let raw = invalid_utf8_payload(f);
+        assert!(std::str::from_utf8(&raw).is_err());
+        assert_eq!(
+            String::from_utf8_lossy(&raw),
+            "{\"fetch\":7,\"status\":\"\u{fffd}\u{fffd}\"}"
+        );
     }
 
     #[test]

@@ -46,7 +46,7 @@
 //! | `POST /sim/churn?rate=R` | set the background churn rate (mutations per second, 0 = off) → `{"rate":R}` |
 //! | `GET /sim/table?definition=D&target=T[&version=V]` | ground truth rows of one table as `id`-format records: `{"definition","target","version","rows":[…]}` (`version` defaults to the newest offered) |
 //! | `POST /sim/fault/<kind>[?…]` | inject or arm a fault (table below) → JSON saying what was done; unknown kind → 404 `{"details","status","kinds":[…]}`; bad parameter → 400 |
-//! | `GET /sim/faults` | armed faults and open session sockets: `{"seed","session_sockets":[{"definition","target"}…],"stalled_sockets":n,"drop_mid_snapshot":{"remaining","scope"}\|null,"stall_accept_ms","refuse_logins_ms"}` (readiness signals for tests) |
+//! | `GET /sim/faults` | armed faults and open session sockets: `{"seed","session_sockets":[{"definition","target"}…],"stalled_sockets":n,"drop_mid_snapshot":{"remaining","scope"}\|null,"stall_accept_ms","refuse_logins_ms","refuse_upgrades_ms","silent_sockets_ms","silent_sockets":n}` (readiness signals for tests; `silent_sockets`: silent session sockets open now) |
 //! | `GET /sim/sessions` | [`SessionList`]: every session id (the `JSESSIONID` value, or the token in token mode) issued so far: `{"live":[…],"logged_out":[…],"expired":[…]}` (expired: forgotten by [`SimServer::expire_sessions`]) |
 //! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…],"live_fetches":n}` (`live_fetches`: open `current` queries, a readiness signal for tests) (at most 10 000 kept) |
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
@@ -77,6 +77,9 @@
 //! | `missing_fields?what=delta_key\|labels[&scope]` | `delta_key` (default): a `records` message whose one `added` entry has no `delta_key`; `labels`: an `updated` entry with only the `delta_key` of a row the client holds (sent once the socket's queue is drained, so the row is exactly known) → `{"sockets":n,"scope","what"}` |
 //! | `refuse_logins?seconds=S[&status=503\|401]` | logins answer `status` (default 503) for `S` seconds (`S`=0 ends it) → `{"refuse_logins_ms","status"}` |
 //! | `burst?steps=N` | apply `N` churn steps (default 100 000) under one lock: fast writer, so a subscriber whose queue (8192 deltas) overflows is closed abruptly → `{"applied":N,"overflowed":[{"definition","target"}…]}` |
+//! | `refuse_upgrades?seconds=S[&status=403\|401]` | for `S` seconds every WebSocket upgrade (session, log, notification) of a live session is answered `status` (default 403); logins, logout and the REST API keep working, as for an API client without monitoring permission (`S`=0 ends it) → `{"refuse_upgrades_ms","status"}` |
+//! | `silent_sockets?seconds=S` | for `S` seconds session-socket upgrades are accepted and then the socket never sends anything (no `success`, no records; it reads, so pings are answered) until the client closes it or it is dropped; sockets already silent stay so (`S`=0 ends the window) → `{"silent_sockets_ms"}` |
+//! | `invalid_utf8[?scope]` | one text frame whose payload is not UTF-8 (raw frame bytes: `{"fetch":N,"status":"` 0xFF 0xFE `"}`) → `{"sockets":n,"scope"}` |
 //!
 //! # Filters
 //!

@@ -244,6 +244,21 @@ async fn smc(
         if session.is_none() {
             return error(StatusCode::UNAUTHORIZED, "Not logged in");
         }
+        // Fault `refuse_upgrades`: logged in, but no socket for this client.
+        if let Some(status) = shared.faults.upgrade_refusal() {
+            tracing::info!(
+                status,
+                ?kind,
+                "simulator upgrade refused (fault refuse_upgrades)"
+            );
+            return match status {
+                401 => error(StatusCode::UNAUTHORIZED, "Not logged in"),
+                _ => error(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden: the API client may not use this socket",
+                ),
+            };
+        }
         return upgrade(req, shared, ver, base, kind);
     }
     match (method, rest.as_slice()) {

@@ -8,7 +8,8 @@ use futures_util::SinkExt;
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 
 use super::Shared;
 use super::fault::{self, Faults, Inject};
@@ -70,6 +71,12 @@ pub(crate) async fn session(
     base: &str,
     token: &tokio_util::sync::CancellationToken,
 ) {
+    // Fault `silent_sockets`: read (so pings are answered), never send.
+    if let Some(_silent) = shared.faults.silent() {
+        tracing::info!("fault: silent session socket");
+        while !matches!(next_frame(&mut ws).await, Incoming::End) {}
+        return;
+    }
     let legacy = parse_api_version(version).is_some_and(is_legacy_api);
     // 1. The query frame.
     let query = loop {
@@ -339,6 +346,7 @@ async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
                 .await
                 .is_ok(),
         ),
+        Inject::InvalidUtf8 => sent_ok(send_invalid_utf8(ws, live.fetch).await),
         Inject::MissingLabels => {
             let Some(sub) = live.sub else {
                 return Applied::Done; // aborted fetch: the client holds nothing
@@ -386,6 +394,15 @@ async fn apply_fault(ws: &mut Ws, live: &Live<'_>, inject: &Inject) -> Applied {
             None => Applied::Done,
         },
     }
+}
+
+/// Fault `invalid_utf8`: a text frame whose payload is not UTF-8, written
+/// as a raw frame (a `Message::Text` cannot hold it).
+async fn send_invalid_utf8(ws: &mut Ws, fetch: i64) -> bool {
+    tracing::info!(fetch, "fault: invalid UTF-8 text frame injected");
+    let payload = fault::invalid_utf8_payload(fetch);
+    let frame = Frame::message(payload, OpCode::Data(Data::Text), true);
+    ws.send(Message::Frame(frame)).await.is_ok()
 }
 
 /// Whether an entry, rendered for SessionEvent `event`, matches the filter.

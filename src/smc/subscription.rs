@@ -15,29 +15,36 @@
 //! 2. snapshot batches hold at most 200 rows: a batch of fewer ends it;
 //! 3. otherwise (a snapshot of an exact multiple of 200, or SMC 6.x silence),
 //!    it ends after `snapshot_settle` without a message; if no `records`
-//!    message came at all, after ten times that (an empty table).
+//!    message came at all, after ten times that (an empty table), provided
+//!    the server answered the query at all (`success` counts). A socket that
+//!    never answers is given up after those ten `snapshot_settle`s
+//!    ([`super::liveness`]): it is never up nor ready.
 //!
-//! Liveness (all from `[subscription]`): a WebSocket ping every
-//! `ping_interval`; no frame at all within `pong_timeout` of a ping ends the
-//! connection (`reason="idle"`); no data frame for `silence_limit` (pongs do
-//! not count; off when `"0s"`) resubscribes (`reason="idle"`, logged at info:
-//! it is routine on a quiet table). The reconnect backoff restarts after a
-//! connection stayed healthy (snapshot complete) for `healthy_reset`.
+//! Liveness (pings, pong deadline, silence limit, the answer deadline) is the
+//! pure [`Liveness`] of [`super::liveness`]. The reconnect backoff restarts
+//! after a connection stayed healthy (snapshot complete) for `healthy_reset`.
+//! SMC-wide problems (login, refused upgrades of a fresh session, an
+//! unreachable SMC) are the SMC's login gate's to schedule
+//! ([`super::gate`]): the subscription waits for it instead of its backoff.
 //!
 //! Bad frames are counted in `smc_monitoring_message_errors_total{kind}` and
 //! skipped: the subscription keeps its state (policy "skip", see
 //! `docs/protocol-notes.md`). A frame above `max_frame_bytes` is refused by the
 //! WebSocket layer from its header, before its payload is buffered, and the
-//! connection is re-established (it cannot continue past an unread frame).
+//! connection is re-established (it cannot continue past an unread frame); a
+//! text frame that is not UTF-8 ends the stream too (tungstenite fails it).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
+use rand::Rng;
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::{Instant, sleep_until, timeout};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
@@ -46,8 +53,12 @@ use crate::config::SubscriptionConfig;
 use crate::fold::{Change, Delta, Outcome, SeriesBudget, Table};
 use crate::model::{Definition, GroupField, is_legacy_api, parse_api_version};
 use crate::smc::backoff::Backoff;
+use crate::smc::events::{Level, SubEvent};
+use crate::smc::gate::Ticket;
+use crate::smc::incidents::Joined;
+use crate::smc::liveness::{Due, Liveness, Timings};
 use crate::smc::protocol::{self, Records, ServerMessage};
-use crate::smc::session::{Auth, SmcSession};
+use crate::smc::session::{Admission, Auth, Credentials, SmcSession, no_answer};
 use crate::state::{ChangeKind, MessageErrorKind, ReconnectReason, SubscriptionState};
 
 /// Snapshot batches hold at most this many rows (`smc-protocol.md` §3.2).
@@ -60,6 +71,9 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 pub const FAILURE_INITIAL_FACTOR: u32 = 20;
 /// …capped at this many times `backoff_max`.
 pub const FAILURE_MAX_FACTOR: u32 = 5;
+/// Subscriptions that waited on their SMC's gate resume within a jitter of
+/// at most this (or `backoff_max`, if smaller) once it opens.
+pub const RESUME_SPREAD: Duration = Duration::from_secs(2);
 
 /// Everything one subscription task needs.
 #[derive(Debug, Clone)]
@@ -100,20 +114,40 @@ pub fn query_json(
 #[derive(Debug)]
 enum Ended {
     Shutdown,
-    Reconnect {
-        reason: ReconnectReason,
-        detail: String,
-        /// How long the connection had been healthy (its snapshot complete);
-        /// `None` if it never was.
-        healthy_for: Option<Duration>,
-        /// A routine resubscribe (the silence limit), not a problem: logged
-        /// at info and not remembered as the current problem.
-        routine: bool,
+    /// The SMC's gate is closed: no attempt was made (not a reconnect).
+    Wait {
+        until: Instant,
+        opened: watch::Receiver<u64>,
     },
+    Reconnect(Interruption),
 }
 
-/// The problem last logged at warn level, so that a retry failing the same
-/// way is not logged again; cleared when a connection becomes healthy.
+/// Who decides when the next attempt is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// The subscription's own backoff (the `failure` schedule for
+    /// `reason="failure"`).
+    Own,
+    /// Its own backoff, and the ending is routine (the silence limit).
+    Routine,
+    /// The SMC's gate: the problem is SMC-wide and the session has already
+    /// logged it.
+    Gate,
+}
+
+#[derive(Debug)]
+struct Interruption {
+    reason: ReconnectReason,
+    detail: String,
+    /// How long the connection had been healthy (its snapshot complete);
+    /// `None` if it never was.
+    healthy_for: Option<Duration>,
+    retry: Retry,
+}
+
+/// This subscription's own problem last logged at warn level (`failure`
+/// replies), so that a retry failing the same way is not logged again;
+/// cleared when a connection becomes healthy.
 type Problem = Option<(ReconnectReason, String)>;
 
 fn now_ms() -> u64 {
@@ -294,71 +328,113 @@ impl Folder {
     }
 }
 
+/// One subscription's supervisor state across connections.
+struct Sub {
+    folder: Folder,
+    backoff: Backoff,
+    failure_backoff: Backoff,
+    last_problem: Problem,
+    /// Identifies the subscription in its SMC's incidents.
+    id: u64,
+}
+
+impl Sub {
+    fn new(spec: SubscriptionSpec, settings: &SubscriptionConfig) -> Self {
+        let id = Arc::as_ptr(&spec.state) as usize as u64;
+        Sub {
+            folder: Folder::new(spec),
+            backoff: Backoff::new(settings.backoff_initial, settings.backoff_max),
+            failure_backoff: Backoff::new(
+                settings
+                    .backoff_initial
+                    .saturating_mul(FAILURE_INITIAL_FACTOR),
+                settings.backoff_max.saturating_mul(FAILURE_MAX_FACTOR),
+            ),
+            last_problem: None,
+            id,
+        }
+    }
+
+    fn st(&self) -> &SubscriptionState {
+        &self.folder.spec.state
+    }
+
+    /// Count and log an interruption; the delay before the next attempt.
+    fn interrupted(
+        &mut self,
+        session: &SmcSession,
+        i: Interruption,
+        settings: &SubscriptionConfig,
+    ) -> Duration {
+        let level = match i.retry {
+            Retry::Gate => Level::Debug,
+            Retry::Routine => Level::Info,
+            Retry::Own if i.reason == ReconnectReason::Failure => {
+                let problem = (i.reason, i.detail.clone());
+                let new = self.last_problem.as_ref() != Some(&problem);
+                self.last_problem = Some(problem);
+                if new { Level::Warn } else { Level::Debug }
+            }
+            Retry::Own => match session.interrupted(self.id, i.reason, &i.detail) {
+                Joined::Opened | Joined::New => Level::Warn,
+                Joined::Joined => Level::Debug,
+            },
+        };
+        SubEvent::Interrupted {
+            reason: i.reason,
+            detail: &i.detail,
+            level,
+        }
+        .emit(self.st());
+        if i.healthy_for.is_some_and(|h| h >= settings.healthy_reset) {
+            self.backoff.reset();
+            self.failure_backoff.reset();
+        }
+        match (i.retry, i.reason) {
+            (Retry::Gate, _) => Duration::ZERO,
+            (_, ReconnectReason::Failure) => self.failure_backoff.next_delay(),
+            _ => self.backoff.next_delay(),
+        }
+    }
+
+    /// The connection's snapshot is complete: it is healthy from now on.
+    fn became_healthy(&mut self, session: &SmcSession) -> Instant {
+        if let Some((after, _)) = self.last_problem.take() {
+            SubEvent::Resumed { after }.emit(self.st());
+        }
+        session.resumed(self.id);
+        Instant::now()
+    }
+}
+
 /// Run one subscription until `shutdown`.
 ///
-/// Nothing here is shared with other subscriptions except the SMC's session
-/// (whose lock is held only while logging in): each subscription has its own
-/// backoff, timers and socket.
+/// Each subscription has its own backoff, timers and socket; what it shares
+/// with the other subscriptions of its SMC is the session: the login gate
+/// (it waits on the gate's schedule instead of its own backoff when the
+/// problem is SMC-wide) and the incident log.
 pub async fn run(
     session: Arc<SmcSession>,
     spec: SubscriptionSpec,
     settings: SubscriptionConfig,
     shutdown: CancellationToken,
 ) {
-    let st = spec.state.clone();
-    let mut folder = Folder::new(spec);
-    let mut backoff = Backoff::new(settings.backoff_initial, settings.backoff_max);
-    let mut failure_backoff = Backoff::new(
-        settings
-            .backoff_initial
-            .saturating_mul(FAILURE_INITIAL_FACTOR),
-        settings.backoff_max.saturating_mul(FAILURE_MAX_FACTOR),
-    );
-    let mut last_problem: Problem = None;
+    let mut sub = Sub::new(spec, &settings);
+    let spread = settings.backoff_max.min(RESUME_SPREAD);
     loop {
         // Not raced against `shutdown` here: the stream phase must get to
         // send its abort and close frame; it watches `shutdown` itself.
-        let ended = connect_and_stream(
-            &session,
-            &mut folder,
-            &settings,
-            &shutdown,
-            &mut last_problem,
-        )
-        .await;
-        st.health.set_up(false);
-        let Ended::Reconnect {
-            reason,
-            detail,
-            healthy_for,
-            routine,
-        } = ended
-        else {
-            return;
-        };
-        st.health.inc_reconnect(reason);
-        if routine {
-            tracing::info!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
-                reason = reason.label(), detail = %detail, "resubscribing");
-        } else {
-            let problem = (reason, detail);
-            if last_problem.as_ref() != Some(&problem) {
-                tracing::warn!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
-                    reason = reason.label(), detail = %problem.1, "subscription interrupted; reconnecting");
-            } else {
-                tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
-                    reason = reason.label(), "subscription interrupted again");
+        let ended = connect_and_stream(&session, &mut sub, &settings, &shutdown).await;
+        sub.st().health.set_up(false);
+        let delay = match ended {
+            Ended::Shutdown => return,
+            Ended::Wait { until, opened } => {
+                if !wait_for_gate(until, opened, spread, &shutdown).await {
+                    return;
+                }
+                continue;
             }
-            last_problem = Some(problem);
-        }
-        if healthy_for.is_some_and(|h| h >= settings.healthy_reset) {
-            backoff.reset();
-            failure_backoff.reset();
-        }
-        let delay = if reason == ReconnectReason::Failure {
-            failure_backoff.next_delay()
-        } else {
-            backoff.next_delay()
+            Ended::Reconnect(i) => sub.interrupted(&session, i, &settings),
         };
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
@@ -367,58 +443,81 @@ pub async fn run(
     }
 }
 
+/// Wait until `until` or the gate opening, then a jitter in `[0, spread]`
+/// (so the subscriptions of an SMC do not resume in lockstep). False on
+/// shutdown.
+async fn wait_for_gate(
+    until: Instant,
+    mut opened: watch::Receiver<u64>,
+    spread: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = sleep_until(until) => {}
+        changed = opened.changed() => if changed.is_err() { sleep_until(until).await },
+        _ = shutdown.cancelled() => return false,
+    }
+    let nanos = u64::try_from(spread.as_nanos()).unwrap_or(u64::MAX);
+    let jitter = Duration::from_nanos(rand::rng().random_range(0..=nanos));
+    tokio::select! {
+        _ = tokio::time::sleep(jitter) => true,
+        _ = shutdown.cancelled() => false,
+    }
+}
+
+fn ended(
+    reason: ReconnectReason,
+    detail: impl Into<String>,
+    healthy_since: Option<Instant>,
+    retry: Retry,
+) -> Ended {
+    Ended::Reconnect(Interruption {
+        reason,
+        detail: detail.into(),
+        healthy_for: healthy_since.map(|t| t.elapsed()),
+        retry,
+    })
+}
+
 fn reconnect(
     reason: ReconnectReason,
     detail: impl Into<String>,
     healthy_since: Option<Instant>,
 ) -> Ended {
-    Ended::Reconnect {
-        reason,
-        detail: detail.into(),
-        healthy_for: healthy_since.map(|t| t.elapsed()),
-        routine: false,
-    }
-}
-
-/// The connection's snapshot is complete: it is healthy from now on.
-fn became_healthy(st: &SubscriptionState, last_problem: &mut Problem) -> Instant {
-    if let Some((reason, _)) = last_problem.take() {
-        tracing::info!(smc = %st.smc, target = %st.target, definition = st.definition.label(),
-            after = reason.label(), "subscription resumed");
-    }
-    Instant::now()
-}
-
-fn human(d: Duration) -> humantime::FormattedDuration {
-    humantime::format_duration(d)
+    ended(reason, detail, healthy_since, Retry::Own)
 }
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-/// The socket could not be opened (never healthy).
+/// The socket could not be opened (never healthy); own backoff.
 fn not_opened<T>(reason: ReconnectReason, detail: impl Into<String>) -> Result<T, Ended> {
-    Err(reconnect(reason, detail, None))
+    Err(ended(reason, detail, None, Retry::Own))
 }
 
-/// Log in if needed, open the socket and send the query. Cancelled by
-/// dropping (nothing to clean up yet).
-async fn open(
-    session: &SmcSession,
-    st: &SubscriptionState,
-    group_fields: &[GroupField],
-    settings: &SubscriptionConfig,
-) -> Result<Socket, Ended> {
-    use ReconnectReason::{ConnectError, LoginFailed, Unauthorized};
-    let creds = match timeout(settings.connect_timeout, session.credentials()).await {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return not_opened(LoginFailed, e.to_string()),
-        Err(_) => return not_opened(LoginFailed, "login timed out"),
-    };
-    let legacy = parse_api_version(&creds.api_version).is_some_and(is_legacy_api);
-    let url = session.ws_url(&creds.api_version, "/monitoring/session/socket");
-    let mut request = match url.as_str().into_client_request() {
+/// The socket could not be opened for an SMC-wide reason; the gate decides.
+fn gated<T>(reason: ReconnectReason, detail: impl Into<String>) -> Result<T, Ended> {
+    Err(ended(reason, detail, None, Retry::Gate))
+}
+
+/// Ask the SMC's gate: credentials, a wait, or (this caller's login failed)
+/// an ending.
+async fn admit(session: &SmcSession) -> Result<(Arc<Credentials>, Ticket), Ended> {
+    match session.admit().await {
+        Ok(Admission::Connect { creds, ticket }) => Ok((creds, ticket)),
+        Ok(Admission::Wait { until, opened, .. }) => Err(Ended::Wait { until, opened }),
+        Err(e) if no_answer(&e) => gated(ReconnectReason::ConnectError, e.to_string()),
+        Err(e) => gated(ReconnectReason::LoginFailed, e.to_string()),
+    }
+}
+
+/// The upgrade request with the session's credentials.
+fn request(
+    url: &str,
+    creds: &Credentials,
+) -> Result<tungstenite::handshake::client::Request, Ended> {
+    let mut request = match url.into_client_request() {
         Ok(r) => r,
-        Err(e) => return not_opened(ConnectError, e.to_string()),
+        Err(e) => return not_opened(ReconnectReason::ConnectError, e.to_string()),
     };
     let header = match &creds.auth {
         Auth::Cookie(c) => HeaderValue::from_str(c.expose()).map(|v| ("cookie", v)),
@@ -430,165 +529,327 @@ async fn open(
             // `http`'s Debug then prints "Sensitive" instead of the value.
             value.set_sensitive(true);
             request.headers_mut().insert(name, value);
+            Ok(request)
         }
-        Err(_) => return not_opened(LoginFailed, "session id is not a valid header value"),
+        Err(_) => not_opened(
+            ReconnectReason::LoginFailed,
+            "session id is not a valid header value",
+        ),
     }
+}
+
+/// Log in if needed, open the socket and send the query. Cancelled by
+/// dropping (nothing to clean up yet).
+async fn open(
+    session: &SmcSession,
+    st: &SubscriptionState,
+    group_fields: &[GroupField],
+    settings: &SubscriptionConfig,
+) -> Result<Socket, Ended> {
+    let (creds, ticket) = admit(session).await?;
+    let legacy = parse_api_version(&creds.api_version).is_some_and(is_legacy_api);
+    let url = session.ws_url(&creds.api_version, "/monitoring/session/socket");
+    let request = request(&url, &creds)?;
     let ws_config = crate::smc::ws_config::subscription_socket(settings.max_frame_bytes);
-    let connector = url
-        .starts_with("wss://")
+    let mut ws = upgrade(session, ticket, request, ws_config, settings).await?;
+    let query = query_json(st.definition, &st.target, legacy, group_fields);
+    match timeout(settings.connect_timeout, ws.send(Message::text(query))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return not_opened(ReconnectReason::ConnectError, e.to_string()),
+        Err(_) => {
+            return not_opened(
+                ReconnectReason::ConnectError,
+                "query not sent within connect_timeout",
+            );
+        }
+    }
+    tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(), "subscribed");
+    Ok(ws)
+}
+
+/// The WebSocket upgrade, its outcome reported to the session: accepted;
+/// refused with 401/403 (the gate decides what next); no answer (the SMC is
+/// unreachable: the gate decides); another answer (this subscription backs
+/// off on its own).
+async fn upgrade(
+    session: &SmcSession,
+    ticket: Ticket,
+    request: tungstenite::handshake::client::Request,
+    ws_config: WebSocketConfig,
+    settings: &SubscriptionConfig,
+) -> Result<Socket, Ended> {
+    use ReconnectReason::{ConnectError, Unauthorized};
+    let connector = (request.uri().scheme_str() == Some("wss"))
         .then(|| Connector::Rustls(session.tls_config()));
     let connect =
         tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
-    let mut ws = match timeout(settings.connect_timeout, connect).await {
-        Ok(Ok((ws, _resp))) => ws,
+    match timeout(settings.connect_timeout, connect).await {
+        Ok(Ok((ws, _resp))) => {
+            session.connected(ticket);
+            Ok(ws)
+        }
         Ok(Err(tungstenite::Error::Http(resp))) => {
             let status = resp.status().as_u16();
             let detail = format!("upgrade refused: HTTP {status}");
             if status == 401 || status == 403 {
-                session.invalidate(creds.generation);
-                return not_opened(Unauthorized, detail);
+                session.refused(ticket, status);
+                return gated(Unauthorized, detail);
             }
-            return not_opened(ConnectError, detail);
+            session.answered(ticket);
+            not_opened(ConnectError, detail)
         }
-        Ok(Err(e)) => return not_opened(ConnectError, e.to_string()),
-        Err(_) => return not_opened(ConnectError, "connect timed out"),
-    };
-    let query = query_json(st.definition, &st.target, legacy, group_fields);
-    match timeout(settings.connect_timeout, ws.send(Message::text(query))).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return not_opened(ConnectError, e.to_string()),
-        Err(_) => return not_opened(ConnectError, "query not sent within connect_timeout"),
+        Ok(Err(e @ (tungstenite::Error::Io(_) | tungstenite::Error::Tls(_)))) => {
+            session.unanswered(ticket, e.to_string());
+            gated(ConnectError, e.to_string())
+        }
+        Ok(Err(e)) => {
+            session.answered(ticket);
+            not_opened(ConnectError, e.to_string())
+        }
+        Err(_) => {
+            session.unanswered(ticket, "connect timed out".into());
+            gated(ConnectError, "connect timed out")
+        }
     }
-    tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(), "subscribed");
-    Ok(ws)
 }
 
 /// One connection: open it, then fold its stream until it ends or
 /// `shutdown` (which aborts the fetch and closes the socket).
 async fn connect_and_stream(
     session: &SmcSession,
-    folder: &mut Folder,
+    sub: &mut Sub,
     settings: &SubscriptionConfig,
     shutdown: &CancellationToken,
-    last_problem: &mut Problem,
 ) -> Ended {
-    let st = folder.spec.state.clone();
+    let st = sub.folder.spec.state.clone();
     let opened = tokio::select! {
         biased;
         _ = shutdown.cancelled() => return Ended::Shutdown,
-        r = open(session, &st, &folder.spec.group_fields, settings) => r,
+        r = open(session, &st, &sub.folder.spec.group_fields, settings) => r,
     };
     let mut ws = match opened {
         Ok(ws) => ws,
         Err(ended) => return ended,
     };
-
-    folder.begin_snapshot();
-    let mut fetch_id: Option<i64> = None;
-    let mut healthy_since: Option<Instant> = None;
-    let start = Instant::now();
-    // Data frames (text or binary) seen; pongs and pings do not count.
-    let mut last_data = start;
-    let mut next_ping = start + settings.ping_interval;
-    // Set when a ping is out; any frame clears it.
-    let mut pong_due: Option<Instant> = None;
-    let mut settle_at = start + settings.snapshot_settle.saturating_mul(10);
-
+    // The last-message clock starts at the first connection: a socket that
+    // never sends anything shows as stale.
+    st.health.touch_first(now_ms());
+    sub.folder.begin_snapshot();
+    let mut conn = Conn::new(Instant::now(), settings);
     loop {
-        let settle = folder.in_snapshot().then_some(settle_at);
-        let silence_at = settings.silence_limit.map(|l| last_data + l);
+        let mut deadline = conn.live.next_deadline();
+        // The settle timer runs only once the server answered the query.
+        if sub.folder.in_snapshot() && conn.live.answered() {
+            deadline = deadline.min(conn.settle_at);
+        }
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
-                let _ = timeout(CLOSE_TIMEOUT, async {
-                    if let Some(id) = fetch_id {
-                        let _ = ws.send(Message::text(format!("{{\"abort\":{id}}}"))).await;
-                    }
-                    let _ = ws.close(None).await;
-                })
-                .await;
+                close(&mut ws, conn.fetch_id).await;
                 return Ended::Shutdown;
             }
             frame = ws.next() => {
-                pong_due = None;
-                let msg = match frame {
-                    None => return reconnect(ReconnectReason::Closed, "connection closed", healthy_since),
-                    Some(Err(tungstenite::Error::Capacity(e))) => {
-                        st.health.inc_message_error(MessageErrorKind::TooLarge);
-                        return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since);
-                    }
-                    Some(Err(e)) => return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since),
-                    Some(Ok(m)) => m,
-                };
-                let text = match msg {
-                    Message::Text(t) => t,
-                    Message::Binary(_) => {
-                        last_data = Instant::now();
-                        st.health.inc_message_error(MessageErrorKind::Binary);
-                        continue;
-                    }
-                    Message::Close(frame) => {
-                        let detail = frame.map(|f| format!("closed by server: {} {}", u16::from(f.code), f.reason))
-                            .unwrap_or_else(|| "closed by server".into());
-                        return reconnect(ReconnectReason::Closed, detail, healthy_since);
-                    }
-                    Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => continue,
-                };
-                last_data = Instant::now();
-                st.health.touch(now_ms());
-                match protocol::decode(text.as_str()) {
-                    Err(e) => {
-                        st.health.inc_message_error(MessageErrorKind::Malformed);
-                        tracing::debug!(smc = %st.smc, target = %st.target, error = %e, "skipped a malformed frame");
-                    }
-                    Ok(ServerMessage::Started { fetch, .. }) => fetch_id = fetch.or(fetch_id),
-                    Ok(ServerMessage::Records { fetch, records }) => {
-                        fetch_id = fetch.or(fetch_id);
-                        let was_snapshot = folder.in_snapshot();
-                        if folder.on_records(&records) && was_snapshot {
-                            healthy_since = Some(became_healthy(&st, last_problem));
-                            tracing::debug!(smc = %st.smc, target = %st.target,
-                                definition = st.definition.label(), entries = st.published().entries, "snapshot complete");
-                        }
-                        settle_at = Instant::now() + settings.snapshot_settle;
-                    }
-                    Ok(ServerMessage::Failure { reason }) => {
-                        return reconnect(ReconnectReason::Failure, reason, healthy_since);
-                    }
-                    Ok(ServerMessage::End { reason, .. }) => {
-                        return reconnect(ReconnectReason::Closed, format!("server ended the fetch: {reason}"), healthy_since);
-                    }
-                    Ok(ServerMessage::Status { .. }) => {}
-                    Ok(ServerMessage::Unknown) => st.health.inc_message_error(MessageErrorKind::Unknown),
+                if let Some(end) = conn.on_frame(frame, sub, session, settings) {
+                    return end;
                 }
             }
-            _ = sleep_until(settle.unwrap_or(start)), if settle.is_some() => {
-                folder.complete_snapshot();
-                healthy_since = Some(became_healthy(&st, last_problem));
+            _ = sleep_until(deadline) => {
+                if let Some(end) = conn.on_deadline(&mut ws, sub, session, settings).await {
+                    return end;
+                }
             }
-            _ = sleep_until(next_ping) => {
-                next_ping = Instant::now() + settings.ping_interval;
+        }
+    }
+}
+
+/// On shutdown: abort the fetch and close, within [`CLOSE_TIMEOUT`].
+async fn close(ws: &mut Socket, fetch_id: Option<i64>) {
+    let _ = timeout(CLOSE_TIMEOUT, async {
+        if let Some(id) = fetch_id {
+            let _ = ws.send(Message::text(format!("{{\"abort\":{id}}}"))).await;
+        }
+        let _ = ws.close(None).await;
+    })
+    .await;
+}
+
+/// The state of one open connection.
+struct Conn {
+    fetch_id: Option<i64>,
+    healthy_since: Option<Instant>,
+    /// When the snapshot is complete without another message (rule 3).
+    settle_at: Instant,
+    live: Liveness,
+}
+
+impl Conn {
+    fn new(now: Instant, settings: &SubscriptionConfig) -> Self {
+        let answer_within = settings.snapshot_settle.saturating_mul(10);
+        Conn {
+            fetch_id: None,
+            healthy_since: None,
+            settle_at: now + answer_within,
+            live: Liveness::new(
+                now,
+                Timings {
+                    ping_interval: settings.ping_interval,
+                    pong_timeout: settings.pong_timeout,
+                    silence_limit: settings.silence_limit,
+                    answer_within,
+                },
+            ),
+        }
+    }
+
+    fn end(&self, reason: ReconnectReason, detail: impl Into<String>) -> Option<Ended> {
+        Some(reconnect(reason, detail, self.healthy_since))
+    }
+
+    /// One received frame (or the end of the stream).
+    fn on_frame(
+        &mut self,
+        frame: Option<Result<Message, tungstenite::Error>>,
+        sub: &mut Sub,
+        session: &SmcSession,
+        settings: &SubscriptionConfig,
+    ) -> Option<Ended> {
+        use ReconnectReason::{Closed, ReadError};
+        let now = Instant::now();
+        let msg = match frame {
+            None => return self.end(Closed, "connection closed"),
+            Some(Err(e)) => {
+                let kind = match &e {
+                    tungstenite::Error::Capacity(_) => Some(MessageErrorKind::TooLarge),
+                    tungstenite::Error::Utf8(_) => Some(MessageErrorKind::InvalidUtf8),
+                    _ => None,
+                };
+                let detail = e.to_string();
+                if let Some(kind) = kind {
+                    let st = sub.st();
+                    SubEvent::FrameRejected {
+                        kind,
+                        detail: &detail,
+                    }
+                    .emit(st);
+                }
+                return self.end(ReadError, detail);
+            }
+            Some(Ok(m)) => m,
+        };
+        let is_data = matches!(msg, Message::Text(_) | Message::Binary(_));
+        self.live.on_frame(now, is_data);
+        let text = match msg {
+            Message::Text(t) => t,
+            Message::Binary(_) => {
+                let kind = MessageErrorKind::Binary;
+                SubEvent::FrameRejected {
+                    kind,
+                    detail: "binary frame",
+                }
+                .emit(sub.st());
+                return None;
+            }
+            Message::Close(frame) => {
+                let detail = frame
+                    .map(|f| format!("closed by server: {} {}", u16::from(f.code), f.reason))
+                    .unwrap_or_else(|| "closed by server".into());
+                return self.end(Closed, detail);
+            }
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
+        };
+        sub.st().health.touch(now_ms());
+        self.on_text(text.as_str(), sub, session, settings)
+    }
+
+    /// One text frame, decoded and folded.
+    fn on_text(
+        &mut self,
+        text: &str,
+        sub: &mut Sub,
+        session: &SmcSession,
+        settings: &SubscriptionConfig,
+    ) -> Option<Ended> {
+        use ReconnectReason::{Closed, Failure};
+        match protocol::decode(text) {
+            Err(e) => {
+                let kind = MessageErrorKind::Malformed;
+                SubEvent::FrameRejected {
+                    kind,
+                    detail: &e.to_string(),
+                }
+                .emit(sub.st());
+            }
+            Ok(ServerMessage::Started { fetch, .. }) => self.fetch_id = fetch.or(self.fetch_id),
+            Ok(ServerMessage::Records { fetch, records }) => {
+                self.fetch_id = fetch.or(self.fetch_id);
+                let was_snapshot = sub.folder.in_snapshot();
+                if sub.folder.on_records(&records) && was_snapshot {
+                    self.healthy_since = Some(sub.became_healthy(session));
+                    let st = sub.st();
+                    tracing::debug!(smc = %st.smc, target = %st.target,
+                        definition = st.definition.label(), entries = st.published().entries, "snapshot complete");
+                }
+                self.settle_at = Instant::now() + settings.snapshot_settle;
+            }
+            Ok(ServerMessage::Failure { reason }) => return self.end(Failure, reason),
+            Ok(ServerMessage::End { reason, .. }) => {
+                return self.end(Closed, format!("server ended the fetch: {reason}"));
+            }
+            Ok(ServerMessage::Status { .. }) => {}
+            Ok(ServerMessage::Unknown) => {
+                let kind = MessageErrorKind::Unknown;
+                SubEvent::FrameRejected {
+                    kind,
+                    detail: "no known key",
+                }
+                .emit(sub.st());
+            }
+        }
+        None
+    }
+
+    /// A deadline passed: the settle timer, a ping, or an ending.
+    async fn on_deadline(
+        &mut self,
+        ws: &mut Socket,
+        sub: &mut Sub,
+        session: &SmcSession,
+        settings: &SubscriptionConfig,
+    ) -> Option<Ended> {
+        let now = Instant::now();
+        if sub.folder.in_snapshot() && self.live.answered() && self.settle_at <= now {
+            sub.folder.complete_snapshot();
+            self.healthy_since = Some(sub.became_healthy(session));
+        }
+        match self.live.due(now)? {
+            Due::End(e) => {
+                let retry = if e.routine {
+                    Retry::Routine
+                } else {
+                    Retry::Own
+                };
+                Some(ended(
+                    ReconnectReason::Idle,
+                    e.detail,
+                    self.healthy_since,
+                    retry,
+                ))
+            }
+            Due::Ping => {
                 // A peer that stopped reading can block the send: bound it
                 // by the same deadline as the pong.
-                match timeout(settings.pong_timeout, ws.send(Message::Ping(Vec::new().into()))).await {
+                let pong = settings.pong_timeout;
+                match timeout(pong, ws.send(Message::Ping(Vec::new().into()))).await {
                     Ok(Ok(())) => {}
-                    Ok(Err(e)) => return reconnect(ReconnectReason::ReadError, e.to_string(), healthy_since),
-                    Err(_) => return reconnect(ReconnectReason::Idle,
-                        format!("ping not sent within {}", human(settings.pong_timeout)), healthy_since),
+                    Ok(Err(e)) => return self.end(ReconnectReason::ReadError, e.to_string()),
+                    Err(_) => {
+                        let detail =
+                            format!("ping not sent within {}", humantime::format_duration(pong));
+                        return self.end(ReconnectReason::Idle, detail);
+                    }
                 }
-                pong_due.get_or_insert(Instant::now() + settings.pong_timeout);
-            }
-            _ = sleep_until(pong_due.unwrap_or(start)), if pong_due.is_some() => {
-                return reconnect(ReconnectReason::Idle,
-                    format!("no pong within {} of a ping", human(settings.pong_timeout)), healthy_since);
-            }
-            _ = sleep_until(silence_at.unwrap_or(start)), if silence_at.is_some() => {
-                let mut ended = reconnect(ReconnectReason::Idle,
-                    format!("no data for {}", human(settings.silence_limit.unwrap_or_default())), healthy_since);
-                if let Ended::Reconnect { routine, .. } = &mut ended {
-                    *routine = true;
-                }
-                return ended;
+                self.live.ping_sent(Instant::now());
+                None
             }
         }
     }

@@ -85,15 +85,18 @@ pub enum MessageErrorKind {
     MissingKey,
     /// A message with none of the known keys.
     Unknown,
+    /// A text frame that is not valid UTF-8 (the WebSocket stream ends).
+    InvalidUtf8,
 }
 
 impl MessageErrorKind {
-    pub const ALL: [MessageErrorKind; 5] = [
+    pub const ALL: [MessageErrorKind; 6] = [
         MessageErrorKind::Malformed,
         MessageErrorKind::Binary,
         MessageErrorKind::TooLarge,
         MessageErrorKind::MissingKey,
         MessageErrorKind::Unknown,
+        MessageErrorKind::InvalidUtf8,
     ];
 
     pub fn label(self) -> &'static str {
@@ -103,6 +106,7 @@ impl MessageErrorKind {
             MessageErrorKind::TooLarge => "too_large",
             MessageErrorKind::MissingKey => "missing_key",
             MessageErrorKind::Unknown => "unknown",
+            MessageErrorKind::InvalidUtf8 => "invalid_utf8",
         }
     }
 }
@@ -155,12 +159,21 @@ impl SubscriptionHealth {
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
     }
-    /// Unix time in milliseconds of the last message received, 0 if none.
+    /// Unix time in milliseconds of the last message received, or of the
+    /// first connection if no message arrived since; 0 before that.
     pub fn last_message_ms(&self) -> u64 {
         self.last_message_ms.load(Ordering::Relaxed)
     }
     pub fn touch(&self, unix_ms: u64) {
         self.last_message_ms.store(unix_ms, Ordering::Relaxed);
+    }
+    /// A connection opened: start the clock if nothing was ever received,
+    /// so that a socket that never sends anything shows as stale. Later
+    /// connections do not move it (only messages do).
+    pub fn touch_first(&self, unix_ms: u64) {
+        let _ =
+            self.last_message_ms
+                .compare_exchange(0, unix_ms, Ordering::Relaxed, Ordering::Relaxed);
     }
     pub fn reconnects(&self, r: ReconnectReason) -> u64 {
         self.reconnects[r.index()].load(Ordering::Relaxed)
@@ -246,6 +259,7 @@ pub struct SmcState {
     logins: AtomicU64,
     login_failures: AtomicU64,
     up: AtomicBool,
+    last_error: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 impl SmcState {
@@ -255,6 +269,7 @@ impl SmcState {
             logins: AtomicU64::new(0),
             login_failures: AtomicU64::new(0),
             up: AtomicBool::new(false),
+            last_error: std::sync::Mutex::new(None),
         }
     }
     pub fn logins(&self) -> u64 {
@@ -269,12 +284,25 @@ impl SmcState {
     pub fn inc_login_failures(&self) {
         self.login_failures.fetch_add(1, Ordering::Relaxed);
     }
-    /// 1 while a logged-in session exists.
+    /// 1 while a session exists, an upgrade with it was accepted, and the
+    /// SMC has answered every connection since (see `LoginGate::up`).
     pub fn up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
     pub fn set_up(&self, v: bool) {
         self.up.store(v, Ordering::Relaxed);
+    }
+    /// The SMC-wide problem that keeps `up` at 0 (the last login error,
+    /// "SMC unreachable: …", or refused upgrades), if any: for the landing
+    /// page. Built from SMC answers and error texts, never from secrets.
+    pub fn last_error(&self) -> Option<Arc<str>> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    pub fn set_last_error(&self, e: Option<Arc<str>>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
     }
 }
 
