@@ -298,7 +298,7 @@ fn debug_never_shows_the_key() {
 }
 
 fn example_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("config.example.toml")
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join("config.example.toml")
 }
 
 #[test]

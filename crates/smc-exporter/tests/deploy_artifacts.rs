@@ -58,7 +58,8 @@ const JOB: &str = r#"job=~"$job""#;
 const INSTANCE: &str = r#"instance=~"$instance""#;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // The workspace root: the artefacts are not the crate's.
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 fn read(rel: &str) -> String {

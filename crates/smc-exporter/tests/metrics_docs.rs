@@ -8,7 +8,7 @@ use smc_exporter::model::Definition;
 use smc_exporter::state::{ChangeKind, MessageErrorKind, ReconnectReason};
 
 fn docs() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md")).unwrap()
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md")).unwrap()
 }
 
 #[test]
