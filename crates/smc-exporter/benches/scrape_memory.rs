@@ -18,6 +18,7 @@
 //! 64 MiB over the idle server (one render of the exposition costs about
 //! 10 MiB: see docs/hardening.md "Scrape concurrency").
 
+use smc_exporter::labels::StateFamily;
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,8 +26,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use smc_exporter::fold::SeriesBudget;
-use smc_exporter::model::Definition;
 use smc_exporter::state::{Published, SmcState, Store, SubscriptionState};
+use smc_protocol::Definition;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Barrier;

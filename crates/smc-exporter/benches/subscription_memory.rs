@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use smc_exporter::app::Exporter;
 use smc_exporter::config;
-use smc_exporter::model::Definition;
 use smc_exporter::sim::{self, SimOptions};
+use smc_protocol::Definition;
 use tokio::net::TcpListener;
 
 const FIRST: usize = 100;

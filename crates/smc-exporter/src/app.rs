@@ -1,6 +1,7 @@
 //! Wiring: config → store → one session per SMC → one task per subscription →
 //! HTTP. Used by the daemon, by `demo` and by the integration tests.
 
+use crate::labels::StateFamily;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +12,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::fold::SeriesBudget;
-use crate::model::Definition;
 use crate::smc::session::{SessionError, SmcSession};
 use crate::smc::subscription::{self, SubscriptionSpec};
 use crate::state::{SmcState, Store, SubscriptionState};
+use smc_protocol::Definition;
 
 /// How long shutdown waits for subscriptions to abort their fetches and
 /// close their sockets (each one gives up after

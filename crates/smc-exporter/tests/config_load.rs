@@ -6,6 +6,7 @@
     reason = "figment::Jail closures must return figment::Result"
 )]
 
+use smc_exporter::labels::StateFamily;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Format, Toml};
 use smc_exporter::config::{self, Config};
-use smc_exporter::model::Definition;
+use smc_protocol::Definition;
 
 const FILE_KEY: &str = "secret-key-123";
 

@@ -1053,7 +1053,7 @@ async fn burst_overflows_a_slow_reader_which_resyncs() {
         .iter()
         .map(|o| {
             let wire = o["definition"].as_str().unwrap();
-            let label = smc_exporter::model::Definition::ALL
+            let label = smc_protocol::Definition::ALL
                 .into_iter()
                 .find(|d| d.wire_name(false) == wire)
                 .unwrap()

@@ -5,10 +5,11 @@
 
 mod common;
 
+use smc_exporter::labels::StateFamily;
 use std::collections::BTreeSet;
 
 use common::*;
-use smc_exporter::model::Definition;
+use smc_protocol::Definition;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_churn_and_reconnect_match_ground_truth() {

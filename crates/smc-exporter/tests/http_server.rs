@@ -11,8 +11,8 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use smc_exporter::http::{HttpError, ServerOptions, serve, serve_with};
 use smc_exporter::metrics::{Format, render_with};
-use smc_exporter::model::Definition;
 use smc_exporter::state::Store;
+use smc_protocol::Definition;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 

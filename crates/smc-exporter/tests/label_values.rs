@@ -4,14 +4,14 @@
 //! `smc_exporter_label_values_truncated_total{family}`; fifty 1 MiB node
 //! values no longer make a 52 MB exposition.
 
+use smc_exporter::labels::StateFamily;
 use std::sync::Arc;
 
 use smc_exporter::fold::{SeriesBudget, Table};
 use smc_exporter::metrics::{Format, ProcessMetrics, RenderOptions, render_with};
-use smc_exporter::model::Definition;
-use smc_exporter::smc::protocol::{self, Records, ServerMessage};
 use smc_exporter::smc::subscription::RecordFold;
 use smc_exporter::state::{SmcState, Store, SubscriptionState};
+use smc_protocol::{Definition, Records, ServerMessage};
 
 const OPTS: RenderOptions = RenderOptions {
     process: ProcessMetrics::Omit,
@@ -26,7 +26,7 @@ fn records(rows: &[(String, String)]) -> Records {
         .map(|(key, node)| serde_json::json!({"delta_key": key, "602": "10", "4": node}))
         .collect();
     let text = serde_json::json!({"fetch": 1, "records": {"added": added}}).to_string();
-    match protocol::decode(&text) {
+    match smc_protocol::decode(&text) {
         Ok(ServerMessage::Records { records, .. }) => records,
         other => panic!("not records: {other:?}"),
     }

@@ -3,12 +3,18 @@
 
 mod metrics_fixture;
 
+use smc_exporter::labels::StateFamily;
 use smc_exporter::metrics::{Format, render_with};
-use smc_exporter::model::Definition;
-use smc_exporter::state::{ChangeKind, MessageErrorKind, ReconnectReason};
+use smc_exporter::state::{MessageErrorKind, ReconnectReason};
+use smc_protocol::Change;
+use smc_protocol::Definition;
 
 fn docs() -> String {
-    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/metrics.md")).unwrap()
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/metrics.md"
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -39,7 +45,7 @@ fn every_label_value_is_documented() {
     let values = ReconnectReason::ALL
         .iter()
         .map(|r| r.label())
-        .chain(ChangeKind::ALL.iter().map(|c| c.label()))
+        .chain(Change::ALL.iter().map(|c| c.wire_name()))
         .chain(MessageErrorKind::ALL.iter().map(|k| k.label()))
         .chain(Definition::ALL.iter().map(|d| d.label()));
     for v in values {

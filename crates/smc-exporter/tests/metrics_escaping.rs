@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use smc_exporter::metrics::{Format, render_with};
-use smc_exporter::model::Definition;
 use smc_exporter::state::{SmcState, Store};
+use smc_protocol::Definition;
 
 /// Parse `name{k="v",...} value` per the exposition grammar, unescaping values.
 fn parse_labels(line: &str) -> Vec<(String, String)> {

@@ -6,11 +6,12 @@
 
 mod metrics_fixture;
 
+use smc_exporter::labels::StateFamily;
 use std::path::PathBuf;
 
 use smc_exporter::metrics::{Format, RenderOptions, render, render_with};
-use smc_exporter::model::Definition;
 use smc_exporter::state::Store;
+use smc_protocol::Definition;
 
 use metrics_fixture::GOLDEN;
 

@@ -2,7 +2,7 @@
 //! `tests/fixtures/seeds/`, see its README) decode, and fold as the exporter
 //! would fold them.
 
-use smc_exporter::smc::protocol::{ServerMessage, decode};
+use smc_protocol::{ServerMessage, decode};
 
 fn fixture(name: &str) -> String {
     let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))

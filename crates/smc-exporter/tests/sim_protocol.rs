@@ -4,14 +4,15 @@
 mod common;
 
 use common::client::*;
+use smc_exporter::labels::StateFamily;
 
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::SinkExt;
 use futures_util::stream::{self, StreamExt};
 use serde_json::{Value, json};
-use smc_exporter::model::Definition;
 use smc_exporter::sim::{self, SimOptions, SimServer};
+use smc_protocol::Definition;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};

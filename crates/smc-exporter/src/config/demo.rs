@@ -39,7 +39,7 @@ pub fn demo(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Definition;
+    use smc_protocol::Definition;
 
     #[test]
     fn demo_config_validates_and_subscribes_everything() {

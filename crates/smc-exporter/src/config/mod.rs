@@ -29,6 +29,7 @@ pub use raw::{
     DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE, MIN_SILENCE_LIMIT,
 };
 
+use crate::labels::StateFamily;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -38,7 +39,8 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 
-use crate::model::{Definition, GroupField};
+use crate::labels::GroupField;
+use smc_protocol::Definition;
 
 /// Prefix of the environment variables that override the file.
 pub const ENV_PREFIX: &str = "SMC_EXPORTER_";

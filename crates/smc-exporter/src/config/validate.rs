@@ -14,9 +14,8 @@ use figment::value::magic::RelativePathBuf;
 use super::error::{ConfigError, ErrorKind};
 use super::raw::*;
 use super::{Config, Secret, SmcConfig, SubscriptionConfig};
-use crate::model::{
-    Definition, GroupField, SUPPORTED_API_VERSIONS, api_version_supported, parse_api_version,
-};
+use crate::labels::{GroupField, StateFamily};
+use smc_protocol::{Definition, SUPPORTED_API_VERSIONS, api_version_supported, parse_api_version};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 

@@ -21,4 +21,5 @@ mod table;
 
 pub use budget::SeriesBudget;
 pub use label::{MAX_LABEL_VALUE_BYTES, cap_label_value};
-pub use table::{Change, Delta, Outcome, Table};
+pub use smc_protocol::Change;
+pub use table::{Delta, Outcome, Table};

@@ -12,14 +12,7 @@ use super::groups::{GroupId, Groups};
 use super::key::{KeyHash, hash_labels};
 use super::label::{MAX_LABEL_VALUE_BYTES, cap_label_value};
 use crate::state::{LabelValues, Published};
-
-/// The kind of a delta.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    Added,
-    Updated,
-    Deleted,
-}
+use smc_protocol::Change;
 
 /// One record's effect on the table. `values` has one slot per group label;
 /// `None` means the record did not carry that field. A value longer than

@@ -5,8 +5,9 @@
 //! Everything is read from `ArcSwap` snapshots and atomics, so a scrape never
 //! waits on a socket task.
 
-use crate::model::Definition;
-use crate::state::{ChangeKind, MessageErrorKind, ReconnectReason, Store, SubscriptionState};
+use crate::labels::StateFamily;
+use crate::state::{MessageErrorKind, ReconnectReason, Store, SubscriptionState};
+use smc_protocol::{Change, Definition};
 
 use super::exposition::{FamilyDesc, MetricSink, Value};
 use super::process::ProcessStats;
@@ -256,8 +257,8 @@ fn subscription_families(store: &Store, sink: &mut impl MetricSink) {
         sink,
         &RECORDS,
         "change",
-        &ChangeKind::ALL,
-        ChangeKind::label,
+        &Change::ALL,
+        Change::wire_name,
         |s, c| s.health.records(c),
     );
     per_sub(store, sink, &UNKNOWN_DELETES, |s| {

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use crate::model::Definition;
+use smc_protocol::Definition;
 
 /// Every fault kind, in the order of the doc table.
 pub const KINDS: [&str; 16] = [
@@ -630,7 +630,7 @@ mod tests {
 
     #[test]
     fn frame_faults_decode_as_the_exporter_should_classify_them() {
-        use crate::smc::protocol::{ServerMessage, decode};
+        use smc_protocol::{ServerMessage, decode};
         let f = 7;
         assert!(decode(&frame_text(&Inject::Malformed, f).unwrap()).is_err());
         assert_eq!(

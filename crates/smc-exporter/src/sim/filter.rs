@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use crate::model::{FIELDS, SEVERITIES, field_by_name};
+use smc_protocol::{FIELDS, SEVERITIES, field_by_name};
 
 /// Deepest nesting accepted (JSON filters and translated expressions alike).
 const MAX_DEPTH: usize = 64;

@@ -38,7 +38,7 @@ use super::render::{self, FieldFormat, Format, SubFormat};
 use super::socket::BATCH;
 use super::world::{Engine, fmt_time};
 use super::ws::{Incoming, Ws, classify, next_frame, send, too_big};
-use crate::smc::protocol::parse_abort;
+use smc_protocol::parse_abort;
 
 /// Records kept; older ones are dropped (bounds memory under fast churn).
 pub(crate) const MAX_STORED: usize = 10_000;
@@ -866,7 +866,7 @@ mod tests {
             for (id, _) in &r.values {
                 assert!(LOG_FIELDS.contains(id), "field {id} not in LOG_FIELDS");
                 assert!(
-                    crate::model::field_by_id(*id).is_some(),
+                    smc_protocol::field_by_id(*id).is_some(),
                     "field {id} not in catalog"
                 );
             }

@@ -310,7 +310,7 @@ impl Shared {
     /// `POST /sim/fault/burst`: `steps` churn steps under one lock, so no
     /// subscriber drains its queue in between. Returns the (definition,
     /// target) tables whose subscribers overflowed and were closed.
-    pub(crate) fn burst(&self, steps: u32) -> Vec<(crate::model::Definition, String)> {
+    pub(crate) fn burst(&self, steps: u32) -> Vec<(smc_protocol::Definition, String)> {
         let mut w = self.world();
         let before: Vec<u64> = w.tables.iter().map(|t| t.overflows).collect();
         for _ in 0..steps {
@@ -351,7 +351,7 @@ impl Shared {
     /// such table.
     pub(crate) fn table_rows(
         &self,
-        def: crate::model::Definition,
+        def: smc_protocol::Definition,
         target: &str,
         base: &str,
         version: &str,
@@ -359,8 +359,8 @@ impl Shared {
         let ctx = render::Ctx {
             base: base.to_string(),
             version: version.to_string(),
-            legacy: crate::model::parse_api_version(version)
-                .is_some_and(crate::model::is_legacy_api),
+            legacy: smc_protocol::parse_api_version(version)
+                .is_some_and(smc_protocol::is_legacy_api),
             def,
         };
         let fmt = render::Format::Single(render::SubFormat {
@@ -404,7 +404,7 @@ pub async fn start(
     if let Some(bad) = opts
         .api_versions
         .iter()
-        .find(|v| crate::model::parse_api_version(v).is_none())
+        .find(|v| smc_protocol::parse_api_version(v).is_none())
     {
         return Err(SimError::InvalidOption(format!(
             "api version {bad:?} is not MAJOR.MINOR"

@@ -36,8 +36,8 @@ use super::Shared;
 use super::socket::BATCH;
 use super::world::{Data, Engine};
 use super::ws::{Incoming, Ws, next_frame, send};
-use crate::model::{Definition, is_legacy_api, parse_api_version};
-use crate::smc::protocol::parse_abort;
+use smc_protocol::parse_abort;
+use smc_protocol::{Definition, is_legacy_api, parse_api_version};
 
 /// Element events queued per notification socket before it counts as too
 /// slow and is closed.

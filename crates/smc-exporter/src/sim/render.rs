@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 
 use super::world::{Data, Entry, fmt_time};
-use crate::model::{Definition, field_by_id, field_by_name};
+use smc_protocol::{Definition, field_by_id, field_by_name};
 
 /// `field_format`: which key each field gets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,7 +101,7 @@ fn parse_sub(v: &Value) -> SubFormat {
         s.extend(names.iter().filter_map(Value::as_str).filter_map(|n| {
             field_by_name(n)
                 .or_else(|| {
-                    crate::model::FIELDS
+                    smc_protocol::FIELDS
                         .iter()
                         .find(|f| f.pretty.eq_ignore_ascii_case(n))
                 })

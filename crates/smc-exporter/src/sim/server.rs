@@ -450,7 +450,7 @@ fn requested_version(shared: &Shared, asked: Option<&str>) -> Option<String> {
         Some(v) => offered.iter().find(|o| *o == v).cloned(),
         None => offered
             .iter()
-            .max_by_key(|v| crate::model::parse_api_version(v))
+            .max_by_key(|v| smc_protocol::parse_api_version(v))
             .cloned(),
     }
 }
@@ -463,9 +463,9 @@ fn table<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a str
             "version is not an offered API version",
         );
     };
-    let legacy = crate::model::parse_api_version(&version).is_some_and(crate::model::is_legacy_api);
+    let legacy = smc_protocol::parse_api_version(&version).is_some_and(smc_protocol::is_legacy_api);
     let def_name = param("definition").unwrap_or("");
-    let Some(def) = crate::model::Definition::ALL
+    let Some(def) = smc_protocol::Definition::ALL
         .into_iter()
         .find(|d| d.wire_name(legacy) == def_name || d.wire_name(false) == def_name)
     else {

@@ -17,9 +17,8 @@ use super::filter::Filter;
 use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
 use super::world::{Delta, Entry, Subscribed};
 use super::ws::{Incoming, Ws, close, next_frame, send};
-use crate::model::{Definition, is_legacy_api, parse_api_version};
-use crate::smc::protocol::parse_abort;
-use crate::state::ChangeKind;
+use smc_protocol::parse_abort;
+use smc_protocol::{Change, Definition, is_legacy_api, parse_api_version};
 
 /// Records per snapshot message.
 pub(crate) const BATCH: usize = 200;
@@ -278,9 +277,9 @@ pub(crate) async fn session(
                 };
                 let Some(change) = change else { continue };
                 let (a, u, del) = match change {
-                    ChangeKind::Added => (vec![render::render(&entry, &ctx, &fmt, EVENT_NEW, false)], vec![], vec![]),
-                    ChangeKind::Updated => (vec![], vec![render::render(&entry, &ctx, &fmt, EVENT_UPDATE, false)], vec![]),
-                    ChangeKind::Deleted => (vec![], vec![], vec![render::render_deleted(&entry, &ctx, &fmt)]),
+                    Change::Added => (vec![render::render(&entry, &ctx, &fmt, EVENT_NEW, false)], vec![], vec![]),
+                    Change::Updated => (vec![], vec![render::render(&entry, &ctx, &fmt, EVENT_UPDATE, false)], vec![]),
+                    Change::Deleted => (vec![], vec![], vec![render::render_deleted(&entry, &ctx, &fmt)]),
                 };
                 if !send(&mut ws, &records_message(fetch, a, u, del, &[])).await {
                     return;
@@ -422,24 +421,24 @@ fn matches(f: &Filter, e: &Entry, ctx: &Ctx, event: &str) -> bool {
 fn filtered_change(
     f: &Filter,
     sent: &mut HashSet<String>,
-    kind: ChangeKind,
+    kind: Change,
     e: &Entry,
     ctx: &Ctx,
-) -> Option<ChangeKind> {
+) -> Option<Change> {
     let key = e.delta_key();
     let event = match kind {
-        ChangeKind::Added => EVENT_NEW,
-        ChangeKind::Updated => EVENT_UPDATE,
-        ChangeKind::Deleted => return sent.remove(&key).then_some(ChangeKind::Deleted),
+        Change::Added => EVENT_NEW,
+        Change::Updated => EVENT_UPDATE,
+        Change::Deleted => return sent.remove(&key).then_some(Change::Deleted),
     };
     if matches(f, e, ctx, event) {
         if sent.insert(key) {
-            Some(ChangeKind::Added)
+            Some(Change::Added)
         } else {
-            Some(ChangeKind::Updated)
+            Some(Change::Updated)
         }
     } else if sent.remove(&key) {
-        Some(ChangeKind::Deleted)
+        Some(Change::Deleted)
     } else {
         None
     }
@@ -476,34 +475,31 @@ mod tests {
         let mut sent = HashSet::new();
         let change = |f, sent: &mut HashSet<String>, k| filtered_change(f, sent, k, &e, &ctx);
         // Unsent and not matching: nothing, for every kind.
-        for k in ChangeKind::ALL {
+        for k in Change::ALL {
             assert_eq!(change(&miss, &mut sent, k), None);
         }
         // An update that starts matching is an add, then updates.
         assert_eq!(
-            change(&hit, &mut sent, ChangeKind::Updated),
-            Some(ChangeKind::Added)
+            change(&hit, &mut sent, Change::Updated),
+            Some(Change::Added)
         );
         assert_eq!(
-            change(&hit, &mut sent, ChangeKind::Updated),
-            Some(ChangeKind::Updated)
+            change(&hit, &mut sent, Change::Updated),
+            Some(Change::Updated)
         );
         // Stops matching: deleted once, then silent.
         assert_eq!(
-            change(&miss, &mut sent, ChangeKind::Updated),
-            Some(ChangeKind::Deleted)
+            change(&miss, &mut sent, Change::Updated),
+            Some(Change::Deleted)
         );
-        assert_eq!(change(&miss, &mut sent, ChangeKind::Updated), None);
+        assert_eq!(change(&miss, &mut sent, Change::Updated), None);
         assert!(sent.is_empty());
+        assert_eq!(change(&hit, &mut sent, Change::Added), Some(Change::Added));
         assert_eq!(
-            change(&hit, &mut sent, ChangeKind::Added),
-            Some(ChangeKind::Added)
+            change(&hit, &mut sent, Change::Deleted),
+            Some(Change::Deleted)
         );
-        assert_eq!(
-            change(&hit, &mut sent, ChangeKind::Deleted),
-            Some(ChangeKind::Deleted)
-        );
-        assert_eq!(change(&hit, &mut sent, ChangeKind::Deleted), None);
+        assert_eq!(change(&hit, &mut sent, Change::Deleted), None);
     }
 
     #[test]

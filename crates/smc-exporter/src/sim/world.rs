@@ -4,6 +4,7 @@
 //! Everything here is a function of the seed and the number of steps: the
 //! clock is a simulated one that advances with each step.
 
+use crate::labels::StateFamily;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -17,8 +18,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::exposition::escape_label_value;
-use crate::model::Definition;
-use crate::state::ChangeKind;
+use smc_protocol::{Change, Definition};
 
 /// 2024-01-01 00:00:00 UTC.
 const EPOCH_2024: i64 = 1_704_067_200;
@@ -433,7 +433,7 @@ fn user_name(rng: &mut ChaCha8Rng) -> String {
 /// A change pushed to the subscribers of one table.
 #[derive(Debug, Clone)]
 pub(crate) struct Delta {
-    pub kind: ChangeKind,
+    pub kind: Change,
     pub entry: Arc<Entry>,
 }
 
@@ -478,7 +478,7 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn notify(&mut self, kind: ChangeKind, entry: &Arc<Entry>) {
+    fn notify(&mut self, kind: Change, entry: &Arc<Entry>) {
         self.subscribers.retain(|s| {
             match s.tx.try_send(Delta {
                 kind,
@@ -722,7 +722,7 @@ impl World {
                 .position(|e| &*e.element == element && pick(e))
             {
                 let e = t.entries.swap_remove(i);
-                t.notify(ChangeKind::Deleted, &e);
+                t.notify(Change::Deleted, &e);
                 return true;
             }
         }
@@ -782,7 +782,7 @@ impl World {
             Op::Add => {
                 let e = Arc::new(g.entry(table.def, &table.scope, false));
                 table.entries.push(e.clone());
-                table.notify(ChangeKind::Added, &e);
+                table.notify(Change::Added, &e);
             }
             Op::Update => {
                 let i = g.rng.random_range(0..len);
@@ -791,12 +791,12 @@ impl World {
                 g.mutate(&mut e, label_change);
                 let e = Arc::new(e);
                 table.entries[i] = e.clone();
-                table.notify(ChangeKind::Updated, &e);
+                table.notify(Change::Updated, &e);
             }
             Op::Delete => {
                 let i = g.rng.random_range(0..len);
                 let e = table.entries.swap_remove(i);
-                table.notify(ChangeKind::Deleted, &e);
+                table.notify(Change::Deleted, &e);
             }
         }
     }

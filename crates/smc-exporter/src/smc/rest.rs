@@ -25,8 +25,8 @@ pub use body::MAX_BODY_BYTES;
 use origin::{Origin, Rebased};
 
 use crate::config::{Secret, SmcConfig, SubscriptionConfig};
-use crate::model::{api_version_supported, parse_api_version};
 use crate::smc::tls::TlsError;
+use smc_protocol::{api_version_supported, parse_api_version};
 
 /// How a session is proven on later requests.
 #[derive(Debug, Clone)]

@@ -51,15 +51,17 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SubscriptionConfig;
 use crate::fold::{Change, Delta, Outcome, SeriesBudget, Table};
-use crate::model::{Definition, GroupField, is_legacy_api, parse_api_version};
+use crate::labels::GroupField;
 use crate::smc::backoff::Backoff;
 use crate::smc::events::{Level, SubEvent};
 use crate::smc::gate::Ticket;
 use crate::smc::incidents::Joined;
 use crate::smc::liveness::{Due, Liveness, Timings};
-use crate::smc::protocol::{self, Records, ServerMessage};
 use crate::smc::session::{Admission, Auth, Credentials, SmcSession, no_answer};
-use crate::state::{ChangeKind, MessageErrorKind, ReconnectReason, SubscriptionState};
+use crate::state::{MessageErrorKind, ReconnectReason, SubscriptionState};
+use smc_protocol::{
+    Definition, Records, ServerMessage, abort_frame, is_legacy_api, parse_api_version,
+};
 
 /// Snapshot batches hold at most this many rows (`smc-protocol.md` §3.2).
 pub const SNAPSHOT_BATCH: usize = 200;
@@ -84,30 +86,11 @@ pub struct SubscriptionSpec {
     pub budget: Arc<SeriesBudget>,
 }
 
-/// The session-socket query for a definition and target, in `id` field format
-/// with only the fields that become labels.
-pub fn query_json(
-    definition: Definition,
-    target: &str,
-    legacy: bool,
-    fields: &[GroupField],
-) -> String {
-    let mut ids: Vec<u32> = fields.iter().map(|g| g.field).collect();
-    if ids.is_empty() {
-        // No `field_ids` would mean "every field"; ask for the timestamp only.
-        ids.push(1);
-    }
-    serde_json::json!({
-        "query": {"definition": definition.wire_name(legacy), "target": target},
-        "fetch": {},
-        "format": {
-            "type": "texts",
-            "field_format": "id",
-            "resolving": {"senders": true},
-            "field_ids": ids,
-        },
-    })
-    .to_string()
+/// The session-socket query of a subscription: its definition and target,
+/// asking for the fields that become its labels.
+fn query(definition: Definition, target: &str, legacy: bool, fields: &[GroupField]) -> String {
+    let ids: Vec<u32> = fields.iter().map(|g| g.field).collect();
+    smc_protocol::query_json(definition, target, legacy, &ids)
 }
 
 /// How one connection ended.
@@ -267,9 +250,9 @@ impl Folder {
     /// Fold one `records` message. Returns true if the snapshot completed.
     fn on_records(&mut self, records: &Records) -> bool {
         let h = &self.spec.state.health;
-        h.add_records(ChangeKind::Added, records.added.len() as u64);
-        h.add_records(ChangeKind::Updated, records.updated.len() as u64);
-        h.add_records(ChangeKind::Deleted, records.deleted.len() as u64);
+        h.add_records(Change::Added, records.added.len() as u64);
+        h.add_records(Change::Updated, records.updated.len() as u64);
+        h.add_records(Change::Deleted, records.deleted.len() as u64);
         self.got_records = true;
         let mut completes = false;
         if self.in_snapshot() {
@@ -552,7 +535,7 @@ async fn open(
     let request = request(&url, &creds)?;
     let ws_config = crate::smc::ws_config::subscription_socket(settings.max_frame_bytes);
     let mut ws = upgrade(session, ticket, request, ws_config, settings).await?;
-    let query = query_json(st.definition, &st.target, legacy, group_fields);
+    let query = query(st.definition, &st.target, legacy, group_fields);
     match timeout(settings.connect_timeout, ws.send(Message::text(query))).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return not_opened(ReconnectReason::ConnectError, e.to_string()),
@@ -666,7 +649,7 @@ async fn connect_and_stream(
 async fn close(ws: &mut Socket, fetch_id: Option<i64>) {
     let _ = timeout(CLOSE_TIMEOUT, async {
         if let Some(id) = fetch_id {
-            let _ = ws.send(Message::text(format!("{{\"abort\":{id}}}"))).await;
+            let _ = ws.send(Message::text(abort_frame(id))).await;
         }
         let _ = ws.close(None).await;
     })
@@ -770,7 +753,7 @@ impl Conn {
         settings: &SubscriptionConfig,
     ) -> Option<Ended> {
         use ReconnectReason::{Closed, Failure};
-        match protocol::decode(text) {
+        match smc_protocol::decode(text) {
             Err(e) => {
                 let kind = MessageErrorKind::Malformed;
                 SubEvent::FrameRejected {
@@ -858,6 +841,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::labels::StateFamily;
 
     #[test]
     fn query_uses_id_format_and_group_fields() {
@@ -868,7 +852,7 @@ mod tests {
             .filter_map(|l| d.group_field(l))
             .collect();
         let q: serde_json::Value =
-            serde_json::from_str(&query_json(d, "HQ FW", false, &fields)).unwrap();
+            serde_json::from_str(&query(d, "HQ FW", false, &fields)).unwrap();
         assert_eq!(
             q,
             serde_json::json!({
@@ -877,7 +861,7 @@ mod tests {
                 "format": {"type": "texts", "field_format": "id", "resolving": {"senders": true}, "field_ids": [4, 11, 116]},
             })
         );
-        let q = query_json(Definition::BlockList, "x", true, &[]);
+        let q = query(Definition::BlockList, "x", true, &[]);
         assert!(
             q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"),
             "{q}"
@@ -895,7 +879,7 @@ mod tests {
         let budget = Arc::new(SeriesBudget::new(10));
         let mut table = Table::new(2, budget.clone());
         let text = r#"{"fetch":-3,"records":{"added":[{"delta_key":"a","602":"10","4":"n1"},{"4":"no key"},{"delta_key":"b","602":"Low"}],"updated":[{"delta_key":"a","4":"n2"}],"deleted":["b","zz",{"delta_key":"a"},"a"]}}"#;
-        let Ok(ServerMessage::Records { records, .. }) = protocol::decode(text) else {
+        let Ok(ServerMessage::Records { records, .. }) = smc_protocol::decode(text) else {
             panic!("not records")
         };
         let counts = fold.apply(&mut table, &records);
@@ -912,7 +896,7 @@ mod tests {
         assert_eq!(budget.used(), 0);
 
         let text = r#"{"fetch":-3,"records":{"added":[{"delta_key":"a","602":"10","4":"n1"}],"updated":[{"delta_key":"a","4":"n2"},{"delta_key":"c","602":"3"}]}}"#;
-        let Ok(ServerMessage::Records { records, .. }) = protocol::decode(text) else {
+        let Ok(ServerMessage::Records { records, .. }) = smc_protocol::decode(text) else {
             panic!("not records")
         };
         assert_eq!(fold.apply(&mut table, &records), FoldCounts::default());

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use crate::fold::SeriesBudget;
-use crate::model::Definition;
+use smc_protocol::{Change, Definition};
 
 /// The label values of one series, in the order of the subscription's `group_labels`.
 pub type LabelValues = Arc<[Arc<str>]>;
@@ -111,26 +111,6 @@ impl MessageErrorKind {
     }
 }
 
-/// The change kind of a record (`records.added` / `updated` / `deleted`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChangeKind {
-    Added,
-    Updated,
-    Deleted,
-}
-
-impl ChangeKind {
-    pub const ALL: [ChangeKind; 3] = [ChangeKind::Added, ChangeKind::Updated, ChangeKind::Deleted];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            ChangeKind::Added => "added",
-            ChangeKind::Updated => "updated",
-            ChangeKind::Deleted => "deleted",
-        }
-    }
-}
-
 /// Counters and gauges of one subscription's connection life. All atomics.
 #[derive(Debug, Default)]
 pub struct SubscriptionHealth {
@@ -138,7 +118,7 @@ pub struct SubscriptionHealth {
     ready: AtomicBool,
     last_message_ms: AtomicU64,
     reconnects: [AtomicU64; ReconnectReason::ALL.len()],
-    records: [AtomicU64; ChangeKind::ALL.len()],
+    records: [AtomicU64; Change::ALL.len()],
     message_errors: [AtomicU64; MessageErrorKind::ALL.len()],
     snapshots: AtomicU64,
     unknown_deletes: AtomicU64,
@@ -181,11 +161,11 @@ impl SubscriptionHealth {
     pub fn inc_reconnect(&self, r: ReconnectReason) {
         self.reconnects[r.index()].fetch_add(1, Ordering::Relaxed);
     }
-    pub fn records(&self, c: ChangeKind) -> u64 {
-        self.records[c as usize].load(Ordering::Relaxed)
+    pub fn records(&self, c: Change) -> u64 {
+        self.records[c.index()].load(Ordering::Relaxed)
     }
-    pub fn add_records(&self, c: ChangeKind, n: u64) {
-        self.records[c as usize].fetch_add(n, Ordering::Relaxed);
+    pub fn add_records(&self, c: Change, n: u64) {
+        self.records[c.index()].fetch_add(n, Ordering::Relaxed);
     }
     pub fn message_errors(&self, k: MessageErrorKind) -> u64 {
         self.message_errors[k as usize].load(Ordering::Relaxed)

@@ -4,13 +4,14 @@
 
 pub mod client;
 
+use smc_exporter::labels::StateFamily;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use smc_exporter::app::Exporter;
 use smc_exporter::config::{self, Config};
-use smc_exporter::model::Definition;
 use smc_exporter::sim::{self, SimOptions, SimServer};
+use smc_protocol::Definition;
 use tokio::net::TcpListener;
 
 /// A series: metric name and sorted labels.

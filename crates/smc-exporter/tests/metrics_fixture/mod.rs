@@ -1,14 +1,15 @@
 //! A hand-built store shared by the metrics and HTTP tests.
 #![allow(dead_code)]
 
+use smc_exporter::labels::StateFamily;
 use std::sync::Arc;
 
 use smc_exporter::fold::SeriesBudget;
 use smc_exporter::metrics::{BuildInfo, ProcessMetrics, ProcessStats, RenderOptions};
-use smc_exporter::model::Definition;
 use smc_exporter::state::{
-    ChangeKind, MessageErrorKind, Published, ReconnectReason, SmcState, Store, SubscriptionState,
+    MessageErrorKind, Published, ReconnectReason, SmcState, Store, SubscriptionState,
 };
+use smc_protocol::{Change, Definition};
 
 pub const BUILD: BuildInfo = BuildInfo {
     version: "0.1.0",
@@ -90,9 +91,9 @@ pub fn store() -> Store {
     h.inc_reconnect(ReconnectReason::Closed);
     h.inc_reconnect(ReconnectReason::Closed);
     h.inc_reconnect(ReconnectReason::Idle);
-    h.add_records(ChangeKind::Added, 60);
-    h.add_records(ChangeKind::Updated, 10);
-    h.add_records(ChangeKind::Deleted, 6);
+    h.add_records(Change::Added, 60);
+    h.add_records(Change::Updated, 10);
+    h.add_records(Change::Deleted, 6);
     h.inc_snapshots();
     h.inc_snapshots();
     h.inc_snapshots();
@@ -111,7 +112,7 @@ pub fn store() -> Store {
     blocks.health.set_ready();
     blocks.health.touch(1_700_000_001_000);
     blocks.health.inc_snapshots();
-    blocks.health.add_records(ChangeKind::Added, 3);
+    blocks.health.add_records(Change::Added, 3);
 
     let alerts = sub(
         "smc-a",
@@ -125,7 +126,7 @@ pub fn store() -> Store {
     alerts.health.set_ready();
     alerts.health.touch(1_700_000_002_500);
     alerts.health.inc_snapshots();
-    alerts.health.add_records(ChangeKind::Added, 7);
+    alerts.health.add_records(Change::Added, 7);
 
     // Never connected: down, not ready, no last-message series.
     let routes = sub(
