@@ -16,7 +16,7 @@ use std::sync::Arc;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use smc_exporter::fold::{Change, Delta, SeriesBudget, Table};
+use smc_fold::{Change, Delta, SeriesBudget, Table};
 
 const SNAPSHOT: usize = 100_000;
 const KEY_LEN: usize = 28;

@@ -14,7 +14,7 @@ use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use smc_exporter::fold::{Change, Delta, SeriesBudget, Table};
+use smc_fold::{Change, Delta, SeriesBudget, Table};
 
 struct Counting;
 

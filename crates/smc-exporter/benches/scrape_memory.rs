@@ -25,8 +25,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use smc_exporter::fold::SeriesBudget;
-use smc_exporter::state::{Published, SmcState, Store, SubscriptionState};
+use smc_exporter::state::{SmcState, Store, SubscriptionState};
+use smc_fold::{Published, SeriesBudget};
 use smc_protocol::Definition;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

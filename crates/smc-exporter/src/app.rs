@@ -11,10 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::fold::SeriesBudget;
 use crate::smc::session::{SessionError, SmcSession};
 use crate::smc::subscription::{self, SubscriptionSpec};
 use crate::state::{SmcState, Store, SubscriptionState};
+use smc_fold::SeriesBudget;
 use smc_protocol::Definition;
 
 /// How long shutdown waits for subscriptions to abort their fetches and

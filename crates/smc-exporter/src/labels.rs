@@ -5,6 +5,7 @@
 //! These are the exporter's public API (metric names are added, never
 //! renamed); the protocol crate only knows the definitions themselves.
 
+use smc_fold::FieldPick;
 use smc_protocol::{Definition, Transform};
 
 /// A record field that can become a label.
@@ -16,6 +17,16 @@ pub struct GroupField {
     pub field: u32,
     /// How the rendered value becomes a label value.
     pub transform: Transform,
+}
+
+impl GroupField {
+    /// What the fold reads for this label.
+    pub fn pick(self) -> FieldPick {
+        FieldPick {
+            field: self.field,
+            transform: self.transform,
+        }
+    }
 }
 
 /// The state family of a definition and its labels.
@@ -171,6 +182,29 @@ mod tests {
                 assert!(d.group_field(l).is_some(), "{d}: {l}");
             }
         }
+    }
+
+    #[test]
+    fn severity_is_read_from_field_602_with_its_transform() {
+        let d = Definition::ActiveAlerts;
+        let picks: Vec<FieldPick> = ["severity", "node"]
+            .iter()
+            .map(|l| d.group_field(l).map(GroupField::pick))
+            .collect::<Option<_>>()
+            .unwrap();
+        assert_eq!(
+            picks,
+            [
+                FieldPick {
+                    field: 602,
+                    transform: Transform::Severity
+                },
+                FieldPick {
+                    field: 4,
+                    transform: Transform::AsIs
+                },
+            ]
+        );
     }
 
     #[test]

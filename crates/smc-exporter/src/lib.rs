@@ -8,7 +8,6 @@
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod fold;
 pub mod http;
 pub mod labels;
 pub mod logging;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use proptest::prelude::*;
-use smc_exporter::fold::{Change, Delta, Outcome, SeriesBudget, Table};
+use smc_fold::{Change, Delta, Outcome, SeriesBudget, Table};
 
 #[derive(Debug, Clone)]
 struct Op {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use smc_exporter::fold::{Change, Delta, Outcome, SeriesBudget, Table};
+use smc_fold::{Change, Delta, Outcome, SeriesBudget, Table};
 
 fn budget(cap: usize) -> Arc<SeriesBudget> {
     Arc::new(SeriesBudget::new(cap))
@@ -334,7 +334,7 @@ fn many_keys_round_trip() {
 
 #[test]
 fn detached_table_frees_its_slots_for_the_resync() {
-    use smc_exporter::fold::{Change, Delta, SeriesBudget, Table};
+    use smc_fold::{Change, Delta, SeriesBudget, Table};
     use std::sync::Arc;
     let budget = Arc::new(SeriesBudget::new(2));
     let mut old = Table::new(1, budget.clone());

@@ -7,10 +7,9 @@
 use smc_exporter::labels::StateFamily;
 use std::sync::Arc;
 
-use smc_exporter::fold::{SeriesBudget, Table};
 use smc_exporter::metrics::{Format, ProcessMetrics, RenderOptions, render_with};
-use smc_exporter::smc::subscription::RecordFold;
 use smc_exporter::state::{SmcState, Store, SubscriptionState};
+use smc_fold::{RecordFold, SeriesBudget, Table};
 use smc_protocol::{Definition, Records, ServerMessage};
 
 const OPTS: RenderOptions = RenderOptions {
@@ -41,7 +40,7 @@ fn fold_and_render(rows: &[(String, String)]) -> (Store, String) {
     ];
     let budget = Arc::new(SeriesBudget::new(10_000));
     let mut table = Table::new(2, budget.clone());
-    RecordFold::new(&fields).apply(&mut table, &records(rows));
+    RecordFold::new(&fields.map(|g| g.pick())).apply(&mut table, &records(rows));
     let sub = Arc::new(SubscriptionState::new(
         "smc".into(),
         "Shared Domain".into(),
@@ -97,7 +96,7 @@ fn a_1_mib_value_becomes_a_label_of_exactly_the_cap_and_is_counted_once() {
         Some("smc_exporter_label_values_truncated_total{family=\"smc_active_alerts\"} 1")
     );
     assert_eq!(store.budget("smc_active_alerts").unwrap().truncated(), 1);
-    assert_eq!(smc_exporter::fold::MAX_LABEL_VALUE_BYTES, CAP);
+    assert_eq!(smc_fold::MAX_LABEL_VALUE_BYTES, CAP);
 }
 
 #[test]

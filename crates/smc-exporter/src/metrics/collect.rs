@@ -74,7 +74,7 @@ pub const SERIES_DROPPED: FamilyDesc = FamilyDesc::counter(
     "Records that needed a new series while their state family was at its series limit.",
 );
 // Its HELP names the cap.
-const _: () = assert!(crate::fold::MAX_LABEL_VALUE_BYTES == 1024);
+const _: () = assert!(smc_fold::MAX_LABEL_VALUE_BYTES == 1024);
 pub const LABEL_VALUES_TRUNCATED: FamilyDesc = FamilyDesc::counter(
     "smc_exporter_label_values_truncated_total",
     "Record field values cut to 1024 bytes to become label values of their state family.",

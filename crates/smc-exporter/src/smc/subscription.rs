@@ -50,7 +50,6 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SubscriptionConfig;
-use crate::fold::{Change, Delta, Outcome, SeriesBudget, Table};
 use crate::labels::GroupField;
 use crate::smc::backoff::Backoff;
 use crate::smc::events::{Level, SubEvent};
@@ -59,8 +58,9 @@ use crate::smc::incidents::Joined;
 use crate::smc::liveness::{Due, Liveness, Timings};
 use crate::smc::session::{Admission, Auth, Credentials, SmcSession, no_answer};
 use crate::state::{MessageErrorKind, ReconnectReason, SubscriptionState};
+use smc_fold::{FoldCounts, RecordFold, SeriesBudget, Table};
 use smc_protocol::{
-    Definition, Records, ServerMessage, abort_frame, is_legacy_api, parse_api_version,
+    Change, Definition, Records, ServerMessage, abort_frame, is_legacy_api, parse_api_version,
 };
 
 /// Snapshot batches hold at most this many rows (`smc-protocol.md` §3.2).
@@ -140,73 +140,6 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// What folding one `records` message did besides changing the table, for
-/// the subscription's health counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FoldCounts {
-    /// `deleted` records whose key the table did not hold (nothing changed).
-    pub unknown_deletes: u64,
-    /// Records without a `delta_key`: skipped.
-    pub missing_keys: u64,
-}
-
-/// How a subscription turns decoded records into table deltas: which record
-/// field (by id, as `field_format: "id"` names it) feeds each group label,
-/// and its transform. Public so that the fuzz targets (`fuzz/`) drive the
-/// exact fold path of a subscription.
-#[derive(Debug, Clone)]
-pub struct RecordFold {
-    group_fields: Vec<GroupField>,
-    /// `group_fields[i].field` as the record key string, computed once.
-    keys: Vec<String>,
-}
-
-impl RecordFold {
-    /// A fold whose table has one label per entry of `group_fields`, in order.
-    pub fn new(group_fields: &[GroupField]) -> Self {
-        RecordFold {
-            group_fields: group_fields.to_vec(),
-            keys: group_fields.iter().map(|g| g.field.to_string()).collect(),
-        }
-    }
-
-    /// Apply one decoded `records` message to `table`: every `added`, then
-    /// every `updated`, then every `deleted` record, in wire order. A record
-    /// without `delta_key` is skipped and counted in
-    /// [`FoldCounts::missing_keys`]; a label field it lacks is `None` in the
-    /// [`Delta`]. `table` should have this fold's arity.
-    pub fn apply(&self, table: &mut Table, records: &Records) -> FoldCounts {
-        let mut counts = FoldCounts::default();
-        let lists = [
-            (Change::Added, &records.added),
-            (Change::Updated, &records.updated),
-            (Change::Deleted, &records.deleted),
-        ];
-        let mut values: Vec<Option<&str>> = Vec::with_capacity(self.keys.len());
-        for (change, list) in lists {
-            for rec in list.iter() {
-                let Some(key) = rec.delta_key.as_deref() else {
-                    counts.missing_keys += 1;
-                    continue;
-                };
-                values.clear();
-                for (k, g) in self.keys.iter().zip(&self.group_fields) {
-                    values.push(rec.get(k).map(|v| g.transform.apply(v)));
-                }
-                if table.apply(Delta {
-                    change,
-                    key,
-                    values: &values,
-                }) == Outcome::UnknownDelete
-                {
-                    counts.unknown_deletes += 1;
-                }
-            }
-        }
-        counts
-    }
-}
-
 /// The folding side of a subscription: the served table and, during a
 /// (re)sync, the staging table.
 struct Folder {
@@ -220,7 +153,8 @@ struct Folder {
 
 impl Folder {
     fn new(spec: SubscriptionSpec) -> Self {
-        let fold = RecordFold::new(&spec.group_fields);
+        let picks: Vec<_> = spec.group_fields.iter().map(|g| g.pick()).collect();
+        let fold = RecordFold::new(&picks);
         Folder {
             spec,
             fold,
@@ -865,52 +799,6 @@ mod tests {
         assert!(
             q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"),
             "{q}"
-        );
-    }
-
-    #[test]
-    fn record_fold_applies_lists_in_order_and_counts_skips() {
-        let d = Definition::ActiveAlerts;
-        let fields = [
-            d.group_field("severity").unwrap(),
-            d.group_field("node").unwrap(),
-        ];
-        let fold = RecordFold::new(&fields);
-        let budget = Arc::new(SeriesBudget::new(10));
-        let mut table = Table::new(2, budget.clone());
-        let text = r#"{"fetch":-3,"records":{"added":[{"delta_key":"a","602":"10","4":"n1"},{"4":"no key"},{"delta_key":"b","602":"Low"}],"updated":[{"delta_key":"a","4":"n2"}],"deleted":["b","zz",{"delta_key":"a"},"a"]}}"#;
-        let Ok(ServerMessage::Records { records, .. }) = smc_protocol::decode(text) else {
-            panic!("not records")
-        };
-        let counts = fold.apply(&mut table, &records);
-        // "zz" and the second "a" are unknown when their delete comes.
-        assert_eq!(
-            counts,
-            FoldCounts {
-                unknown_deletes: 2,
-                missing_keys: 1
-            }
-        );
-        assert!(table.is_empty());
-        assert_eq!(table.series(), 0);
-        assert_eq!(budget.used(), 0);
-
-        let text = r#"{"fetch":-3,"records":{"added":[{"delta_key":"a","602":"10","4":"n1"}],"updated":[{"delta_key":"a","4":"n2"},{"delta_key":"c","602":"3"}]}}"#;
-        let Ok(ServerMessage::Records { records, .. }) = smc_protocol::decode(text) else {
-            panic!("not records")
-        };
-        assert_eq!(fold.apply(&mut table, &records), FoldCounts::default());
-        let mut groups: Vec<(Vec<String>, u64)> = table
-            .groups()
-            .map(|(l, c)| (l.iter().map(|s| s.to_string()).collect(), c))
-            .collect();
-        groups.sort();
-        assert_eq!(
-            groups,
-            [
-                (vec!["critical".to_owned(), "n2".to_owned()], 1),
-                (vec!["low".to_owned(), String::new()], 1),
-            ]
         );
     }
 }

@@ -10,20 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 
-use crate::fold::SeriesBudget;
+use smc_fold::{Published, SeriesBudget};
 use smc_protocol::{Change, Definition};
-
-/// The label values of one series, in the order of the subscription's `group_labels`.
-pub type LabelValues = Arc<[Arc<str>]>;
-
-/// An immutable view of one subscription's folded state.
-#[derive(Debug, Default, Clone)]
-pub struct Published {
-    /// One entry per series with a non-zero count, in no particular order.
-    pub groups: Vec<(LabelValues, u64)>,
-    /// Tracked entries (table rows), including those in dropped series.
-    pub entries: u64,
-}
 
 /// Why a subscription reconnected. A bounded set: it is a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

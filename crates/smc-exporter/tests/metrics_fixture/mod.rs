@@ -4,11 +4,9 @@
 use smc_exporter::labels::StateFamily;
 use std::sync::Arc;
 
-use smc_exporter::fold::SeriesBudget;
 use smc_exporter::metrics::{BuildInfo, ProcessMetrics, ProcessStats, RenderOptions};
-use smc_exporter::state::{
-    MessageErrorKind, Published, ReconnectReason, SmcState, Store, SubscriptionState,
-};
+use smc_exporter::state::{MessageErrorKind, ReconnectReason, SmcState, Store, SubscriptionState};
+use smc_fold::{Published, SeriesBudget};
 use smc_protocol::{Change, Definition};
 
 pub const BUILD: BuildInfo = BuildInfo {

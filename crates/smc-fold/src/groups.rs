@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hashbrown::HashTable;
 
 use super::SeriesBudget;
-use crate::state::LabelValues;
+use crate::LabelValues;
 
 /// A series id: an index into the slab. Recycled after the series empties.
 pub(crate) type GroupId = u32;
@@ -181,7 +181,7 @@ fn s_hash(slots: &[Slot], id: GroupId) -> u64 {
 
 impl Groups {
     /// Give every held slot back to the shared budget and continue against a
-    /// private, unlimited one (see [`crate::fold::Table::detach_budget`]).
+    /// private, unlimited one (see [`crate::Table::detach_budget`]).
     pub(crate) fn detach_budget(&mut self) {
         self.budget.release(self.index.len());
         self.budget = Arc::new(SeriesBudget::new(usize::MAX));

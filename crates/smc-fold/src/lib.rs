@@ -1,4 +1,10 @@
-//! The fold: delta semantics, nothing about sockets or metrics.
+//! smc-fold: delta semantics of SMC session-monitoring records, nothing
+//! about sockets or metrics.
+//!
+//! It depends on `smc-protocol` (the decoded records, [`Change`]) and on
+//! hashing crates only: no tokio, no networking, no metric names. The
+//! exporter's subscriptions fold with it, its state store serves the
+//! [`Published`] snapshots, and the fuzz targets drive [`RecordFold`].
 //!
 //! A [`Table`] maps each entry's `delta_key` to the series (label tuple) it
 //! counts in. `added` inserts or replaces, `updated` moves the entry to its new
@@ -17,9 +23,13 @@ mod budget;
 mod groups;
 mod key;
 mod label;
+mod published;
+mod record;
 mod table;
 
 pub use budget::SeriesBudget;
 pub use label::{MAX_LABEL_VALUE_BYTES, cap_label_value};
-pub use smc_protocol::Change;
+pub use published::{LabelValues, Published};
+pub use record::{FieldPick, FoldCounts, RecordFold};
+pub use smc_protocol::{Change, Transform};
 pub use table::{Delta, Outcome, Table};

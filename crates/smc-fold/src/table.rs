@@ -11,7 +11,7 @@ use super::SeriesBudget;
 use super::groups::{GroupId, Groups};
 use super::key::{KeyHash, hash_labels};
 use super::label::{MAX_LABEL_VALUE_BYTES, cap_label_value};
-use crate::state::{LabelValues, Published};
+use crate::{LabelValues, Published};
 use smc_protocol::Change;
 
 /// One record's effect on the table. `values` has one slot per group label;
