@@ -1,7 +1,7 @@
 //! Soak harness (issue 4): continuous churn plus seeded random faults across
 //! every engine, against the real `smc-exporter` binary in its own process.
 //!
-//! `cargo bench --locked --bench soak [-- --seconds N --seed S --rate R --fault-every F]`
+//! `cargo bench --locked -p smc-exporter --bench soak [-- --seconds N --seed S --rate R --fault-every F]`
 //! (or `SOAK_SECONDS`, `SOAK_SEED`, `SOAK_RATE`, `SOAK_FAULT_EVERY`). See
 //! `docs/soak.md`. The simulator runs in this process; the exporter is
 //! started from `CARGO_BIN_EXE_smc-exporter` (override: `SOAK_EXPORTER_BIN`)
@@ -21,8 +21,7 @@
 //! - RSS after the soak ≤ RSS after warm-up × 1.05 + 2 MiB;
 //! - the exporter logs no panic and exits 0 on SIGTERM.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,11 +32,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
-use common::{SeriesKey, parse_samples, state_families, state_samples};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value;
-use smc_exporter::sim::{SimOptions, SimServer};
+use smc_lab::{SeriesKey, parse_samples, state_families, state_samples};
+use smc_sim::{SimOptions, SimServer};
 use tokio::time::{Instant, sleep, sleep_until};
 
 type Samples = BTreeMap<SeriesKey, f64>;
@@ -73,7 +72,7 @@ const DEFS: [&str; 8] = [
 /// The fault kinds drawn: every kind of `POST /sim/fault/` but `restart`,
 /// whose new world has other table sizes and so another memory footprint.
 fn drawn_kinds() -> Vec<&'static str> {
-    smc_exporter::sim::FAULT_KINDS
+    smc_sim::FAULT_KINDS
         .into_iter()
         .filter(|k| *k != "restart")
         .collect()
@@ -719,7 +718,7 @@ async fn settle(
                 .filter(|((n, _), _)| n == "smc_subscription_up")
                 .map(|(_, v)| v)
                 .sum();
-            let truth = state_samples(&sim.server.truth(SMC));
+            let truth = state_samples(&smc_lab::truth_text(&sim.server, SMC));
             let fams = state_families();
             let got: Samples = s
                 .iter()
@@ -778,7 +777,7 @@ fn mib(b: u64) -> String {
 async fn run(opts: Opts) -> Result<String, String> {
     let started = Instant::now();
     let server = Arc::new(
-        common::start_sim(SimOptions {
+        smc_lab::start_sim(SimOptions {
             seed: opts.seed,
             scale: opts.scale,
             ..SimOptions::default()
@@ -789,18 +788,18 @@ async fn run(opts: Opts) -> Result<String, String> {
     let mut targets = w.engines.clone();
     targets.extend(w.alert_domains.iter().cloned());
     let subscriptions = w.engines.len() * 7 + w.alert_domains.len();
-    let rows: usize = state_samples(&server.truth(SMC))
+    let rows: usize = state_samples(&smc_lab::truth_text(&server, SMC))
         .values()
         .map(|v| *v as usize)
         .sum();
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (mut exporter, addr) = start_exporter(&opts, dir.path(), &server)?;
-    let http = reqwest::Client::new();
+    let http = smc_lab::http::client();
     let metrics_url = format!("http://{addr}/metrics");
     let sim = Sim {
         server: server.clone(),
         url: server.url(),
-        http: reqwest::Client::new(),
+        http: smc_lab::http::client(),
     };
     // Ready: every subscription completed its first snapshot.
     let deadline = Instant::now() + START;

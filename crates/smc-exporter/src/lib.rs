@@ -13,6 +13,5 @@ pub mod labels;
 pub mod logging;
 pub mod metrics;
 pub mod signals;
-pub mod sim;
 pub mod smc;
 pub mod state;

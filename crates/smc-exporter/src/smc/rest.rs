@@ -365,7 +365,7 @@ impl SmcRest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{self, SimOptions, SimServer};
+    use smc_sim::{self as sim, SimOptions, SimServer};
 
     async fn rest_for_sim() -> (SimServer, SmcRest) {
         crate::smc::tls::install_default_provider();

@@ -385,7 +385,7 @@ impl SmcSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{self, SimOptions, SimServer};
+    use smc_sim::{self as sim, SimOptions, SimServer};
     use std::time::Duration;
 
     async fn session_for(key: Option<&str>) -> (SimServer, SmcSession) {
