@@ -2,6 +2,7 @@
 //! is one frame, and neither function may panic, whatever it returns.
 
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use libfuzzer_sys::fuzz_target;
 use smc_protocol::ServerMessage;

@@ -22,6 +22,7 @@
 //!   dropping the tables returns the whole budget.
 
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
 use std::sync::Arc;

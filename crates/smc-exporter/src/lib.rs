@@ -5,6 +5,8 @@
 //! `metrics` (render) → `http`. The simulator (`sim`) lives in the same crate
 //! so that `demo` can run both in one process.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod app;
 pub mod cli;
 pub mod config;

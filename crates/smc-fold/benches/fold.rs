@@ -10,6 +10,8 @@
 //!   `deleted`, 20% `added` (deleted keys coming back). Each pass leaves the
 //!   key set as it found it, so iterations see a steady state.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 

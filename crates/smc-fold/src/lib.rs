@@ -19,6 +19,8 @@
 //! Label values are record field values cut to [`MAX_LABEL_VALUE_BYTES`]
 //! (on a character boundary), counted in the family's [`SeriesBudget`].
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod budget;
 mod groups;
 mod key;

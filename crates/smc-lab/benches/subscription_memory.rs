@@ -16,6 +16,8 @@
 //! exporter's. The child exits when its stdin closes, so it never outlives
 //! the harness.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitCode, Stdio};

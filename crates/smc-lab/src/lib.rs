@@ -15,6 +15,8 @@
 //! `expect` and `panic` module by module; `commands` and `truth` are held to
 //! the workspace's rules.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod commands;
 pub mod truth;
 

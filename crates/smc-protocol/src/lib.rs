@@ -16,6 +16,8 @@
 //! what travels on the wire. Its dependencies are serde, serde_json and
 //! thiserror.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod change;
 mod decode;
 mod definition;

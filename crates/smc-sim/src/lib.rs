@@ -103,6 +103,8 @@
 //! | `expression`, `cs_like`, `ci_like`, `element` values, unknown types, malformed JSON | `{"failure":"Invalid filter: <why>"}`, then a normal close |
 //!
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod fault;
 mod filter;
 mod logs;

@@ -25,7 +25,7 @@ fn dropped(text: &str) -> f64 {
 async fn cap_at_family_size_drops_nothing_across_resync() {
     let mut n = 0;
     let pair = start_pair_with(21, |cfg, sim| {
-        n = family_series(&smc_lab::truth_text(&sim, "demo"));
+        n = family_series(&smc_lab::truth_text(sim, "demo"));
         cfg.max_series_per_family = n;
     })
     .await;
@@ -63,7 +63,7 @@ async fn cap_at_family_size_drops_nothing_across_resync() {
 async fn cap_below_family_size_refuses_and_counts() {
     let mut n = 0;
     let pair = start_pair_with(21, |cfg, sim| {
-        n = family_series(&smc_lab::truth_text(&sim, "demo"));
+        n = family_series(&smc_lab::truth_text(sim, "demo"));
         cfg.max_series_per_family = n - 3;
     })
     .await;

@@ -119,7 +119,7 @@ async fn wait_for(
 
 /// The state-family samples of one SMC's ground truth.
 fn truth_of(sim: &SimServer, smc: &str) -> Samples {
-    state_samples(&smc_lab::truth_text(&sim, smc))
+    state_samples(&smc_lab::truth_text(sim, smc))
 }
 
 /// The served state-family samples with `smc` label `smc`.
