@@ -1,6 +1,6 @@
 //! Memory harness: 200 concurrent scrapes of a large exposition.
 //!
-//! `cargo bench --bench scrape_memory`. Builds a store with 7 state families
+//! `cargo bench -p smc-exporter --bench scrape_memory`. Builds a store with 7 state families
 //! at the 10,000-series cap (a ~4.6 MB text exposition), serves it with the
 //! real HTTP server on 127.0.0.1:0 in this process, and fires 200 concurrent
 //! scrapes at it, three times:

@@ -1,9 +1,16 @@
-//! smc-exporter: Forcepoint NGFW SMC session monitoring → Prometheus.
+//! smc-exporter: Forcepoint NGFW SMC session monitoring → Prometheus. The
+//! daemon: a library (what `smc-lab demo` and the tests drive) and the
+//! `smc-exporter` binary.
 //!
 //! Data path (one module per stage, see `docs/architecture.md`):
-//! `config` → `smc` (session, protocol, subscription) → `fold` → `state` →
-//! `metrics` (render) → `http`. The simulator (`sim`) lives in the same crate
-//! so that `demo` can run both in one process.
+//! `config` → `smc` (session, login gate, subscription) → the fold
+//! (`smc-fold`) → `state` → `metrics` (render) → `http`; the wire format is
+//! `smc-protocol`'s, and the metric contract of the state families is
+//! [`labels`].
+//!
+//! It must not depend on the simulator (`smc-sim`) or the lab (`smc-lab`)
+//! outside its tests: the shipped binary carries no simulator (CI checks
+//! `cargo tree -e normal` and the release binary's symbols).
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -36,7 +36,7 @@ pub enum LogFormat {
 /// Log targets whose debug and trace output carries request headers
 /// verbatim, session cookie or token included (tungstenite traces the whole
 /// client handshake request). They are cut below info whatever `--log.level`
-/// asks for; `tests/secrets.rs` checks the logs at trace level.
+/// asks for; `tests/e2e/secrets.rs` checks the logs at trace level.
 const SECRET_BEARING_TARGETS: &[&str] = &["tungstenite::handshake::client"];
 
 fn may_carry_secrets(meta: &tracing::Metadata<'_>) -> bool {

@@ -1,6 +1,6 @@
 //! Memory harness: resident memory per idle subscription.
 //!
-//! `cargo bench --bench subscription_memory`. Runs the simulator (a still
+//! `cargo bench -p smc-lab --bench subscription_memory`. Runs the simulator (a still
 //! world, churn 0) and subscribes the exporter to a table that holds no rows
 //! (SSL VPN sessions of `plano-fw`), many times over: the subscriptions open
 //! their sockets, complete an empty snapshot and then idle, so what they cost
@@ -201,12 +201,8 @@ fn main() -> ExitCode {
         }
     };
     smc_exporter::smc::tls::install_default_provider();
-    // As the daemon's runtime (src/cli.rs).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .max_blocking_threads(16)
-        .build();
-    let result = match runtime {
+    // The daemon's own runtime.
+    let result = match smc_exporter::cli::runtime() {
         Ok(r) => r.block_on(run(url, key)),
         Err(e) => Err(format!("cannot start the runtime: {e}")),
     };

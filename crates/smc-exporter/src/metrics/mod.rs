@@ -4,7 +4,7 @@
 //!
 //! `prometheus-client` 0.25 is the project's metrics crate, and it is used
 //! where it is strongest: as the reference OpenMetrics encoder that our output
-//! is checked against (`tests/metrics_oracle.rs` feeds the very same family
+//! is checked against (`tests/exporter/metrics_oracle.rs` feeds the very same family
 //! walk into `prometheus_client::encoding::text::encode` through a
 //! `Collector` and requires a byte-identical result). It is not on the scrape
 //! path, for four reasons:
