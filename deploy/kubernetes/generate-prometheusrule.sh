@@ -1,7 +1,7 @@
 #!/bin/sh
 # Regenerates prometheusrule.yaml from deploy/prometheus/{alerts,recording}.yml
 # so that Kubernetes and plain Prometheus load the very same rules.
-# `cargo test --test deploy_artifacts` fails if the files drift apart.
+# `cargo test -p smc-exporter --test exporter deploy_artifacts` fails if the files drift apart.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 rules="$here/../prometheus"

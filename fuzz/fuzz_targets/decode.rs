@@ -1,16 +1,17 @@
-//! `smc::protocol::decode` and `parse_abort` on arbitrary UTF-8: every input
+//! `smc_protocol::decode` and `parse_abort` on arbitrary UTF-8: every input
 //! is one frame, and neither function may panic, whatever it returns.
 
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use libfuzzer_sys::fuzz_target;
-use smc_exporter::smc::protocol::{self, ServerMessage};
+use smc_protocol::ServerMessage;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(ServerMessage::Records { records, .. }) = protocol::decode(text) {
+    if let Ok(ServerMessage::Records { records, .. }) = smc_protocol::decode(text) {
         // The accessors a subscription uses on every message and record.
         let lists = [&records.added, &records.updated, &records.deleted];
         assert_eq!(records.len(), lists.iter().map(|l| l.len()).sum::<usize>());
@@ -24,5 +25,5 @@ fuzz_target!(|data: &[u8]| {
             }
         }
     }
-    let _ = protocol::parse_abort(text);
+    let _ = smc_protocol::parse_abort(text);
 });

@@ -1,8 +1,9 @@
 //! Frames decoded and folded the way a subscription folds them.
 //!
 //! Input: UTF-8 text, one frame per line. Each line goes through
-//! `protocol::decode`; every `Records` message is applied with
-//! [`RecordFold::apply`], the function `subscription.rs` calls, to a table
+//! `smc_protocol::decode`; every `Records` message is applied with
+//! [`RecordFold::apply`] (smc-fold), the function the exporter's
+//! subscriptions call, to a table
 //! with four labels (node, protocol, state and an alert severity with its
 //! transform) and a series budget of [`CAP`], small enough that the cap is
 //! reached. A `Started` message begins a resync the way a reconnect does: the
@@ -21,30 +22,34 @@
 //!   dropping the tables returns the whole budget.
 
 #![no_main]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
-use smc_exporter::fold::{SeriesBudget, Table};
-use smc_exporter::model::{Definition, GroupField};
-use smc_exporter::smc::protocol::{self, Record, Records, ServerMessage};
-use smc_exporter::smc::subscription::{FoldCounts, RecordFold};
+use smc_fold::{FieldPick, FoldCounts, RecordFold, SeriesBudget, Table, Transform};
+use smc_protocol::{Record, Records, ServerMessage};
 
 const CAP: usize = 4;
 
-fn group_fields() -> Vec<GroupField> {
-    let c = Definition::Connections;
-    let a = Definition::ActiveAlerts;
+/// CONNECTIONS' node (4), protocol (11) and state (116), and an
+/// ACTIVE_ALERTS severity (602) with its transform: the exporter's
+/// `group_by` labels of those names.
+fn group_fields() -> [FieldPick; 4] {
+    let as_is = |field| FieldPick {
+        field,
+        transform: Transform::AsIs,
+    };
     [
-        c.group_field("node"),
-        c.group_field("protocol"),
-        c.group_field("state"),
-        a.group_field("severity"),
+        as_is(4),
+        as_is(11),
+        as_is(116),
+        FieldPick {
+            field: 602,
+            transform: Transform::Severity,
+        },
     ]
-    .into_iter()
-    .map(|g| g.expect("a groupable field"))
-    .collect()
 }
 
 /// A table and the keys it should hold.
@@ -137,7 +142,7 @@ fuzz_target!(|data: &[u8]| {
     // The previous table, detached from the budget, while a resync runs.
     let mut staging: Option<Tracked> = None;
     for frame in text.lines() {
-        match protocol::decode(frame) {
+        match smc_protocol::decode(frame) {
             Ok(ServerMessage::Records { records, .. }) => {
                 staging.as_mut().unwrap_or(&mut live).fold(&fold, &records)
             }

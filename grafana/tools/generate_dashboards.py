@@ -3,7 +3,7 @@
 
 The JSON files are checked in; this script is their source. After editing it:
     python3 grafana/tools/generate_dashboards.py
-    cargo test --test deploy_artifacts
+    cargo test -p smc-exporter --test exporter deploy_artifacts
 Only the Python standard library is used.
 """
 import json

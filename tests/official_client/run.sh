@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Run Forcepoint's official Python client (tests/official_client) against
 # the simulator. Idempotent: creates the venv once, reinstalls its packages
-# only when requirements.txt changed, builds the binary unless given.
+# only when requirements.txt changed, builds the simulator (`smc-lab`)
+# unless given.
 #
 #   OFFICIAL_CLIENT_VENV   venv directory (default target/official-client-venv)
-#   SMC_EXPORTER_BIN       simulator binary (default: cargo build --locked, debug)
+#   SMC_LAB_BIN            simulator binary, `smc-lab` (default: cargo build
+#                          --locked -p smc-lab, debug)
 #   PYTHON                 interpreter that creates the venv (default python3)
 #   OFFICIAL_CLIENT_TIMEOUT  hard bound of the whole pytest run, seconds (default 300)
 #
@@ -37,13 +39,13 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" >"$stamp"
 fi
 
-# 3. The simulator binary.
-if [ -z "${SMC_EXPORTER_BIN:-}" ]; then
-  cargo build --locked --quiet
-  export SMC_EXPORTER_BIN="$target_dir/debug/smc-exporter"
+# 3. The simulator binary (`smc-lab simulate`).
+if [ -z "${SMC_LAB_BIN:-}" ]; then
+  cargo build --locked --quiet -p smc-lab
+  export SMC_LAB_BIN="$target_dir/debug/smc-lab"
 fi
-case "$SMC_EXPORTER_BIN" in /*) ;; *) export SMC_EXPORTER_BIN="$repo/$SMC_EXPORTER_BIN" ;; esac
-echo "official client: simulator $SMC_EXPORTER_BIN, venv $venv"
+case "$SMC_LAB_BIN" in /*) ;; *) export SMC_LAB_BIN="$repo/$SMC_LAB_BIN" ;; esac
+echo "official client: simulator $SMC_LAB_BIN, venv $venv"
 
 # 4. The suite, each case by name.
 export PYTHONDONTWRITEBYTECODE=1

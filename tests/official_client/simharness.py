@@ -127,12 +127,14 @@ class Field:
 
 
 def load_catalog() -> dict[int, Field]:
-    """`src/model/fields.rs` `FIELDS`: id → (name, pretty)."""
-    src = (REPO / "src" / "model" / "fields.rs").read_text(encoding="utf-8")
+    """`crates/smc-protocol/src/fields.rs` `FIELDS`: id → (name, pretty)."""
+    src = (REPO / "crates" / "smc-protocol" / "src" / "fields.rs").read_text(encoding="utf-8")
     pat = re.compile(r'f!\(\s*(\d+),\s*"((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"')
     cat = {int(m[1]): Field(int(m[1]), m[2], m[3]) for m in pat.finditer(src)}
     if not cat:
-        raise AssertionError("no f!(id, name, pretty, …) entries found in src/model/fields.rs")
+        raise AssertionError(
+            "no f!(id, name, pretty, …) entries found in crates/smc-protocol/src/fields.rs"
+        )
     return cat
 
 
@@ -202,20 +204,19 @@ def _die_with_parent() -> None:
 
 
 def simulator_binary() -> Path:
-    """`SMC_EXPORTER_BIN` (relative paths are taken from the repository
-    root), else `$CARGO_TARGET_DIR/debug/smc-exporter`, else
-    `target/debug/smc-exporter`."""
-    env = os.environ.get("SMC_EXPORTER_BIN")
+    """`SMC_LAB_BIN` (relative paths are taken from the repository root),
+    else `$CARGO_TARGET_DIR/debug/smc-lab`, else `target/debug/smc-lab`."""
+    env = os.environ.get("SMC_LAB_BIN")
     if env:
         p = Path(env)
     else:
         target = Path(os.environ.get("CARGO_TARGET_DIR", "target"))
-        p = target / "debug" / "smc-exporter"
+        p = target / "debug" / "smc-lab"
     return p if p.is_absolute() else REPO / p
 
 
 class Simulator:
-    """A running `smc-exporter simulate` and its control endpoints."""
+    """A running `smc-lab simulate` and its control endpoints."""
 
     LISTENING = "simulated SMC listening on "
 
@@ -223,8 +224,8 @@ class Simulator:
         binary = simulator_binary()
         if not binary.is_file():
             raise AssertionError(
-                f"simulator binary {binary} not found: build it (cargo build) "
-                "or set SMC_EXPORTER_BIN"
+                f"simulator binary {binary} not found: build it "
+                "(cargo build -p smc-lab) or set SMC_LAB_BIN"
             )
         args = [
             str(binary),

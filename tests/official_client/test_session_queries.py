@@ -55,7 +55,7 @@ def test_fetch_batch_table_format_has_the_class_columns(smc, busiest, catalog, d
     table = parse_table(batches[0])
     missing = [i for i in d.cls.field_ids if i not in catalog]
     assert not missing, (
-        f"{d.id}.field_ids {missing} have no label in src/model/fields.rs; "
+        f"{d.id}.field_ids {missing} have no label in crates/smc-protocol/src/fields.rs; "
         f"the client showed {table.headers}"
     )
     assert table.headers == [catalog[i].pretty for i in d.cls.field_ids]

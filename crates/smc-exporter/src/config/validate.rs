@@ -1,0 +1,661 @@
+//! From [`RawConfig`] to [`Config`]: defaults, checks, key resolution, warnings.
+//!
+//! The first problem found wins; checks run in file order (top-level keys,
+//! then each `[[smc]]` key by key) so the message points at the first thing
+//! an operator would read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use figment::value::magic::RelativePathBuf;
+
+use super::error::{ConfigError, ErrorKind};
+use super::raw::*;
+use super::{Config, Secret, SmcConfig, SubscriptionConfig};
+use crate::labels::{GroupField, StateFamily};
+use smc_protocol::{Definition, SUPPORTED_API_VERSIONS, api_version_supported, parse_api_version};
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
+    let mut warnings = Vec::new();
+
+    let listen_address = listen_address(raw.listen_address.as_deref())?;
+
+    let max_series_per_family = raw
+        .max_series_per_family
+        .unwrap_or(DEFAULT_MAX_SERIES_PER_FAMILY);
+    if max_series_per_family == 0 {
+        return Err(ConfigError::invalid(
+            "max_series_per_family",
+            "must be greater than 0",
+        ));
+    }
+
+    let subscription = subscription(raw.subscription)?;
+
+    let raw_smcs = match raw.smc {
+        Some(v) if !v.is_empty() => v,
+        _ => {
+            return Err(ConfigError::new(
+                ErrorKind::Missing,
+                "smc",
+                "at least one [[smc]] table is required",
+            ));
+        }
+    };
+    let mut smc = Vec::with_capacity(raw_smcs.len());
+    let mut names: HashMap<String, usize> = HashMap::new();
+    for (i, r) in raw_smcs.into_iter().enumerate() {
+        let s = smc_config(i, r, &mut warnings)?;
+        if let Some(first) = names.insert(s.name.clone(), i) {
+            return Err(ConfigError::invalid(
+                format!("smc[{i}].name"),
+                format!("duplicate SMC name {:?} (also smc[{first}].name)", s.name),
+            ));
+        }
+        smc.push(s);
+    }
+
+    Ok(Config {
+        listen_address,
+        max_series_per_family,
+        subscription,
+        smc,
+        warnings,
+    })
+}
+
+fn listen_address(s: Option<&str>) -> Result<SocketAddr> {
+    let s = s.unwrap_or(DEFAULT_LISTEN_ADDRESS).trim();
+    // Like node_exporter, ":9791" means every interface.
+    if let Some(port) = s.strip_prefix(':') {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)));
+        }
+    }
+    s.parse().map_err(|_| {
+        ConfigError::invalid(
+            "listen_address",
+            format!("{s:?} is not IP:PORT (examples: \"0.0.0.0:9791\", \"[::]:9791\", \":9791\")"),
+        )
+    })
+}
+
+fn duration(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {
+    let d = duration_or_zero(key, v, default)?;
+    if d.is_zero() {
+        return Err(ConfigError::invalid(key, "must be greater than 0"));
+    }
+    Ok(d)
+}
+
+/// A duration where `0s` is allowed (it means "off" for the caller).
+fn duration_or_zero(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {
+    let text = v.map(|d| d.0).unwrap_or_else(|| default.to_string());
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        ConfigError::invalid(
+            key,
+            format!("invalid duration {text:?}: {e} (examples: \"500ms\", \"10s\", \"1m\")"),
+        )
+    })
+}
+
+fn human(d: Duration) -> humantime::FormattedDuration {
+    humantime::format_duration(d)
+}
+
+fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
+    let connect_timeout = duration(
+        "subscription.connect_timeout",
+        r.connect_timeout,
+        DEFAULT_CONNECT_TIMEOUT,
+    )?;
+    let backoff_initial = duration(
+        "subscription.backoff_initial",
+        r.backoff_initial,
+        DEFAULT_BACKOFF_INITIAL,
+    )?;
+    let backoff_max = duration(
+        "subscription.backoff_max",
+        r.backoff_max,
+        DEFAULT_BACKOFF_MAX,
+    )?;
+    if backoff_max < backoff_initial {
+        return Err(ConfigError::invalid(
+            "subscription.backoff_max",
+            format!(
+                "{} is less than subscription.backoff_initial ({})",
+                human(backoff_max),
+                human(backoff_initial)
+            ),
+        ));
+    }
+    let snapshot_settle = duration(
+        "subscription.snapshot_settle",
+        r.snapshot_settle,
+        DEFAULT_SNAPSHOT_SETTLE,
+    )?;
+    let max_frame_bytes = r.max_frame_bytes.unwrap_or(DEFAULT_MAX_FRAME_BYTES);
+    if max_frame_bytes == 0 {
+        return Err(ConfigError::invalid(
+            "subscription.max_frame_bytes",
+            "must be greater than 0",
+        ));
+    }
+    let ping_interval = duration(
+        "subscription.ping_interval",
+        r.ping_interval,
+        DEFAULT_PING_INTERVAL,
+    )?;
+    let pong_timeout = duration(
+        "subscription.pong_timeout",
+        r.pong_timeout,
+        DEFAULT_PONG_TIMEOUT,
+    )?;
+    if pong_timeout >= ping_interval {
+        return Err(ConfigError::invalid(
+            "subscription.pong_timeout",
+            format!(
+                "{} is not less than subscription.ping_interval ({})",
+                human(pong_timeout),
+                human(ping_interval)
+            ),
+        ));
+    }
+    let silence_limit = duration_or_zero(
+        "subscription.silence_limit",
+        r.silence_limit,
+        DEFAULT_SILENCE_LIMIT,
+    )?;
+    if !silence_limit.is_zero() && silence_limit <= MIN_SILENCE_LIMIT {
+        return Err(ConfigError::invalid(
+            "subscription.silence_limit",
+            format!(
+                "{} is too short: an SMC may send nothing for about {} on an unchanged table; use more than {} (default {DEFAULT_SILENCE_LIMIT}), or \"0s\" to turn it off",
+                human(silence_limit),
+                human(MIN_SILENCE_LIMIT),
+                human(MIN_SILENCE_LIMIT),
+            ),
+        ));
+    }
+    let healthy_reset = duration(
+        "subscription.healthy_reset",
+        r.healthy_reset,
+        DEFAULT_HEALTHY_RESET,
+    )?;
+    Ok(SubscriptionConfig {
+        connect_timeout,
+        backoff_initial,
+        backoff_max,
+        snapshot_settle,
+        max_frame_bytes,
+        ping_interval,
+        pong_timeout,
+        silence_limit: (!silence_limit.is_zero()).then_some(silence_limit),
+        healthy_reset,
+    })
+}
+
+fn required_string(key: String, v: Option<String>) -> Result<String> {
+    match v {
+        None => Err(ConfigError::new(
+            ErrorKind::Missing,
+            key,
+            "required key is missing",
+        )),
+        Some(s) if s.trim().is_empty() => Err(ConfigError::invalid(key, "must not be empty")),
+        Some(s) => Ok(s),
+    }
+}
+
+fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConfig> {
+    let p = format!("smc[{i}]");
+    let k = |key: &str| format!("{p}.{key}");
+
+    let name = required_string(k("name"), r.name)?;
+    let url_text = required_string(k("url"), r.url)?;
+    let url = smc_url(&k("url"), &url_text)?;
+    if url.scheme() == "http" {
+        warnings.push(format!(
+            "{}: plain http: the API key and session cookie cross the network unencrypted",
+            k("url")
+        ));
+    }
+
+    let api_version = match r.api_version {
+        None => None,
+        Some(v) => Some(api_version(&k("api_version"), &v.0)?),
+    };
+
+    let domain = match r.domain {
+        None => DEFAULT_DOMAIN.to_string(),
+        Some(d) if d.trim().is_empty() => {
+            return Err(ConfigError::invalid(
+                k("domain"),
+                "must not be empty (omit it for \"Shared Domain\")",
+            ));
+        }
+        Some(d) => d,
+    };
+
+    let api_key = api_key(&p, r.api_key_file, r.api_key_env, r.api_key, warnings)?;
+
+    let ca_file = match r.ca_file {
+        None => None,
+        Some(f) => {
+            let path = f.relative();
+            // Read it once so that a directory or an unreadable file fails here,
+            // at startup, rather than at the first TLS handshake.
+            std::fs::read(&path).map_err(|e| {
+                ConfigError::new(
+                    ErrorKind::Io,
+                    k("ca_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(path)
+        }
+    };
+
+    let insecure_skip_verify = r.insecure_skip_verify.unwrap_or(false);
+    if insecure_skip_verify {
+        warnings.push(format!(
+            "{}: TLS CERTIFICATE VERIFICATION IS DISABLED for SMC {name:?}; anyone on the network path can impersonate the SMC and capture its API key. Use ca_file instead",
+            k("insecure_skip_verify")
+        ));
+        if url.scheme() == "http" {
+            warnings.push(format!(
+                "{}: has no effect on a plain http url",
+                k("insecure_skip_verify")
+            ));
+        }
+        if ca_file.is_some() {
+            warnings.push(format!(
+                "{}: is ignored because insecure_skip_verify = true",
+                k("ca_file")
+            ));
+        }
+    }
+
+    let engines = match r.engines {
+        None => {
+            return Err(ConfigError::new(
+                ErrorKind::Missing,
+                k("engines"),
+                "required key is missing (list the engine or cluster names to monitor)",
+            ));
+        }
+        Some(v) => names_list(&k("engines"), "engine", v)?,
+    };
+
+    let definitions = definitions(&k("definitions"), r.definitions)?;
+    let alert_domains = names_list(
+        &k("alert_domains"),
+        "domain",
+        r.alert_domains.unwrap_or_default(),
+    )?;
+
+    let group_by = group_by(&k("group_by"), r.group_by.unwrap_or_default())?;
+    for d in group_by.keys() {
+        let subscribed = if *d == Definition::ActiveAlerts {
+            !alert_domains.is_empty()
+        } else {
+            definitions.contains(d)
+        };
+        if !subscribed {
+            warnings.push(format!(
+                "{}.{d}: {d} is not subscribed for this SMC; the entry has no effect",
+                k("group_by")
+            ));
+        }
+    }
+    let mut group_by = group_by;
+    for d in Definition::ALL {
+        group_by.entry(d).or_insert_with(|| {
+            d.default_group_by()
+                .iter()
+                .filter_map(|l| d.group_field(l))
+                .collect()
+        });
+    }
+
+    Ok(SmcConfig {
+        name,
+        url,
+        api_version,
+        domain,
+        api_key,
+        ca_file,
+        insecure_skip_verify,
+        engines,
+        definitions,
+        alert_domains,
+        group_by,
+    })
+}
+
+fn smc_url(key: &str, text: &str) -> Result<url::Url> {
+    let bad = |reason: String| ConfigError::invalid(key, reason);
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        bad(format!(
+            "not a valid URL ({e}); expected e.g. \"https://smc.example.com:8082\""
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "scheme must be http or https, not {:?}",
+            url.scheme()
+        )));
+    }
+    // Userinfo is checked before anything that could echo parts of the URL.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad(
+            "must not contain a user name or password; use api_key_file or api_key_env".into(),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host".into()));
+    }
+    if url.port_or_known_default().is_none() {
+        return Err(bad("has no port".into()));
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(bad(format!(
+            "must not have a path (found {:?}); give only scheme, host and port, e.g. \"https://smc.example.com:8082\"",
+            url.path()
+        )));
+    }
+    if url.query().is_some() {
+        return Err(bad("must not have a query string".into()));
+    }
+    if url.fragment().is_some() {
+        return Err(bad("must not have a fragment".into()));
+    }
+    Ok(url)
+}
+
+fn api_version(key: &str, text: &str) -> Result<String> {
+    let Some((major, minor)) = parse_api_version(text) else {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{text:?} is not MAJOR.MINOR (e.g. \"7.1\"); omit it to discover the version"),
+        ));
+    };
+    if !api_version_supported((major, minor)) {
+        let ((a, b), (c, d)) = SUPPORTED_API_VERSIONS;
+        return Err(ConfigError::invalid(
+            key,
+            format!("{major}.{minor} is not supported (supported: {a}.{b} to {c}.{d})"),
+        ));
+    }
+    Ok(format!("{major}.{minor}"))
+}
+
+fn api_key(
+    p: &str,
+    file: Option<RelativePathBuf>,
+    env: Option<String>,
+    inline: Option<String>,
+    warnings: &mut Vec<String>,
+) -> Result<Secret> {
+    let set: Vec<&str> = [
+        file.as_ref().map(|_| "api_key_file"),
+        env.as_ref().map(|_| "api_key_env"),
+        inline.as_ref().map(|_| "api_key"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if set.len() > 1 {
+        let verb = if set.len() == 2 {
+            "are both"
+        } else {
+            "are all"
+        };
+        return Err(ConfigError::invalid(
+            p,
+            format!(
+                "{} {verb} set; set exactly one API key source",
+                set.join(" and ")
+            ),
+        ));
+    }
+    if let Some(f) = file {
+        return key_from_file(&format!("{p}.api_key_file"), &f.relative(), warnings);
+    }
+    if let Some(var) = env {
+        return key_from_env(&format!("{p}.api_key_env"), &var);
+    }
+    if let Some(k) = inline {
+        let key = format!("{p}.api_key");
+        if k.trim().is_empty() {
+            return Err(ConfigError::invalid(key, "must not be empty"));
+        }
+        warnings.push(format!(
+            "{key}: API key inline in the config file; prefer api_key_file or api_key_env"
+        ));
+        return Ok(Secret::new(k));
+    }
+    Err(ConfigError::new(
+        ErrorKind::Missing,
+        p,
+        "no API key; set one of api_key_file, api_key_env or api_key",
+    ))
+}
+
+fn key_from_file(key: &str, path: &Path, warnings: &mut Vec<String>) -> Result<Secret> {
+    let io_err = |e: std::io::Error| {
+        ConfigError::new(
+            ErrorKind::Io,
+            key,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    };
+    // The io::Error text never contains file content. Mode and content come
+    // from the same open file.
+    let mut file = std::fs::File::open(path).map_err(io_err)?;
+    if let Some(w) = world_readable(key, path, &file) {
+        warnings.push(w);
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut file, &mut text).map_err(io_err)?;
+    let k = text.trim_end();
+    if k.trim_start().is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    if k.contains(['\n', '\r']) {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "{} has more than one line; it must hold only the API key",
+                path.display()
+            ),
+        ));
+    }
+    Ok(Secret::new(k))
+}
+
+/// A warning if others than the owner and group may read the key file.
+/// Group read is not warned about: the shipped Kubernetes manifest mounts
+/// the key 0440 with `fsGroup`, and `root:exporter 0640` is the usual way to
+/// give a service user a root-owned file.
+#[cfg(unix)]
+fn world_readable(key: &str, path: &Path, file: &std::fs::File) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = file.metadata().ok()?.permissions().mode() & 0o7777;
+    (mode & 0o004 != 0).then(|| {
+        format!(
+            "{key}: {} is readable by every user of this host (mode {mode:04o}); restrict it, e.g. chmod 600 {}",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn world_readable(_key: &str, _path: &Path, _file: &std::fs::File) -> Option<String> {
+    None
+}
+
+fn key_from_env(key: &str, var: &str) -> Result<Secret> {
+    let var = var.trim();
+    if var.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "must name an environment variable",
+        ));
+    }
+    // Not echoed: a value that is no variable name may be the key itself,
+    // pasted in the wrong place.
+    let is_name = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_name {
+        return Err(ConfigError::invalid(
+            key,
+            "is not an environment variable name (letters, digits and _, not starting with a digit); give the name of the variable that holds the key, not the key",
+        ));
+    }
+    match std::env::var(var) {
+        Err(std::env::VarError::NotPresent) => Err(ConfigError::new(
+            ErrorKind::Missing,
+            key,
+            format!("environment variable {var} is not set"),
+        )),
+        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::invalid(
+            key,
+            format!("environment variable {var} is not valid UTF-8"),
+        )),
+        Ok(v) if v.trim().is_empty() => Err(ConfigError::invalid(
+            key,
+            format!("environment variable {var} is empty"),
+        )),
+        Ok(v) => Ok(Secret::new(v.trim_end())),
+    }
+}
+
+/// A non-empty list of non-empty, unique names.
+fn names_list(key: &str, what: &str, v: Vec<String>) -> Result<Vec<String>> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (j, n) in v.iter().enumerate() {
+        if n.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                format!("{key}[{j}]"),
+                format!("{what} name must not be empty"),
+            ));
+        }
+        if let Some(first) = seen.insert(n.as_str(), j) {
+            return Err(ConfigError::invalid(
+                format!("{key}[{j}]"),
+                format!("duplicate {what} {n:?} (also at [{first}])"),
+            ));
+        }
+    }
+    if v.is_empty() && what == "engine" {
+        return Err(ConfigError::invalid(
+            key,
+            "must list at least one engine or cluster name",
+        ));
+    }
+    Ok(v)
+}
+
+fn engine_scoped_names() -> String {
+    Definition::engine_scoped()
+        .map(|d| d.wire_name(false))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn definitions(key: &str, v: Option<Vec<String>>) -> Result<Vec<Definition>> {
+    let Some(v) = v else {
+        return Ok(Definition::engine_scoped().collect());
+    };
+    if v.is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            "must not be empty; omit it to subscribe every engine definition",
+        ));
+    }
+    let mut out: Vec<Definition> = Vec::with_capacity(v.len());
+    for (j, name) in v.iter().enumerate() {
+        let k = format!("{key}[{j}]");
+        let d = Definition::parse(name).ok_or_else(|| {
+            ConfigError::invalid(
+                &k,
+                format!(
+                    "unknown definition {name:?}; known: {}",
+                    engine_scoped_names()
+                ),
+            )
+        })?;
+        if d == Definition::ActiveAlerts {
+            return Err(ConfigError::invalid(
+                k,
+                "ACTIVE_ALERTS is subscribed per admin domain, not per engine; list the domains in alert_domains instead",
+            ));
+        }
+        if let Some(first) = out.iter().position(|x| *x == d) {
+            return Err(ConfigError::invalid(
+                k,
+                format!("duplicate definition {d} (also at [{first}])"),
+            ));
+        }
+        out.push(d);
+    }
+    Ok(out)
+}
+
+fn group_by(
+    key: &str,
+    raw: BTreeMap<String, Vec<String>>,
+) -> Result<BTreeMap<Definition, Vec<GroupField>>> {
+    let all = Definition::ALL
+        .iter()
+        .map(|d| d.wire_name(false))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut out = BTreeMap::new();
+    let mut written: HashMap<Definition, String> = HashMap::new();
+    for (def_name, labels) in raw {
+        let k = format!("{key}.{def_name}");
+        let d = Definition::parse(&def_name)
+            .ok_or_else(|| ConfigError::invalid(&k, format!("unknown definition; known: {all}")))?;
+        if let Some(first) = written.insert(d, def_name.clone()) {
+            return Err(ConfigError::invalid(
+                &k,
+                format!("{d} is already configured as {key}.{first}"),
+            ));
+        }
+        let mut fields: Vec<GroupField> = Vec::with_capacity(labels.len());
+        for (j, label) in labels.iter().enumerate() {
+            let lk = format!("{k}[{j}]");
+            let Some(f) = d.group_field(label) else {
+                let allowed = d
+                    .groupable()
+                    .iter()
+                    .map(|g| g.label)
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(ConfigError::invalid(
+                    lk,
+                    format!("unknown label {label:?} for {d}; allowed: {allowed}"),
+                ));
+            };
+            if fields.iter().any(|g| g.label == f.label) {
+                return Err(ConfigError::invalid(
+                    lk,
+                    format!("duplicate label {label:?}"),
+                ));
+            }
+            fields.push(f);
+        }
+        out.insert(d, fields);
+    }
+    Ok(out)
+}

@@ -1,0 +1,300 @@
+//! The state store: what socket tasks publish and what a scrape reads.
+//!
+//! A subscription task owns its fold table exclusively and, after each frame
+//! that changed something, publishes an immutable [`Published`] snapshot of its
+//! group counts through an [`ArcSwap`]. A scrape loads those pointers and never
+//! waits on a socket task; the only shared writes are atomics.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use arc_swap::ArcSwap;
+
+use smc_fold::{Published, SeriesBudget};
+use smc_protocol::{Change, Definition};
+
+/// Why a subscription reconnected. A bounded set: it is a label value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReconnectReason {
+    /// TCP/TLS connect or WebSocket upgrade failed for a network reason.
+    ConnectError,
+    /// The upgrade was answered with 401/403 (session expired or no rights).
+    Unauthorized,
+    /// The server answered the query with `failure`.
+    Failure,
+    /// The server closed the socket.
+    Closed,
+    /// Reading from the socket failed.
+    ReadError,
+    /// No pong within `pong_timeout` of a ping, or no data within `silence_limit`.
+    Idle,
+    /// Login to the SMC failed, so the socket could not be opened.
+    LoginFailed,
+}
+
+impl ReconnectReason {
+    pub const ALL: [ReconnectReason; 7] = [
+        ReconnectReason::ConnectError,
+        ReconnectReason::Unauthorized,
+        ReconnectReason::Failure,
+        ReconnectReason::Closed,
+        ReconnectReason::ReadError,
+        ReconnectReason::Idle,
+        ReconnectReason::LoginFailed,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReconnectReason::ConnectError => "connect_error",
+            ReconnectReason::Unauthorized => "unauthorized",
+            ReconnectReason::Failure => "failure",
+            ReconnectReason::Closed => "closed",
+            ReconnectReason::ReadError => "read_error",
+            ReconnectReason::Idle => "idle",
+            ReconnectReason::LoginFailed => "login_failed",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Kind of a received message that could not be used. A bounded label set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageErrorKind {
+    /// Not valid JSON, or JSON of the wrong shape.
+    Malformed,
+    /// A binary frame (the SMC sends only text).
+    Binary,
+    /// A frame above the configured maximum size.
+    TooLarge,
+    /// A record without `delta_key`.
+    MissingKey,
+    /// A message with none of the known keys.
+    Unknown,
+    /// A text frame that is not valid UTF-8 (the WebSocket stream ends).
+    InvalidUtf8,
+}
+
+impl MessageErrorKind {
+    pub const ALL: [MessageErrorKind; 6] = [
+        MessageErrorKind::Malformed,
+        MessageErrorKind::Binary,
+        MessageErrorKind::TooLarge,
+        MessageErrorKind::MissingKey,
+        MessageErrorKind::Unknown,
+        MessageErrorKind::InvalidUtf8,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageErrorKind::Malformed => "malformed",
+            MessageErrorKind::Binary => "binary",
+            MessageErrorKind::TooLarge => "too_large",
+            MessageErrorKind::MissingKey => "missing_key",
+            MessageErrorKind::Unknown => "unknown",
+            MessageErrorKind::InvalidUtf8 => "invalid_utf8",
+        }
+    }
+}
+
+/// Counters and gauges of one subscription's connection life. All atomics.
+#[derive(Debug, Default)]
+pub struct SubscriptionHealth {
+    up: AtomicBool,
+    ready: AtomicBool,
+    last_message_ms: AtomicU64,
+    reconnects: [AtomicU64; ReconnectReason::ALL.len()],
+    records: [AtomicU64; Change::ALL.len()],
+    message_errors: [AtomicU64; MessageErrorKind::ALL.len()],
+    snapshots: AtomicU64,
+    unknown_deletes: AtomicU64,
+}
+
+impl SubscriptionHealth {
+    /// 1 once connected and the current connection's snapshot is complete.
+    pub fn up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+    pub fn set_up(&self, v: bool) {
+        self.up.store(v, Ordering::Relaxed);
+    }
+    /// True once any snapshot has completed in this process's life.
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Relaxed);
+    }
+    /// Unix time in milliseconds of the last message received, or of the
+    /// first connection if no message arrived since; 0 before that.
+    pub fn last_message_ms(&self) -> u64 {
+        self.last_message_ms.load(Ordering::Relaxed)
+    }
+    pub fn touch(&self, unix_ms: u64) {
+        self.last_message_ms.store(unix_ms, Ordering::Relaxed);
+    }
+    /// A connection opened: start the clock if nothing was ever received,
+    /// so that a socket that never sends anything shows as stale. Later
+    /// connections do not move it (only messages do).
+    pub fn touch_first(&self, unix_ms: u64) {
+        let _ =
+            self.last_message_ms
+                .compare_exchange(0, unix_ms, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    pub fn reconnects(&self, r: ReconnectReason) -> u64 {
+        self.reconnects[r.index()].load(Ordering::Relaxed)
+    }
+    pub fn inc_reconnect(&self, r: ReconnectReason) {
+        self.reconnects[r.index()].fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn records(&self, c: Change) -> u64 {
+        self.records[c.index()].load(Ordering::Relaxed)
+    }
+    pub fn add_records(&self, c: Change, n: u64) {
+        self.records[c.index()].fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn message_errors(&self, k: MessageErrorKind) -> u64 {
+        self.message_errors[k as usize].load(Ordering::Relaxed)
+    }
+    pub fn inc_message_error(&self, k: MessageErrorKind) {
+        self.add_message_errors(k, 1);
+    }
+    pub fn add_message_errors(&self, k: MessageErrorKind, n: u64) {
+        self.message_errors[k as usize].fetch_add(n, Ordering::Relaxed);
+    }
+    /// Completed snapshots (initial sync and every resync).
+    pub fn snapshots(&self) -> u64 {
+        self.snapshots.load(Ordering::Relaxed)
+    }
+    pub fn inc_snapshots(&self) {
+        self.snapshots.fetch_add(1, Ordering::Relaxed);
+    }
+    /// Deletes of keys the table did not hold.
+    pub fn unknown_deletes(&self) -> u64 {
+        self.unknown_deletes.load(Ordering::Relaxed)
+    }
+    pub fn add_unknown_deletes(&self, n: u64) {
+        self.unknown_deletes.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// One subscription: (SMC, target, definition).
+#[derive(Debug)]
+pub struct SubscriptionState {
+    pub smc: Arc<str>,
+    pub target: Arc<str>,
+    pub definition: Definition,
+    /// Label names of the group values, in order (after `smc` and the target label).
+    pub group_labels: Arc<[&'static str]>,
+    published: ArcSwap<Published>,
+    pub health: SubscriptionHealth,
+}
+
+impl SubscriptionState {
+    pub fn new(
+        smc: Arc<str>,
+        target: Arc<str>,
+        definition: Definition,
+        group_labels: Arc<[&'static str]>,
+    ) -> Self {
+        SubscriptionState {
+            smc,
+            target,
+            definition,
+            group_labels,
+            published: ArcSwap::from_pointee(Published::default()),
+            health: SubscriptionHealth::default(),
+        }
+    }
+
+    /// The current snapshot (cheap: one atomic load and a refcount).
+    pub fn published(&self) -> Arc<Published> {
+        self.published.load_full()
+    }
+
+    /// Replace the served snapshot in one step.
+    pub fn publish(&self, p: Published) {
+        self.published.store(Arc::new(p));
+    }
+}
+
+/// Per-SMC session counters.
+#[derive(Debug)]
+pub struct SmcState {
+    pub name: Arc<str>,
+    logins: AtomicU64,
+    login_failures: AtomicU64,
+    up: AtomicBool,
+    last_error: std::sync::Mutex<Option<Arc<str>>>,
+}
+
+impl SmcState {
+    pub fn new(name: Arc<str>) -> Self {
+        SmcState {
+            name,
+            logins: AtomicU64::new(0),
+            login_failures: AtomicU64::new(0),
+            up: AtomicBool::new(false),
+            last_error: std::sync::Mutex::new(None),
+        }
+    }
+    pub fn logins(&self) -> u64 {
+        self.logins.load(Ordering::Relaxed)
+    }
+    pub fn inc_logins(&self) {
+        self.logins.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn login_failures(&self) -> u64 {
+        self.login_failures.load(Ordering::Relaxed)
+    }
+    pub fn inc_login_failures(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    /// 1 while a session exists, an upgrade with it was accepted, and the
+    /// SMC has answered every connection since (see `LoginGate::up`).
+    pub fn up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+    pub fn set_up(&self, v: bool) {
+        self.up.store(v, Ordering::Relaxed);
+    }
+    /// The SMC-wide problem that keeps `up` at 0 (the last login error,
+    /// "SMC unreachable: …", or refused upgrades), if any: for the landing
+    /// page. Built from SMC answers and error texts, never from secrets.
+    pub fn last_error(&self) -> Option<Arc<str>> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    pub fn set_last_error(&self, e: Option<Arc<str>>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
+    }
+}
+
+/// Everything a scrape renders. Built once at start-up; its members are shared
+/// with the tasks that update them.
+#[derive(Debug, Default)]
+pub struct Store {
+    pub smcs: Vec<Arc<SmcState>>,
+    pub subscriptions: Vec<Arc<SubscriptionState>>,
+    /// Series budget per state family name (`smc_connections`, ...).
+    pub budgets: Vec<(&'static str, Arc<SeriesBudget>)>,
+}
+
+impl Store {
+    /// Ready once every subscription has completed its first snapshot.
+    pub fn ready(&self) -> bool {
+        self.subscriptions.iter().all(|s| s.health.ready())
+    }
+
+    /// The budget of a state family, if it has one.
+    pub fn budget(&self, family: &str) -> Option<&Arc<SeriesBudget>> {
+        self.budgets
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map(|(_, b)| b)
+    }
+}

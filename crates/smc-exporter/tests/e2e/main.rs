@@ -1,0 +1,21 @@
+//! The end-to-end suite: the exporter against the simulator (in this
+//! process, or the real `smc-exporter` binary spawned) and against hostile
+//! fakes; signals, secrets and log lines of the real binary. One binary, one
+//! module per topic. It is smc-exporter's because only a package's own tests
+//! are given its binary (`CARGO_BIN_EXE_smc-exporter`); the simulator and the
+//! helpers come from smc-lab (a dev-dependency).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+/// The real `smc-exporter` binary, built by cargo for these tests.
+const EXPORTER: &str = env!("CARGO_BIN_EXE_smc-exporter");
+
+mod e2e_cap;
+mod e2e_faults;
+mod e2e_session;
+mod e2e_supervisor;
+mod e2e_token;
+mod e2e_truth;
+mod log_forging;
+mod secrets;
+mod signals;

@@ -1,0 +1,95 @@
+//! SIGHUP (issue 8, item 9): until live reload lands, the daemon logs that
+//! reload is not supported and keeps serving; SIGTERM afterwards still stops
+//! it with a logout and exit status 0. (Before: SIGHUP's default action
+//! killed it, exit 129, no logout.)
+
+use std::time::Duration;
+
+use smc_lab::*;
+use smc_sim::SimOptions;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_is_logged_and_the_daemon_keeps_serving() {
+    let sim = start_sim(SimOptions {
+        seed: 9,
+        ..SimOptions::default()
+    })
+    .await;
+    let w = sim.world_info();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), &w.api_key).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"
+[subscription]
+snapshot_settle = "300ms"
+
+[[smc]]
+name = "sim"
+url = "{}"
+api_key_file = "key"
+engines = {:?}
+definitions = ["CONNECTIONS"]
+"#,
+            sim.url(),
+            &w.engines[..1]
+        ),
+    )
+    .unwrap();
+    let mut p = Proc::spawn(
+        crate::EXPORTER,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "--web.listen-address",
+            "127.0.0.1:0",
+            "--log.format",
+            "json",
+        ],
+        &[],
+    );
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, Duration::from_secs(20)).await;
+    let live = sim.sessions().live;
+    assert_eq!(live.len(), 1);
+
+    let is_hup = |v: &serde_json::Value| {
+        v["level"] == "WARN" && v["fields"]["message"] == smc_exporter::signals::HUP_MESSAGE
+    };
+    for n in 1..=2 {
+        p.signal(smc_lab::Signal::HUP);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while p.json_logs().iter().filter(|v| is_hup(v)).count() < n {
+            if let Some(status) = p.wait_exit(Duration::ZERO).await {
+                panic!("SIGHUP {n} ended the exporter: {status:?}");
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "SIGHUP {n} not logged; stderr:\n{}",
+                p.stderr()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Still serving, same session.
+        assert_eq!(http_get(&format!("http://{addr}/-/ready")).await.0, 200);
+        assert!(p.wait_exit(Duration::ZERO).await.is_none());
+        assert_eq!(sim.sessions().live, live);
+    }
+    assert_eq!(
+        smc_exporter::signals::HUP_MESSAGE,
+        "SIGHUP received: reloading the configuration is not supported yet; still running with the configuration loaded at start (restart to apply changes)"
+    );
+
+    p.sigterm();
+    let status = p
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exited within 5 s of SIGTERM");
+    assert!(status.success(), "{status:?}");
+    let sessions = sim.sessions();
+    assert_eq!(sessions.logged_out, live, "the session was logged out");
+    assert_eq!(sessions.live, Vec::<String>::new());
+    sim.shutdown().await;
+}

@@ -1,0 +1,84 @@
+//! `docs/metrics.md` documents every family, label value and `group_by`
+//! option the exporter has: the docs cannot drift from the code.
+
+use smc_exporter::labels::StateFamily;
+use smc_exporter::metrics::{Format, render_with};
+use smc_exporter::state::{MessageErrorKind, ReconnectReason};
+use smc_protocol::Change;
+use smc_protocol::Definition;
+
+fn docs() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/metrics.md"
+    ))
+    .unwrap()
+}
+
+#[test]
+fn every_family_is_documented() {
+    let docs = docs();
+    let text = render_with(
+        &crate::fixture::store(),
+        Format::Text,
+        &crate::fixture::WITH_PROCESS,
+    );
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(families.len(), 8 + 3 + 8 + 4 + 6);
+    for f in families {
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+}
+
+#[test]
+fn every_label_value_is_documented() {
+    let docs = docs();
+    let values = ReconnectReason::ALL
+        .iter()
+        .map(|r| r.label())
+        .chain(Change::ALL.iter().map(|c| c.wire_name()))
+        .chain(MessageErrorKind::ALL.iter().map(|k| k.label()))
+        .chain(Definition::ALL.iter().map(|d| d.label()));
+    for v in values {
+        assert!(docs.contains(&format!("`{v}`")), "`{v}` is not documented");
+    }
+}
+
+#[test]
+fn every_group_by_option_is_documented() {
+    let docs = docs();
+    for d in Definition::ALL {
+        let prefix = format!(
+            "| `{}` | `{}` | `{}` | ",
+            d.wire_name(false),
+            d.family(),
+            d.target_label()
+        );
+        let row = docs
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no group_by row for {d}"));
+        let defaults: Vec<String> = d
+            .default_group_by()
+            .iter()
+            .map(|l| format!("`{l}`"))
+            .collect();
+        assert!(
+            row.contains(&format!("| {} |", defaults.join(", "))),
+            "{d}: default group_by"
+        );
+        let allowed = row.rsplit(" | ").next().unwrap();
+        let mut labels: Vec<&str> = allowed.split('`').skip(1).step_by(2).collect();
+        let mut want: Vec<&str> = d.groupable().iter().map(|g| g.label).collect();
+        labels.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(labels, want, "{d}: allowed group_by labels");
+    }
+}

@@ -1,0 +1,6 @@
+//! smc-fold's integration tests: one binary, one module per topic.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fold_props;
+mod fold_table;

@@ -1,0 +1,39 @@
+//! smc-protocol: the wire vocabulary of the Forcepoint SMC monitoring
+//! sockets, shared by the exporter and the simulator.
+//!
+//! * [`Definition`]: the eight session-monitoring definitions and their
+//!   wire names;
+//! * the log-field catalog ([`FIELDS`], [`field_by_id`], [`field_by_name`]);
+//! * API versions ([`parse_api_version`], [`SUPPORTED_API_VERSIONS`]);
+//! * alert severities and the [`Transform`] of a field value;
+//! * [`decode`]: server → client messages into narrow types
+//!   ([`ServerMessage`], [`Records`], [`Record`]);
+//! * [`query_json`] / [`abort_frame`]: client → server frames;
+//! * [`Change`]: the kind of a record.
+//!
+//! It must not depend on tokio, on any networking, or on the exporter's
+//! metric names (they are `smc-exporter`'s `labels` module): what it knows is
+//! what travels on the wire. Its dependencies are serde, serde_json and
+//! thiserror.
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod change;
+mod decode;
+mod definition;
+mod fields;
+mod query;
+mod severity;
+mod version;
+
+pub use change::Change;
+pub use decode::{
+    DecodeError, FieldDescriptor, Record, Records, ServerMessage, decode, parse_abort,
+};
+pub use definition::Definition;
+pub use fields::{FIELDS, FieldSpec, field_by_id, field_by_name};
+pub use query::{abort_frame, query_json};
+pub use severity::{SEVERITIES, Transform, severity_label};
+pub use version::{
+    SUPPORTED_API_VERSIONS, api_version_supported, is_legacy_api, parse_api_version,
+};
