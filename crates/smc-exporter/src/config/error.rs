@@ -158,12 +158,20 @@ pub(crate) fn from_figment_error(err: figment::Error) -> ConfigError {
         key
     };
     match &err.kind {
+        Kind::Message(msg) => message_error(&err, &key, msg),
+        kind => key_error(kind, &path, &key).unwrap_or_else(|| value_error(kind, &path, key)),
+    }
+}
+
+/// Errors about the keys themselves: unknown, missing, given twice.
+fn key_error(kind: &Kind, path: &[String], key: &str) -> Option<ConfigError> {
+    Some(match kind {
         Kind::UnknownField(field, expected) => {
             // figment already put the unknown key at the end of the path.
             let key = if path.last().map(String::as_str) == Some(field.as_str()) {
-                key
+                key.to_string()
             } else {
-                key_path(&[key.as_str(), field.as_str()])
+                key_path(&[key, field.as_str()])
             };
             ConfigError::new(ErrorKind::UnknownKey, key, suggest(field, expected))
         }
@@ -171,49 +179,50 @@ pub(crate) fn from_figment_error(err: figment::Error) -> ConfigError {
             let key = if path.is_empty() {
                 field.to_string()
             } else {
-                key_path(&[key.as_str(), field.as_ref()])
+                key_path(&[key, field.as_ref()])
             };
             ConfigError::new(ErrorKind::Missing, key, "required key is missing")
         }
-        Kind::InvalidType(actual, exp) | Kind::InvalidValue(actual, exp) => ConfigError::new(
+        Kind::DuplicateField(f) => {
+            ConfigError::new(ErrorKind::Invalid, key_path(&[key, f]), "key given twice")
+        }
+        _ => return None,
+    })
+}
+
+/// Errors about a value: its type, length, range or variant.
+fn value_error(kind: &Kind, path: &[String], key: String) -> ConfigError {
+    let (kind, reason) = match kind {
+        Kind::InvalidType(actual, exp) | Kind::InvalidValue(actual, exp) => (
             ErrorKind::Type,
-            key,
             format!(
                 "expected {}, found {}",
-                expected_name(&path, exp),
+                expected_name(path, exp),
                 actual_name(actual)
             ),
         ),
-        Kind::InvalidLength(n, exp) => ConfigError::new(
+        Kind::InvalidLength(n, exp) => (
             ErrorKind::Type,
-            key,
-            format!("expected {}, found {n} elements", expected_name(&path, exp)),
+            format!("expected {}, found {n} elements", expected_name(path, exp)),
         ),
-        Kind::DuplicateField(f) => ConfigError::new(
+        Kind::UnknownVariant(v, exp) => (
             ErrorKind::Invalid,
-            key_path(&[key.as_str(), f]),
-            "key given twice",
-        ),
-        Kind::UnknownVariant(v, exp) => ConfigError::new(
-            ErrorKind::Invalid,
-            key,
             format!("unknown value `{v}`; expected one of: {}", exp.join(", ")),
         ),
         Kind::ISizeOutOfRange(_) | Kind::USizeOutOfRange(_) => {
-            ConfigError::new(ErrorKind::Type, key, "number out of range")
+            (ErrorKind::Type, "number out of range".to_string())
         }
-        Kind::Unsupported(actual) => ConfigError::new(
+        Kind::Unsupported(actual) => (
             ErrorKind::Type,
-            key,
             format!("unsupported value: {}", actual_name(actual)),
         ),
-        Kind::UnsupportedKey(actual, need) => ConfigError::new(
+        Kind::UnsupportedKey(actual, need) => (
             ErrorKind::Type,
-            key,
             format!("unsupported key type {}, need {need}", actual_name(actual)),
         ),
-        Kind::Message(msg) => message_error(&err, &key, msg),
-    }
+        other => (ErrorKind::Invalid, other.to_string()),
+    };
+    ConfigError::new(kind, key, reason)
 }
 
 /// A free-form message: in practice a TOML syntax error from the file

@@ -108,31 +108,13 @@ fn human(d: Duration) -> humantime::FormattedDuration {
 }
 
 fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
+    // In key order: the first bad key is the one reported.
     let connect_timeout = duration(
         "subscription.connect_timeout",
         r.connect_timeout,
         DEFAULT_CONNECT_TIMEOUT,
     )?;
-    let backoff_initial = duration(
-        "subscription.backoff_initial",
-        r.backoff_initial,
-        DEFAULT_BACKOFF_INITIAL,
-    )?;
-    let backoff_max = duration(
-        "subscription.backoff_max",
-        r.backoff_max,
-        DEFAULT_BACKOFF_MAX,
-    )?;
-    if backoff_max < backoff_initial {
-        return Err(ConfigError::invalid(
-            "subscription.backoff_max",
-            format!(
-                "{} is less than subscription.backoff_initial ({})",
-                human(backoff_max),
-                human(backoff_initial)
-            ),
-        ));
-    }
+    let (backoff_initial, backoff_max) = backoff(r.backoff_initial, r.backoff_max)?;
     let snapshot_settle = duration(
         "subscription.snapshot_settle",
         r.snapshot_settle,
@@ -145,42 +127,8 @@ fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
             "must be greater than 0",
         ));
     }
-    let ping_interval = duration(
-        "subscription.ping_interval",
-        r.ping_interval,
-        DEFAULT_PING_INTERVAL,
-    )?;
-    let pong_timeout = duration(
-        "subscription.pong_timeout",
-        r.pong_timeout,
-        DEFAULT_PONG_TIMEOUT,
-    )?;
-    if pong_timeout >= ping_interval {
-        return Err(ConfigError::invalid(
-            "subscription.pong_timeout",
-            format!(
-                "{} is not less than subscription.ping_interval ({})",
-                human(pong_timeout),
-                human(ping_interval)
-            ),
-        ));
-    }
-    let silence_limit = duration_or_zero(
-        "subscription.silence_limit",
-        r.silence_limit,
-        DEFAULT_SILENCE_LIMIT,
-    )?;
-    if !silence_limit.is_zero() && silence_limit <= MIN_SILENCE_LIMIT {
-        return Err(ConfigError::invalid(
-            "subscription.silence_limit",
-            format!(
-                "{} is too short: an SMC may send nothing for about {} on an unchanged table; use more than {} (default {DEFAULT_SILENCE_LIMIT}), or \"0s\" to turn it off",
-                human(silence_limit),
-                human(MIN_SILENCE_LIMIT),
-                human(MIN_SILENCE_LIMIT),
-            ),
-        ));
-    }
+    let (ping_interval, pong_timeout) = ping(r.ping_interval, r.pong_timeout)?;
+    let silence_limit = silence_limit(r.silence_limit)?;
     let healthy_reset = duration(
         "subscription.healthy_reset",
         r.healthy_reset,
@@ -194,9 +142,74 @@ fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
         max_frame_bytes,
         ping_interval,
         pong_timeout,
-        silence_limit: (!silence_limit.is_zero()).then_some(silence_limit),
+        silence_limit,
         healthy_reset,
     })
+}
+
+/// `backoff_initial` and `backoff_max`, the second not below the first.
+fn backoff(
+    initial: Option<DurationText>,
+    max: Option<DurationText>,
+) -> Result<(Duration, Duration)> {
+    let initial = duration(
+        "subscription.backoff_initial",
+        initial,
+        DEFAULT_BACKOFF_INITIAL,
+    )?;
+    let max = duration("subscription.backoff_max", max, DEFAULT_BACKOFF_MAX)?;
+    if max < initial {
+        return Err(ConfigError::invalid(
+            "subscription.backoff_max",
+            format!(
+                "{} is less than subscription.backoff_initial ({})",
+                human(max),
+                human(initial)
+            ),
+        ));
+    }
+    Ok((initial, max))
+}
+
+/// `ping_interval` and `pong_timeout`, the second shorter than the first.
+fn ping(
+    interval: Option<DurationText>,
+    pong: Option<DurationText>,
+) -> Result<(Duration, Duration)> {
+    let interval = duration(
+        "subscription.ping_interval",
+        interval,
+        DEFAULT_PING_INTERVAL,
+    )?;
+    let pong = duration("subscription.pong_timeout", pong, DEFAULT_PONG_TIMEOUT)?;
+    if pong >= interval {
+        return Err(ConfigError::invalid(
+            "subscription.pong_timeout",
+            format!(
+                "{} is not less than subscription.ping_interval ({})",
+                human(pong),
+                human(interval)
+            ),
+        ));
+    }
+    Ok((interval, pong))
+}
+
+/// `silence_limit`: off with `"0s"`, otherwise above [`MIN_SILENCE_LIMIT`].
+fn silence_limit(raw: Option<DurationText>) -> Result<Option<Duration>> {
+    let limit = duration_or_zero("subscription.silence_limit", raw, DEFAULT_SILENCE_LIMIT)?;
+    if !limit.is_zero() && limit <= MIN_SILENCE_LIMIT {
+        return Err(ConfigError::invalid(
+            "subscription.silence_limit",
+            format!(
+                "{} is too short: an SMC may send nothing for about {} on an unchanged table; use more than {} (default {DEFAULT_SILENCE_LIMIT}), or \"0s\" to turn it off",
+                human(limit),
+                human(MIN_SILENCE_LIMIT),
+                human(MIN_SILENCE_LIMIT),
+            ),
+        ));
+    }
+    Ok((!limit.is_zero()).then_some(limit))
 }
 
 fn required_string(key: String, v: Option<String>) -> Result<String> {
@@ -230,66 +243,17 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         Some(v) => Some(api_version(&k("api_version"), &v.0)?),
     };
 
-    let domain = match r.domain {
-        None => DEFAULT_DOMAIN.to_string(),
-        Some(d) if d.trim().is_empty() => {
-            return Err(ConfigError::invalid(
-                k("domain"),
-                "must not be empty (omit it for \"Shared Domain\")",
-            ));
-        }
-        Some(d) => d,
-    };
-
+    let domain = domain(&k("domain"), r.domain)?;
     let api_key = api_key(&p, r.api_key_file, r.api_key_env, r.api_key, warnings)?;
 
-    let ca_file = match r.ca_file {
-        None => None,
-        Some(f) => {
-            let path = f.relative();
-            // Read it once so that a directory or an unreadable file fails here,
-            // at startup, rather than at the first TLS handshake.
-            std::fs::read(&path).map_err(|e| {
-                ConfigError::new(
-                    ErrorKind::Io,
-                    k("ca_file"),
-                    format!("cannot read {}: {e}", path.display()),
-                )
-            })?;
-            Some(path)
-        }
-    };
+    let ca_file = r.ca_file.map(|f| ca_file(&k("ca_file"), f)).transpose()?;
 
     let insecure_skip_verify = r.insecure_skip_verify.unwrap_or(false);
     if insecure_skip_verify {
-        warnings.push(format!(
-            "{}: TLS CERTIFICATE VERIFICATION IS DISABLED for SMC {name:?}; anyone on the network path can impersonate the SMC and capture its API key. Use ca_file instead",
-            k("insecure_skip_verify")
-        ));
-        if url.scheme() == "http" {
-            warnings.push(format!(
-                "{}: has no effect on a plain http url",
-                k("insecure_skip_verify")
-            ));
-        }
-        if ca_file.is_some() {
-            warnings.push(format!(
-                "{}: is ignored because insecure_skip_verify = true",
-                k("ca_file")
-            ));
-        }
+        insecure_warnings(&k, &name, &url, ca_file.is_some(), warnings);
     }
 
-    let engines = match r.engines {
-        None => {
-            return Err(ConfigError::new(
-                ErrorKind::Missing,
-                k("engines"),
-                "required key is missing (list the engine or cluster names to monitor)",
-            ));
-        }
-        Some(v) => names_list(&k("engines"), "engine", v)?,
-    };
+    let engines = engines(&k("engines"), r.engines)?;
 
     let definitions = definitions(&k("definitions"), r.definitions)?;
     let alert_domains = names_list(
@@ -298,29 +262,13 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         r.alert_domains.unwrap_or_default(),
     )?;
 
-    let group_by = group_by(&k("group_by"), r.group_by.unwrap_or_default())?;
-    for d in group_by.keys() {
-        let subscribed = if *d == Definition::ActiveAlerts {
-            !alert_domains.is_empty()
-        } else {
-            definitions.contains(d)
-        };
-        if !subscribed {
-            warnings.push(format!(
-                "{}.{d}: {d} is not subscribed for this SMC; the entry has no effect",
-                k("group_by")
-            ));
-        }
-    }
-    let mut group_by = group_by;
-    for d in Definition::ALL {
-        group_by.entry(d).or_insert_with(|| {
-            d.default_group_by()
-                .iter()
-                .filter_map(|l| d.group_field(l))
-                .collect()
-        });
-    }
+    let group_by = smc_group_by(
+        &k("group_by"),
+        r.group_by.unwrap_or_default(),
+        &definitions,
+        &alert_domains,
+        warnings,
+    )?;
 
     Ok(SmcConfig {
         name,
@@ -335,6 +283,103 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         alert_domains,
         group_by,
     })
+}
+
+/// The SMC administrative domain; absent means "Shared Domain".
+fn domain(key: &str, d: Option<String>) -> Result<String> {
+    match d {
+        None => Ok(DEFAULT_DOMAIN.to_string()),
+        Some(d) if d.trim().is_empty() => Err(ConfigError::invalid(
+            key,
+            "must not be empty (omit it for \"Shared Domain\")",
+        )),
+        Some(d) => Ok(d),
+    }
+}
+
+/// The engine (or cluster) names: required.
+fn engines(key: &str, v: Option<Vec<String>>) -> Result<Vec<String>> {
+    match v {
+        None => Err(ConfigError::new(
+            ErrorKind::Missing,
+            key,
+            "required key is missing (list the engine or cluster names to monitor)",
+        )),
+        Some(v) => names_list(key, "engine", v),
+    }
+}
+
+/// Read the CA file once so that a directory or an unreadable file fails
+/// here, at startup, rather than at the first TLS handshake.
+fn ca_file(key: &str, f: RelativePathBuf) -> Result<std::path::PathBuf> {
+    let path = f.relative();
+    std::fs::read(&path).map_err(|e| {
+        ConfigError::new(
+            ErrorKind::Io,
+            key,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    Ok(path)
+}
+
+/// The warnings of `insecure_skip_verify = true`.
+fn insecure_warnings(
+    k: &dyn Fn(&str) -> String,
+    name: &str,
+    url: &url::Url,
+    has_ca_file: bool,
+    warnings: &mut Vec<String>,
+) {
+    warnings.push(format!(
+        "{}: TLS CERTIFICATE VERIFICATION IS DISABLED for SMC {name:?}; anyone on the network path can impersonate the SMC and capture its API key. Use ca_file instead",
+        k("insecure_skip_verify")
+    ));
+    if url.scheme() == "http" {
+        warnings.push(format!(
+            "{}: has no effect on a plain http url",
+            k("insecure_skip_verify")
+        ));
+    }
+    if has_ca_file {
+        warnings.push(format!(
+            "{}: is ignored because insecure_skip_verify = true",
+            k("ca_file")
+        ));
+    }
+}
+
+/// `group_by` of one SMC: a warning for each entry of a definition it does
+/// not subscribe, and every definition's default where none is given.
+fn smc_group_by(
+    key: &str,
+    raw: BTreeMap<String, Vec<String>>,
+    definitions: &[Definition],
+    alert_domains: &[String],
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<Definition, Vec<GroupField>>> {
+    let mut group_by = group_by(key, raw)?;
+    for d in group_by.keys() {
+        let subscribed = if *d == Definition::ActiveAlerts {
+            !alert_domains.is_empty()
+        } else {
+            definitions.contains(d)
+        };
+        if !subscribed {
+            warnings.push(format!(
+                "{key}.{d}: {d} is not subscribed for this SMC; the entry has no effect"
+            ));
+        }
+    }
+    for d in Definition::ALL {
+        group_by.entry(d).or_insert_with(|| {
+            d.default_group_by()
+                .iter()
+                .filter_map(|l| d.group_field(l))
+                .collect()
+        });
+    }
+    Ok(group_by)
 }
 
 fn smc_url(key: &str, text: &str) -> Result<url::Url> {

@@ -76,6 +76,30 @@ pub async fn serve(
     serve_with(listener, store, ServerOptions::default(), shutdown).await
 }
 
+/// One accepted connection, until it ends or `shutdown` (then gracefully:
+/// the request in flight finishes, keep-alive stops).
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    routes: Arc<routes::Routes>,
+    builder: http1::Builder,
+    shutdown: CancellationToken,
+) {
+    let svc = service_fn(move |req| Arc::clone(&routes).handle(req));
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+    }
+}
+
 /// Serve until `shutdown` is cancelled: then stop accepting, let in-flight
 /// requests finish (up to 10 s), close idle keep-alive connections and return.
 pub async fn serve_with(
@@ -105,24 +129,13 @@ pub async fn serve_with(
             }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let routes = Arc::clone(&routes);
-                    let builder = builder.clone();
-                    let shutdown = shutdown.clone();
-                    connections.spawn(async move {
-                        let svc = service_fn(move |req| Arc::clone(&routes).handle(req));
-                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
-                        tokio::pin!(conn);
-                        let result = tokio::select! {
-                            r = conn.as_mut() => r,
-                            _ = shutdown.cancelled() => {
-                                conn.as_mut().graceful_shutdown();
-                                conn.await
-                            }
-                        };
-                        if let Err(e) = result {
-                            tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
-                        }
-                    });
+                    connections.spawn(serve_connection(
+                        stream,
+                        peer,
+                        Arc::clone(&routes),
+                        builder.clone(),
+                        shutdown.clone(),
+                    ));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                     break Err(HttpError::Accept(e));
