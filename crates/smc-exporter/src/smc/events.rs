@@ -10,9 +10,22 @@
 
 use std::time::Duration;
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use smc_fold::FoldCounts;
+
 use super::gate::{Change, Problem};
 use super::incidents::Closed;
+use super::resync::Completion;
 use crate::state::{MessageErrorKind, ReconnectReason, SmcState, SubscriptionState};
+
+/// Wall-clock milliseconds, for `smc_subscription_last_message_timestamp`.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
 
 fn human(d: Duration) -> humantime::FormattedDuration {
     // Whole milliseconds: "1s 503ms", not nanoseconds.
@@ -106,6 +119,21 @@ pub enum Level {
 /// An event of one subscription.
 #[derive(Debug)]
 pub enum SubEvent<'a> {
+    /// The socket is open and the query sent; the last-message clock starts
+    /// at the first one (a socket that never sends anything shows as stale).
+    Subscribed,
+    /// One `records` message folded
+    /// (`smc_monitoring_records_total{change}`, unknown deletes, and
+    /// records without a key as `message_errors_total{kind="missing_key"}`).
+    Folded {
+        added: usize,
+        updated: usize,
+        deleted: usize,
+        counts: FoldCounts,
+    },
+    /// The (re)sync's snapshot is complete: the subscription is up and
+    /// ready (`smc_subscription_snapshots_total`).
+    SnapshotComplete { why: Completion, entries: u64 },
     /// The connection ended or could not be opened
     /// (`smc_subscription_reconnects_total{reason}`).
     Interrupted {
@@ -127,6 +155,23 @@ impl SubEvent<'_> {
     pub fn emit(&self, st: &SubscriptionState) {
         let (smc, target, definition) = (&st.smc, &st.target, st.definition.label());
         match self {
+            SubEvent::Subscribed => {
+                st.health.touch_first(now_ms());
+                tracing::debug!(smc = %smc, target = %target, definition, "subscribed");
+            }
+            SubEvent::Folded {
+                added,
+                updated,
+                deleted,
+                counts,
+            } => folded(st, [*added, *updated, *deleted], *counts),
+            SubEvent::SnapshotComplete { why, entries } => {
+                st.health.inc_snapshots();
+                st.health.set_up(true);
+                st.health.set_ready();
+                tracing::debug!(smc = %smc, target = %target, definition, entries,
+                    rule = why.label(), "snapshot complete");
+            }
             SubEvent::Interrupted {
                 reason,
                 detail,
@@ -153,6 +198,23 @@ impl SubEvent<'_> {
                     detail = %detail, "frame rejected");
             }
         }
+    }
+}
+
+fn folded(st: &SubscriptionState, lists: [usize; 3], c: FoldCounts) {
+    use smc_protocol::Change;
+    let h = &st.health;
+    for (change, n) in [Change::Added, Change::Updated, Change::Deleted]
+        .into_iter()
+        .zip(lists)
+    {
+        h.add_records(change, n as u64);
+    }
+    if c.unknown_deletes > 0 {
+        h.add_unknown_deletes(c.unknown_deletes);
+    }
+    if c.missing_keys > 0 {
+        h.add_message_errors(MessageErrorKind::MissingKey, c.missing_keys);
     }
 }
 

@@ -109,9 +109,9 @@ impl Liveness {
             .fold(self.next_ping, Instant::min)
     }
 
-    /// What is due at `now`, if anything (the ending ones first).
-    pub fn due(&self, now: Instant) -> Option<Due> {
-        let end = |detail: String, routine| Some(Due::End(Expired { detail, routine }));
+    /// Whether the connection must end at `now`, and why.
+    pub fn expired(&self, now: Instant) -> Option<Expired> {
+        let end = |detail: String, routine| Some(Expired { detail, routine });
         if self.pong_due.is_some_and(|t| t <= now) {
             return end(
                 format!("no pong within {} of a ping", human(self.t.pong_timeout)),
@@ -131,7 +131,15 @@ impl Liveness {
             let limit = self.t.silence_limit.unwrap_or_default();
             return end(format!("no data for {}", human(limit)), true);
         }
-        (self.next_ping <= now).then_some(Due::Ping)
+        None
+    }
+
+    /// What is due at `now`, if anything (an ending before a ping).
+    pub fn due(&self, now: Instant) -> Option<Due> {
+        match self.expired(now) {
+            Some(e) => Some(Due::End(e)),
+            None => (self.next_ping <= now).then_some(Due::Ping),
+        }
     }
 }
 

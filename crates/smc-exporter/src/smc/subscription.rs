@@ -1,73 +1,59 @@
 //! One subscription: a WebSocket to `/{ver}/monitoring/session/socket` for one
 //! (target, definition), its fold table and its connection life.
 //!
-//! Snapshot and swap (the kube-rs `Init → InitApply → InitDone` pattern): after
-//! every (re)connect the records are folded into a *staging* table while the
-//! previous table keeps being served; when the snapshot is complete the staging
-//! table replaces it in one step, so entries deleted during an outage vanish and
-//! counts never dip.
+//! The composition of pure, separately tested parts (docs/architecture.md,
+//! "Connection life"):
+//! - [`super::connect`] opens the socket through the SMC's login gate;
+//! - [`super::driver`] runs it: the query, pings and deadlines
+//!   ([`super::liveness`]), decoded frames, abort and close on shutdown;
+//! - [`super::resync`] decides when a (re)sync's snapshot is complete, and
+//!   [`super::folder`] folds into the staging or served table and swaps;
+//! - [`Backoff`] schedules this subscription's own retries; SMC-wide
+//!   problems (login, refused upgrades of a fresh session, an unreachable
+//!   SMC) are the gate's to schedule ([`super::gate`]): the subscription
+//!   waits for it instead of its backoff. The backoff restarts after a
+//!   connection stayed healthy (snapshot complete) for `healthy_reset`.
 //!
-//! When is a snapshot complete? The SMC sends no explicit marker (the
-//! `SessionEvent` code 4 "all sent" was never captured), so:
-//! 1. SMC 7.x marks snapshot rows with `first_fetch: true`: the first message
-//!    carrying `updated`/`deleted` entries or an `added` row without the flag
-//!    is live, so the snapshot ended before it;
-//! 2. snapshot batches hold at most 200 rows: a batch of fewer ends it;
-//! 3. otherwise (a snapshot of an exact multiple of 200, or SMC 6.x silence),
-//!    it ends after `snapshot_settle` without a message; if no `records`
-//!    message came at all, after ten times that (an empty table), provided
-//!    the server answered the query at all (`success` counts). A socket that
-//!    never answers is given up after those ten `snapshot_settle`s
-//!    ([`super::liveness`]): it is never up nor ready.
-//!
-//! Liveness (pings, pong deadline, silence limit, the answer deadline) is the
-//! pure [`Liveness`] of [`super::liveness`]. The reconnect backoff restarts
-//! after a connection stayed healthy (snapshot complete) for `healthy_reset`.
-//! SMC-wide problems (login, refused upgrades of a fresh session, an
-//! unreachable SMC) are the SMC's login gate's to schedule
-//! ([`super::gate`]): the subscription waits for it instead of its backoff.
-//!
-//! Bad frames are counted in `smc_monitoring_message_errors_total{kind}` and
-//! skipped: the subscription keeps its state (policy "skip", see
-//! `docs/protocol-notes.md`). A frame above `max_frame_bytes` is refused by the
-//! WebSocket layer from its header, before its payload is buffered, and the
-//! connection is re-established (it cannot continue past an unread frame); a
-//! text frame that is not UTF-8 ends the stream too (tungstenite fails it).
+//! Every connection-life event is logged and counted by
+//! [`super::events`]. Bad frames are counted in
+//! `smc_monitoring_message_errors_total{kind}` and skipped: the
+//! subscription keeps its state (policy "skip", `docs/smc-protocol.md`
+//! §8). A frame above `max_frame_bytes` is refused by the WebSocket layer
+//! from its header, before its payload is buffered, and the connection is
+//! re-established (it cannot continue past an unread frame); a text frame
+//! that is not UTF-8 ends the stream too (tungstenite fails it).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::time::{Instant, sleep_until, timeout};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+use tokio::time::{Instant, sleep_until};
+use tokio_tungstenite::MaybeTlsStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SubscriptionConfig;
 use crate::labels::GroupField;
 use crate::smc::backoff::Backoff;
-use crate::smc::events::{Level, SubEvent};
-use crate::smc::gate::Ticket;
+use crate::smc::connect::{self, NotOpened, Retry};
+use crate::smc::driver::{Driver, Ending, Next};
+use crate::smc::events::{Level, SubEvent, now_ms};
+use crate::smc::folder::Folder;
 use crate::smc::incidents::Joined;
-use crate::smc::liveness::{Due, Liveness, Timings};
-use crate::smc::session::{Admission, Auth, Credentials, SmcSession, no_answer};
+use crate::smc::liveness::Timings;
+use crate::smc::resync::{Batch, EMPTY_SETTLE_FACTOR, Resync};
+use crate::smc::session::SmcSession;
 use crate::state::{MessageErrorKind, ReconnectReason, SubscriptionState};
-use smc_fold::{FoldCounts, RecordFold, SeriesBudget, Table};
-use smc_protocol::{
-    Change, Definition, Records, ServerMessage, abort_frame, is_legacy_api, parse_api_version,
-};
+use smc_protocol::{Definition, ServerMessage, is_legacy_api, parse_api_version};
 
-/// Snapshot batches hold at most this many rows (`smc-protocol.md` §3.2).
-pub const SNAPSHOT_BATCH: usize = 200;
-/// On shutdown, the abort and the close frame get this long together: a peer
-/// that stopped reading must not hold up the logout.
-pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+pub use crate::smc::driver::CLOSE_TIMEOUT;
+pub use crate::smc::folder::SubscriptionSpec;
+pub use crate::smc::resync::SNAPSHOT_BATCH;
+
+/// The session-monitoring socket's path (after `/{api version}`).
+pub const SESSION_SOCKET: &str = "/monitoring/session/socket";
 /// `failure` replies (unknown target, no permission) retry on a schedule this
 /// many times slower than `backoff_initial`…
 pub const FAILURE_INITIAL_FACTOR: u32 = 20;
@@ -77,20 +63,21 @@ pub const FAILURE_MAX_FACTOR: u32 = 5;
 /// at most this (or `backoff_max`, if smaller) once it opens.
 pub const RESUME_SPREAD: Duration = Duration::from_secs(2);
 
-/// Everything one subscription task needs.
-#[derive(Debug, Clone)]
-pub struct SubscriptionSpec {
-    pub state: Arc<SubscriptionState>,
-    /// In the order of `state.group_labels`.
-    pub group_fields: Vec<GroupField>,
-    pub budget: Arc<SeriesBudget>,
-}
-
 /// The session-socket query of a subscription: its definition and target,
 /// asking for the fields that become its labels.
 fn query(definition: Definition, target: &str, legacy: bool, fields: &[GroupField]) -> String {
     let ids: Vec<u32> = fields.iter().map(|g| g.field).collect();
     smc_protocol::query_json(definition, target, legacy, &ids)
+}
+
+/// The liveness timings of `[subscription]`.
+fn timings(settings: &SubscriptionConfig) -> Timings {
+    Timings {
+        ping_interval: settings.ping_interval,
+        pong_timeout: settings.pong_timeout,
+        silence_limit: settings.silence_limit,
+        answer_within: settings.snapshot_settle.saturating_mul(EMPTY_SETTLE_FACTOR),
+    }
 }
 
 /// How one connection ended.
@@ -105,19 +92,6 @@ enum Ended {
     Reconnect(Interruption),
 }
 
-/// Who decides when the next attempt is made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    /// The subscription's own backoff (the `failure` schedule for
-    /// `reason="failure"`).
-    Own,
-    /// Its own backoff, and the ending is routine (the silence limit).
-    Routine,
-    /// The SMC's gate: the problem is SMC-wide and the session has already
-    /// logged it.
-    Gate,
-}
-
 #[derive(Debug)]
 struct Interruption {
     reason: ReconnectReason,
@@ -128,122 +102,44 @@ struct Interruption {
     retry: Retry,
 }
 
+impl From<NotOpened> for Ended {
+    fn from(n: NotOpened) -> Self {
+        match n {
+            NotOpened::Wait { until, opened } => Ended::Wait { until, opened },
+            NotOpened::Failed {
+                reason,
+                detail,
+                retry,
+            } => Ended::Reconnect(Interruption {
+                reason,
+                detail,
+                healthy_for: None,
+                retry,
+            }),
+        }
+    }
+}
+
+impl Ended {
+    /// An open connection's ending.
+    fn from_ending(e: Ending, healthy_since: Option<Instant>) -> Self {
+        Ended::Reconnect(Interruption {
+            reason: e.reason,
+            detail: e.detail,
+            healthy_for: healthy_since.map(|t| t.elapsed()),
+            retry: if e.routine {
+                Retry::Routine
+            } else {
+                Retry::Own
+            },
+        })
+    }
+}
+
 /// This subscription's own problem last logged at warn level (`failure`
 /// replies), so that a retry failing the same way is not logged again;
 /// cleared when a connection becomes healthy.
 type Problem = Option<(ReconnectReason, String)>;
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The folding side of a subscription: the served table and, during a
-/// (re)sync, the staging table.
-struct Folder {
-    spec: SubscriptionSpec,
-    fold: RecordFold,
-    live: Option<Table>,
-    staging: Option<Table>,
-    saw_first_fetch: bool,
-    got_records: bool,
-}
-
-impl Folder {
-    fn new(spec: SubscriptionSpec) -> Self {
-        let picks: Vec<_> = spec.group_fields.iter().map(|g| g.pick()).collect();
-        let fold = RecordFold::new(&picks);
-        Folder {
-            spec,
-            fold,
-            live: None,
-            staging: None,
-            saw_first_fetch: false,
-            got_records: false,
-        }
-    }
-
-    fn begin_snapshot(&mut self) {
-        // The served table stays published but stops counting against the
-        // family cap, so the snapshot can rebuild the same series.
-        if let Some(live) = self.live.as_mut() {
-            live.detach_budget();
-        }
-        let arity = self.spec.group_fields.len();
-        self.staging = Some(Table::new(arity, self.spec.budget.clone()));
-        self.saw_first_fetch = false;
-        self.got_records = false;
-    }
-
-    fn in_snapshot(&self) -> bool {
-        self.staging.is_some()
-    }
-
-    /// Fold one `records` message. Returns true if the snapshot completed.
-    fn on_records(&mut self, records: &Records) -> bool {
-        let h = &self.spec.state.health;
-        h.add_records(Change::Added, records.added.len() as u64);
-        h.add_records(Change::Updated, records.updated.len() as u64);
-        h.add_records(Change::Deleted, records.deleted.len() as u64);
-        self.got_records = true;
-        let mut completes = false;
-        if self.in_snapshot() {
-            if records.added.iter().any(|r| r.first_fetch == Some(true)) {
-                self.saw_first_fetch = true;
-            }
-            let live_marker = !records.updated.is_empty()
-                || !records.deleted.is_empty()
-                || (self.saw_first_fetch
-                    && records.added.iter().any(|r| r.first_fetch != Some(true)));
-            completes = live_marker || records.added.len() < SNAPSHOT_BATCH;
-        }
-        let table = match (self.staging.as_mut(), self.live.as_mut()) {
-            (Some(t), _) => t,
-            (None, Some(t)) => t,
-            (None, None) => {
-                let arity = self.spec.group_fields.len();
-                self.live
-                    .insert(Table::new(arity, self.spec.budget.clone()))
-            }
-        };
-        let FoldCounts {
-            unknown_deletes: unknown,
-            missing_keys: missing,
-        } = self.fold.apply(table, records);
-        if unknown > 0 {
-            h.add_unknown_deletes(unknown);
-        }
-        if missing > 0 {
-            h.add_message_errors(MessageErrorKind::MissingKey, missing);
-        }
-        if completes {
-            self.complete_snapshot();
-        } else if !self.in_snapshot() {
-            self.publish();
-        }
-        completes
-    }
-
-    fn complete_snapshot(&mut self) {
-        if let Some(t) = self.staging.take() {
-            // Replacing drops the previous table, which returns its series budget.
-            self.live = Some(t);
-            self.publish();
-            let h = &self.spec.state.health;
-            h.inc_snapshots();
-            h.set_up(true);
-            h.set_ready();
-        }
-    }
-
-    fn publish(&self) {
-        if let Some(t) = &self.live {
-            self.spec.state.publish(t.publish());
-        }
-    }
-}
 
 /// One subscription's supervisor state across connections.
 struct Sub {
@@ -273,17 +169,13 @@ impl Sub {
     }
 
     fn st(&self) -> &SubscriptionState {
-        &self.folder.spec.state
+        self.folder.st()
     }
 
-    /// Count and log an interruption; the delay before the next attempt.
-    fn interrupted(
-        &mut self,
-        session: &SmcSession,
-        i: Interruption,
-        settings: &SubscriptionConfig,
-    ) -> Duration {
-        let level = match i.retry {
+    /// How an interruption is logged: once per problem of its own, once
+    /// per SMC-wide incident.
+    fn level(&mut self, session: &SmcSession, i: &Interruption) -> Level {
+        match i.retry {
             Retry::Gate => Level::Debug,
             Retry::Routine => Level::Info,
             Retry::Own if i.reason == ReconnectReason::Failure => {
@@ -296,7 +188,17 @@ impl Sub {
                 Joined::Opened | Joined::New => Level::Warn,
                 Joined::Joined => Level::Debug,
             },
-        };
+        }
+    }
+
+    /// Count and log an interruption; the delay before the next attempt.
+    fn interrupted(
+        &mut self,
+        session: &SmcSession,
+        i: Interruption,
+        settings: &SubscriptionConfig,
+    ) -> Duration {
+        let level = self.level(session, &i);
         SubEvent::Interrupted {
             reason: i.reason,
             detail: &i.detail,
@@ -382,154 +284,6 @@ async fn wait_for_gate(
     }
 }
 
-fn ended(
-    reason: ReconnectReason,
-    detail: impl Into<String>,
-    healthy_since: Option<Instant>,
-    retry: Retry,
-) -> Ended {
-    Ended::Reconnect(Interruption {
-        reason,
-        detail: detail.into(),
-        healthy_for: healthy_since.map(|t| t.elapsed()),
-        retry,
-    })
-}
-
-fn reconnect(
-    reason: ReconnectReason,
-    detail: impl Into<String>,
-    healthy_since: Option<Instant>,
-) -> Ended {
-    ended(reason, detail, healthy_since, Retry::Own)
-}
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
-
-/// The socket could not be opened (never healthy); own backoff.
-fn not_opened<T>(reason: ReconnectReason, detail: impl Into<String>) -> Result<T, Ended> {
-    Err(ended(reason, detail, None, Retry::Own))
-}
-
-/// The socket could not be opened for an SMC-wide reason; the gate decides.
-fn gated<T>(reason: ReconnectReason, detail: impl Into<String>) -> Result<T, Ended> {
-    Err(ended(reason, detail, None, Retry::Gate))
-}
-
-/// Ask the SMC's gate: credentials, a wait, or (this caller's login failed)
-/// an ending.
-async fn admit(session: &SmcSession) -> Result<(Arc<Credentials>, Ticket), Ended> {
-    match session.admit().await {
-        Ok(Admission::Connect { creds, ticket }) => Ok((creds, ticket)),
-        Ok(Admission::Wait { until, opened, .. }) => Err(Ended::Wait { until, opened }),
-        Err(e) if no_answer(&e) => gated(ReconnectReason::ConnectError, e.to_string()),
-        Err(e) => gated(ReconnectReason::LoginFailed, e.to_string()),
-    }
-}
-
-/// The upgrade request with the session's credentials.
-fn request(
-    url: &str,
-    creds: &Credentials,
-) -> Result<tungstenite::handshake::client::Request, Ended> {
-    let mut request = match url.into_client_request() {
-        Ok(r) => r,
-        Err(e) => return not_opened(ReconnectReason::ConnectError, e.to_string()),
-    };
-    let header = match &creds.auth {
-        Auth::Cookie(c) => HeaderValue::from_str(c.expose()).map(|v| ("cookie", v)),
-        Auth::Token(t) => HeaderValue::from_str(&format!("access_token, {}", t.expose()))
-            .map(|v| ("sec-websocket-protocol", v)),
-    };
-    match header {
-        Ok((name, mut value)) => {
-            // `http`'s Debug then prints "Sensitive" instead of the value.
-            value.set_sensitive(true);
-            request.headers_mut().insert(name, value);
-            Ok(request)
-        }
-        Err(_) => not_opened(
-            ReconnectReason::LoginFailed,
-            "session id is not a valid header value",
-        ),
-    }
-}
-
-/// Log in if needed, open the socket and send the query. Cancelled by
-/// dropping (nothing to clean up yet).
-async fn open(
-    session: &SmcSession,
-    st: &SubscriptionState,
-    group_fields: &[GroupField],
-    settings: &SubscriptionConfig,
-) -> Result<Socket, Ended> {
-    let (creds, ticket) = admit(session).await?;
-    let legacy = parse_api_version(&creds.api_version).is_some_and(is_legacy_api);
-    let url = session.ws_url(&creds.api_version, "/monitoring/session/socket");
-    let request = request(&url, &creds)?;
-    let ws_config = crate::smc::ws_config::subscription_socket(settings.max_frame_bytes);
-    let mut ws = upgrade(session, ticket, request, ws_config, settings).await?;
-    let query = query(st.definition, &st.target, legacy, group_fields);
-    match timeout(settings.connect_timeout, ws.send(Message::text(query))).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => return not_opened(ReconnectReason::ConnectError, e.to_string()),
-        Err(_) => {
-            return not_opened(
-                ReconnectReason::ConnectError,
-                "query not sent within connect_timeout",
-            );
-        }
-    }
-    tracing::debug!(smc = %st.smc, target = %st.target, definition = st.definition.label(), "subscribed");
-    Ok(ws)
-}
-
-/// The WebSocket upgrade, its outcome reported to the session: accepted;
-/// refused with 401/403 (the gate decides what next); no answer (the SMC is
-/// unreachable: the gate decides); another answer (this subscription backs
-/// off on its own).
-async fn upgrade(
-    session: &SmcSession,
-    ticket: Ticket,
-    request: tungstenite::handshake::client::Request,
-    ws_config: WebSocketConfig,
-    settings: &SubscriptionConfig,
-) -> Result<Socket, Ended> {
-    use ReconnectReason::{ConnectError, Unauthorized};
-    let connector = (request.uri().scheme_str() == Some("wss"))
-        .then(|| Connector::Rustls(session.tls_config()));
-    let connect =
-        tokio_tungstenite::connect_async_tls_with_config(request, Some(ws_config), true, connector);
-    match timeout(settings.connect_timeout, connect).await {
-        Ok(Ok((ws, _resp))) => {
-            session.connected(ticket);
-            Ok(ws)
-        }
-        Ok(Err(tungstenite::Error::Http(resp))) => {
-            let status = resp.status().as_u16();
-            let detail = format!("upgrade refused: HTTP {status}");
-            if status == 401 || status == 403 {
-                session.refused(ticket, status);
-                return gated(Unauthorized, detail);
-            }
-            session.answered(ticket);
-            not_opened(ConnectError, detail)
-        }
-        Ok(Err(e @ (tungstenite::Error::Io(_) | tungstenite::Error::Tls(_)))) => {
-            session.unanswered(ticket, e.to_string());
-            gated(ConnectError, e.to_string())
-        }
-        Ok(Err(e)) => {
-            session.answered(ticket);
-            not_opened(ConnectError, e.to_string())
-        }
-        Err(_) => {
-            session.unanswered(ticket, "connect timed out".into());
-            gated(ConnectError, "connect timed out")
-        }
-    }
-}
-
 /// One connection: open it, then fold its stream until it ends or
 /// `shutdown` (which aborts the fetch and closes the socket).
 async fn connect_and_stream(
@@ -538,237 +292,147 @@ async fn connect_and_stream(
     settings: &SubscriptionConfig,
     shutdown: &CancellationToken,
 ) -> Ended {
-    let st = sub.folder.spec.state.clone();
     let opened = tokio::select! {
         biased;
         _ = shutdown.cancelled() => return Ended::Shutdown,
-        r = open(session, &st, &sub.folder.spec.group_fields, settings) => r,
+        r = open(session, sub, settings) => r,
     };
-    let mut ws = match opened {
-        Ok(ws) => ws,
-        Err(ended) => return ended,
-    };
-    // The last-message clock starts at the first connection: a socket that
-    // never sends anything shows as stale.
-    st.health.touch_first(now_ms());
-    sub.folder.begin_snapshot();
-    let mut conn = Conn::new(Instant::now(), settings);
-    loop {
-        let mut deadline = conn.live.next_deadline();
-        // The settle timer runs only once the server answered the query.
-        if sub.folder.in_snapshot() && conn.live.answered() {
-            deadline = deadline.min(conn.settle_at);
-        }
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => {
-                close(&mut ws, conn.fetch_id).await;
-                return Ended::Shutdown;
-            }
-            frame = ws.next() => {
-                if let Some(end) = conn.on_frame(frame, sub, session, settings) {
-                    return end;
-                }
-            }
-            _ = sleep_until(deadline) => {
-                if let Some(end) = conn.on_deadline(&mut ws, sub, session, settings).await {
-                    return end;
-                }
-            }
-        }
+    match opened {
+        Ok(driver) => stream(driver, sub, session, settings, shutdown).await,
+        Err(ended) => ended,
     }
 }
 
-/// On shutdown: abort the fetch and close, within [`CLOSE_TIMEOUT`].
-async fn close(ws: &mut Socket, fetch_id: Option<i64>) {
-    let _ = timeout(CLOSE_TIMEOUT, async {
-        if let Some(id) = fetch_id {
-            let _ = ws.send(Message::text(abort_frame(id))).await;
-        }
-        let _ = ws.close(None).await;
-    })
-    .await;
+type TcpDriver = Driver<MaybeTlsStream<TcpStream>>;
+
+/// Log in if needed, open the session socket and send the query.
+async fn open(
+    session: &SmcSession,
+    sub: &Sub,
+    settings: &SubscriptionConfig,
+) -> Result<TcpDriver, Ended> {
+    let ws_config = crate::smc::ws_config::subscription_socket(settings.max_frame_bytes);
+    let opened = connect::open(session, SESSION_SOCKET, ws_config, settings).await?;
+    let legacy = parse_api_version(&opened.api_version).is_some_and(is_legacy_api);
+    let st = sub.st();
+    let query = query(
+        st.definition,
+        &st.target,
+        legacy,
+        &sub.folder.spec.group_fields,
+    );
+    Driver::start(
+        opened.ws,
+        query,
+        timings(settings),
+        settings.connect_timeout,
+    )
+    .await
+    .map_err(|e| Ended::from_ending(e, None))
 }
 
 /// The state of one open connection.
 struct Conn {
-    fetch_id: Option<i64>,
+    resync: Resync,
     healthy_since: Option<Instant>,
-    /// When the snapshot is complete without another message (rule 3).
-    settle_at: Instant,
-    live: Liveness,
+}
+
+/// Fold one open connection's stream until it ends or `shutdown`.
+async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
+    mut driver: Driver<S>,
+    sub: &mut Sub,
+    session: &SmcSession,
+    settings: &SubscriptionConfig,
+    shutdown: &CancellationToken,
+) -> Ended {
+    SubEvent::Subscribed.emit(sub.st());
+    sub.folder.begin_snapshot();
+    let mut conn = Conn {
+        resync: Resync::begin(Instant::now(), settings.snapshot_settle),
+        healthy_since: None,
+    };
+    loop {
+        let next = tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => {
+                driver.close().await;
+                return Ended::Shutdown;
+            }
+            next = driver.next(conn.resync.next_deadline()) => next,
+        };
+        if let Some(ended) = conn.on_next(next, sub, session) {
+            return ended;
+        }
+    }
+}
+
+fn reject(st: &SubscriptionState, kind: MessageErrorKind, detail: &str) {
+    SubEvent::FrameRejected { kind, detail }.emit(st);
 }
 
 impl Conn {
-    fn new(now: Instant, settings: &SubscriptionConfig) -> Self {
-        let answer_within = settings.snapshot_settle.saturating_mul(10);
-        Conn {
-            fetch_id: None,
-            healthy_since: None,
-            settle_at: now + answer_within,
-            live: Liveness::new(
-                now,
-                Timings {
-                    ping_interval: settings.ping_interval,
-                    pong_timeout: settings.pong_timeout,
-                    silence_limit: settings.silence_limit,
-                    answer_within,
-                },
-            ),
-        }
-    }
-
-    fn end(&self, reason: ReconnectReason, detail: impl Into<String>) -> Option<Ended> {
-        Some(reconnect(reason, detail, self.healthy_since))
-    }
-
-    /// One received frame (or the end of the stream).
-    fn on_frame(
-        &mut self,
-        frame: Option<Result<Message, tungstenite::Error>>,
-        sub: &mut Sub,
-        session: &SmcSession,
-        settings: &SubscriptionConfig,
-    ) -> Option<Ended> {
-        use ReconnectReason::{Closed, ReadError};
-        let now = Instant::now();
-        let msg = match frame {
-            None => return self.end(Closed, "connection closed"),
-            Some(Err(e)) => {
-                let kind = match &e {
-                    tungstenite::Error::Capacity(_) => Some(MessageErrorKind::TooLarge),
-                    tungstenite::Error::Utf8(_) => Some(MessageErrorKind::InvalidUtf8),
-                    _ => None,
-                };
-                let detail = e.to_string();
-                if let Some(kind) = kind {
-                    let st = sub.st();
-                    SubEvent::FrameRejected {
-                        kind,
-                        detail: &detail,
-                    }
-                    .emit(st);
+    /// What the driver reported: an ending, or what to fold.
+    fn on_next(&mut self, next: Next, sub: &mut Sub, session: &SmcSession) -> Option<Ended> {
+        match next {
+            Next::Ended(e) => {
+                if let Some(kind) = e.rejected {
+                    reject(sub.st(), kind, &e.detail);
                 }
-                return self.end(ReadError, detail);
+                return Some(Ended::from_ending(e, self.healthy_since));
             }
-            Some(Ok(m)) => m,
-        };
-        let is_data = matches!(msg, Message::Text(_) | Message::Binary(_));
-        self.live.on_frame(now, is_data);
-        let text = match msg {
-            Message::Text(t) => t,
-            Message::Binary(_) => {
-                let kind = MessageErrorKind::Binary;
-                SubEvent::FrameRejected {
-                    kind,
-                    detail: "binary frame",
-                }
-                .emit(sub.st());
-                return None;
-            }
-            Message::Close(frame) => {
-                let detail = frame
-                    .map(|f| format!("closed by server: {} {}", u16::from(f.code), f.reason))
-                    .unwrap_or_else(|| "closed by server".into());
-                return self.end(Closed, detail);
-            }
-            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => return None,
-        };
-        sub.st().health.touch(now_ms());
-        self.on_text(text.as_str(), sub, session, settings)
-    }
-
-    /// One text frame, decoded and folded.
-    fn on_text(
-        &mut self,
-        text: &str,
-        sub: &mut Sub,
-        session: &SmcSession,
-        settings: &SubscriptionConfig,
-    ) -> Option<Ended> {
-        use ReconnectReason::{Closed, Failure};
-        match smc_protocol::decode(text) {
-            Err(e) => {
-                let kind = MessageErrorKind::Malformed;
-                SubEvent::FrameRejected {
-                    kind,
-                    detail: &e.to_string(),
-                }
-                .emit(sub.st());
-            }
-            Ok(ServerMessage::Started { fetch, .. }) => self.fetch_id = fetch.or(self.fetch_id),
-            Ok(ServerMessage::Records { fetch, records }) => {
-                self.fetch_id = fetch.or(self.fetch_id);
-                let was_snapshot = sub.folder.in_snapshot();
-                if sub.folder.on_records(&records) && was_snapshot {
+            Next::Timer => {
+                if let Some(why) = self.resync.on_deadline(Instant::now()) {
+                    sub.folder.complete(why);
                     self.healthy_since = Some(sub.became_healthy(session));
-                    let st = sub.st();
-                    tracing::debug!(smc = %st.smc, target = %st.target,
-                        definition = st.definition.label(), entries = st.published().entries, "snapshot complete");
                 }
-                self.settle_at = Instant::now() + settings.snapshot_settle;
             }
-            Ok(ServerMessage::Failure { reason }) => return self.end(Failure, reason),
-            Ok(ServerMessage::End { reason, .. }) => {
-                return self.end(Closed, format!("server ended the fetch: {reason}"));
+            Next::Binary => {
+                self.resync.on_answer();
+                reject(sub.st(), MessageErrorKind::Binary, "binary frame");
             }
-            Ok(ServerMessage::Status { .. }) => {}
-            Ok(ServerMessage::Unknown) => {
-                let kind = MessageErrorKind::Unknown;
-                SubEvent::FrameRejected {
-                    kind,
-                    detail: "no known key",
-                }
-                .emit(sub.st());
+            Next::Text(decoded) => {
+                self.resync.on_answer();
+                sub.st().health.touch(now_ms());
+                return self.on_message(decoded, sub, session);
             }
         }
         None
     }
 
-    /// A deadline passed: the settle timer, a ping, or an ending.
-    async fn on_deadline(
+    /// One decoded text frame.
+    fn on_message(
         &mut self,
-        ws: &mut Socket,
+        decoded: Result<ServerMessage, smc_protocol::DecodeError>,
         sub: &mut Sub,
         session: &SmcSession,
-        settings: &SubscriptionConfig,
     ) -> Option<Ended> {
-        let now = Instant::now();
-        if sub.folder.in_snapshot() && self.live.answered() && self.settle_at <= now {
-            sub.folder.complete_snapshot();
-            self.healthy_since = Some(sub.became_healthy(session));
-        }
-        match self.live.due(now)? {
-            Due::End(e) => {
-                let retry = if e.routine {
-                    Retry::Routine
-                } else {
-                    Retry::Own
-                };
-                Some(ended(
-                    ReconnectReason::Idle,
-                    e.detail,
-                    self.healthy_since,
-                    retry,
-                ))
-            }
-            Due::Ping => {
-                // A peer that stopped reading can block the send: bound it
-                // by the same deadline as the pong.
-                let pong = settings.pong_timeout;
-                match timeout(pong, ws.send(Message::Ping(Vec::new().into()))).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => return self.end(ReconnectReason::ReadError, e.to_string()),
-                    Err(_) => {
-                        let detail =
-                            format!("ping not sent within {}", humantime::format_duration(pong));
-                        return self.end(ReconnectReason::Idle, detail);
-                    }
+        use ReconnectReason::{Closed, Failure};
+        let end = |reason, detail| {
+            Some(Ended::from_ending(
+                Ending::new(reason, detail),
+                self.healthy_since,
+            ))
+        };
+        match decoded {
+            Err(e) => reject(sub.st(), MessageErrorKind::Malformed, &e.to_string()),
+            Ok(ServerMessage::Records { records, .. }) => {
+                let done = self.resync.on_records(Instant::now(), Batch::of(&records));
+                sub.folder.fold(&records);
+                if let Some(why) = done {
+                    sub.folder.complete(why);
+                    self.healthy_since = Some(sub.became_healthy(session));
                 }
-                self.live.ping_sent(Instant::now());
-                None
+            }
+            Ok(ServerMessage::Failure { reason }) => return end(Failure, reason),
+            Ok(ServerMessage::End { reason, .. }) => {
+                return end(Closed, format!("server ended the fetch: {reason}"));
+            }
+            Ok(ServerMessage::Started { .. } | ServerMessage::Status { .. }) => {}
+            Ok(ServerMessage::Unknown) => {
+                reject(sub.st(), MessageErrorKind::Unknown, "no known key")
             }
         }
+        None
     }
 }
 
@@ -800,5 +464,235 @@ mod tests {
             q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"),
             "{q}"
         );
+    }
+
+    /// The stream phase over an in-memory socket, under paused time.
+    mod stream {
+        use super::*;
+        use futures_util::{SinkExt, StreamExt};
+        use tokio::io::DuplexStream;
+        use tokio_tungstenite::WebSocketStream;
+        use tokio_tungstenite::tungstenite::Message;
+
+        const S: Duration = Duration::from_secs(1);
+        const SETTLE: Duration = Duration::from_secs(2);
+
+        type Peer = WebSocketStream<DuplexStream>;
+
+        struct World {
+            session: SmcSession,
+            sub: Sub,
+            settings: SubscriptionConfig,
+            state: Arc<SubscriptionState>,
+        }
+
+        fn world() -> World {
+            let cfg = crate::config::demo(
+                "http://127.0.0.1:9",
+                "not-a-real-key",
+                &["fw".to_string()],
+                &[],
+                "127.0.0.1:0".parse().unwrap(),
+            )
+            .unwrap();
+            let (store, specs) = crate::app::plan(&cfg);
+            let (_, spec) = specs
+                .into_iter()
+                .find(|(_, s)| s.state.definition == Definition::Connections)
+                .unwrap();
+            let mut settings = cfg.subscription.clone();
+            settings.snapshot_settle = SETTLE;
+            let session = SmcSession::new(&cfg.smc[0], store.smcs[0].clone(), &settings).unwrap();
+            World {
+                session,
+                state: spec.state.clone(),
+                sub: Sub::new(spec, &settings),
+                settings,
+            }
+        }
+
+        /// A started driver and the server end (which has read the query).
+        async fn connected(w: &World) -> (Driver<DuplexStream>, Peer) {
+            let (a, b) = tokio::io::duplex(1 << 20);
+            let client = tokio_tungstenite::client_async("ws://smc/socket", a);
+            let (client, server) = tokio::join!(client, tokio_tungstenite::accept_async(b));
+            let mut server = server.unwrap();
+            let start = Driver::start(client.unwrap().0, "{}".into(), timings(&w.settings), 5 * S);
+            let (driver, _query) = tokio::join!(start, server.next());
+            (driver.unwrap(), server)
+        }
+
+        fn rows(from: usize, n: usize, first_fetch: bool) -> String {
+            let rows: Vec<String> = (from..from + n)
+                .map(|i| {
+                    format!(
+                        r#"{{"delta_key":"k{i}","first_fetch":{first_fetch},"4":"fw node 1","11":"6","116":"s{}"}}"#,
+                        i % 3
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"fetch":5,"records":{{"added":[{}]}}}}"#,
+                rows.join(",")
+            )
+        }
+
+        async fn send(server: &mut Peer, text: &str) {
+            server.send(Message::text(text)).await.unwrap();
+        }
+
+        fn entries(st: &SubscriptionState) -> u64 {
+            st.published().entries
+        }
+
+        /// Run the stream phase alongside `script`, which ends by
+        /// cancelling `shutdown` (or by the server ending the stream).
+        async fn run_with(
+            w: &mut World,
+            driver: Driver<DuplexStream>,
+            shutdown: &CancellationToken,
+            script: impl std::future::Future<Output = ()>,
+        ) -> Ended {
+            let phase = stream(driver, &mut w.sub, &w.session, &w.settings, shutdown);
+            tokio::join!(phase, script).0
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn full_unflagged_batches_complete_after_snapshot_settle() {
+            let mut w = world();
+            let (driver, mut server) = connected(&w).await;
+            let (st, shutdown) = (w.state.clone(), CancellationToken::new());
+            let script = async {
+                send(&mut server, r#"{"success":"ok","fetch":5}"#).await;
+                send(&mut server, &rows(0, 200, false)).await;
+                tokio::time::sleep(SETTLE - Duration::from_millis(1)).await;
+                assert!(!st.health.up() && st.health.snapshots() == 0);
+                assert_eq!(
+                    entries(&st),
+                    0,
+                    "the snapshot is not served before it is complete"
+                );
+                // Just past the deadline (at it, the order of the two
+                // timers is the runtime's).
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                assert!(st.health.up() && st.health.ready());
+                assert_eq!((st.health.snapshots(), entries(&st)), (1, 200));
+                shutdown.cancel();
+                // Abort, then close, on shutdown.
+                assert_eq!(
+                    server.next().await.unwrap().unwrap(),
+                    Message::text(r#"{"abort":5}"#)
+                );
+                assert!(matches!(server.next().await, Some(Ok(Message::Close(_)))));
+            };
+            let ended = run_with(&mut w, driver, &shutdown, script).await;
+            assert!(matches!(ended, Ended::Shutdown), "{ended:?}");
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_short_batch_completes_at_once_then_live_records_publish() {
+            let mut w = world();
+            let (driver, mut server) = connected(&w).await;
+            let (st, shutdown) = (w.state.clone(), CancellationToken::new());
+            let script = async {
+                send(&mut server, &rows(0, 200, true)).await;
+                send(&mut server, &rows(200, 37, true)).await;
+                tokio::task::yield_now().await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                assert_eq!((st.health.snapshots(), entries(&st)), (1, 237));
+                send(
+                    &mut server,
+                    r#"{"fetch":5,"records":{"deleted":["k0","k1","gone"]}}"#,
+                )
+                .await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                assert_eq!(entries(&st), 235, "live deletes are published at once");
+                assert_eq!(st.health.unknown_deletes(), 1);
+                assert_eq!(st.health.records(smc_protocol::Change::Deleted), 3);
+                assert_eq!(st.health.records(smc_protocol::Change::Added), 237);
+                shutdown.cancel();
+            };
+            run_with(&mut w, driver, &shutdown, script).await;
+            assert_eq!(w.state.health.snapshots(), 1);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn an_answered_query_without_records_is_an_empty_table_after_ten_settles() {
+            let mut w = world();
+            let (driver, mut server) = connected(&w).await;
+            let (st, shutdown) = (w.state.clone(), CancellationToken::new());
+            let script = async {
+                send(&mut server, r#"{"success":"ok","fetch":5}"#).await;
+                let reader = async { while let Some(Ok(_)) = server.next().await {} };
+                let check = async {
+                    tokio::time::sleep(SETTLE * 10 - Duration::from_millis(1)).await;
+                    assert!(!st.health.ready());
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    assert!(st.health.ready() && st.health.up());
+                    assert_eq!(entries(&st), 0);
+                    shutdown.cancel();
+                };
+                tokio::join!(reader, check);
+            };
+            run_with(&mut w, driver, &shutdown, script).await;
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn a_socket_that_never_answers_is_given_up_and_never_up() {
+            let mut w = world();
+            let (driver, mut server) = connected(&w).await;
+            let (st, shutdown) = (w.state.clone(), CancellationToken::new());
+            let t0 = Instant::now();
+            let reader = async { while let Some(Ok(_)) = server.next().await {} };
+            let ended = run_with(&mut w, driver, &shutdown, reader).await;
+            assert_eq!(Instant::now() - t0, SETTLE * 10);
+            let Ended::Reconnect(i) = ended else {
+                panic!("{ended:?}")
+            };
+            assert_eq!(i.reason, ReconnectReason::Idle);
+            assert_eq!(i.detail, "no answer to the query within 20s");
+            assert_eq!(i.healthy_for, None);
+            assert!(!st.health.ready() && st.health.snapshots() == 0);
+        }
+
+        #[tokio::test(start_paused = true)]
+        async fn bad_frames_are_counted_and_skipped_and_failure_ends_the_stream() {
+            let mut w = world();
+            let (driver, mut server) = connected(&w).await;
+            let shutdown = CancellationToken::new();
+            let script = async {
+                server.send(Message::binary(vec![0u8; 3])).await.unwrap();
+                send(&mut server, "{not json").await;
+                send(&mut server, r#"{"hello":1}"#).await;
+                send(
+                    &mut server,
+                    r#"{"fetch":5,"records":{"added":[{"4":"no key"}]}}"#,
+                )
+                .await;
+                send(&mut server, r#"{"failure":"Target not found: fw"}"#).await;
+            };
+            let ended = run_with(&mut w, driver, &shutdown, script).await;
+            let Ended::Reconnect(i) = ended else {
+                panic!("{ended:?}")
+            };
+            assert_eq!(
+                (i.reason, i.detail.as_str()),
+                (ReconnectReason::Failure, "Target not found: fw")
+            );
+            let h = &w.state.health;
+            for kind in [
+                MessageErrorKind::Binary,
+                MessageErrorKind::Malformed,
+                MessageErrorKind::Unknown,
+                MessageErrorKind::MissingKey,
+            ] {
+                assert_eq!(h.message_errors(kind), 1, "{kind:?}");
+            }
+            assert_eq!(
+                h.snapshots(),
+                1,
+                "the keyless short batch completed the snapshot"
+            );
+        }
     }
 }
