@@ -49,7 +49,8 @@ pub struct Exporter {
     addr: SocketAddr,
     shutdown: CancellationToken,
     tasks: TaskTracker,
-    http: tokio::task::JoinHandle<()>,
+    /// Completes when the HTTP server (on its own thread) has stopped.
+    http: tokio::sync::oneshot::Receiver<()>,
     sessions: Vec<Arc<SmcSession>>,
 }
 
@@ -138,15 +139,16 @@ impl Exporter {
             }
         }
         tasks.close();
-        let http = tokio::spawn({
-            let store = store.clone();
-            let token = shutdown.clone();
-            async move {
-                if let Err(e) = crate::http::serve(listener, store, token).await {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }
-        });
+        let http = crate::http::serve_on_own_thread(
+            listener,
+            store.clone(),
+            crate::http::ServerOptions::default(),
+            shutdown.clone(),
+        )
+        .map_err(|source| AppError::Listen {
+            addr: cfg.listen_address,
+            source,
+        })?;
         tracing::info!(%addr, subscriptions = store.subscriptions.len(), "smc-exporter started");
         Ok(Exporter {
             store,

@@ -76,6 +76,43 @@ pub async fn serve(
     serve_with(listener, store, ServerOptions::default(), shutdown).await
 }
 
+/// Serve on a thread and runtime of its own, so that ingest — every
+/// subscription folding at full speed on the main runtime's workers — can
+/// never delay `/metrics`, `/-/healthy` or `/-/ready` (renders already run
+/// on their own threads, [`flight`]). The listener moves to the new runtime;
+/// the receiver completes when the server has stopped.
+pub fn serve_on_own_thread(
+    listener: TcpListener,
+    store: Arc<Store>,
+    opts: ServerOptions,
+    shutdown: CancellationToken,
+) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    let listener = listener.into_std()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        // Nothing on this runtime blocks; the pool stays tiny.
+        .max_blocking_threads(2)
+        .thread_name("smc-exporter-http")
+        .build()?;
+    let (done, stopped) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("smc-exporter-http".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => {
+                        if let Err(e) = serve_with(l, store, opts, shutdown).await {
+                            tracing::error!(error = %e, "HTTP server failed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "HTTP server failed"),
+                }
+            });
+            let _ = done.send(());
+        })?;
+    Ok(stopped)
+}
+
 /// One accepted connection, until it ends or `shutdown` (then gracefully:
 /// the request in flight finishes, keep-alive stops).
 async fn serve_connection(

@@ -4,10 +4,16 @@
 //! records are folded into the staging table while the previous one keeps
 //! being served; when [`super::resync`] says the snapshot is complete, the
 //! staging table replaces it in one step, so entries deleted during an
-//! outage vanish and counts never dip. Outside a snapshot every message is
-//! published as soon as it is folded.
+//! outage vanish and counts never dip. Outside a snapshot changes are
+//! published at most every [`PUBLISH_INTERVAL`] ([`Pacer`]): publishing
+//! re-reads every series of the table, so doing it per frame would cost
+//! O(series) per frame at full ingest speed. A completed snapshot is
+//! published at once; the staging table never is.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use smc_fold::{RecordFold, SeriesBudget, Table};
 use smc_protocol::Records;
@@ -26,12 +32,58 @@ pub struct SubscriptionSpec {
     pub budget: Arc<SeriesBudget>,
 }
 
+/// Live changes reach `/metrics` at most this much later.
+pub const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// When to publish live changes: at once if nothing was published within
+/// [`PUBLISH_INTERVAL`], else when the interval is over. Pure; `now` is
+/// passed in.
+#[derive(Debug, Clone, Default)]
+pub struct Pacer {
+    last: Option<Instant>,
+    pending: bool,
+}
+
+impl Pacer {
+    /// Something changed at `now`: true if it is to be published now.
+    pub fn changed(&mut self, now: Instant) -> bool {
+        self.pending = true;
+        self.due(now)
+    }
+
+    /// Whether pending changes are to be published at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.pending && self.last.is_none_or(|t| now >= t + PUBLISH_INTERVAL)
+    }
+
+    /// When pending changes are to be published.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match (self.pending, self.last) {
+            (false, _) => None,
+            (true, None) => Some(Instant::now()),
+            (true, Some(t)) => Some(t + PUBLISH_INTERVAL),
+        }
+    }
+
+    /// Whether anything changed since the last publish.
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
+    /// Published at `now`.
+    pub fn published(&mut self, now: Instant) {
+        self.pending = false;
+        self.last = Some(now);
+    }
+}
+
 /// See the module documentation.
 pub struct Folder {
     pub spec: SubscriptionSpec,
     fold: RecordFold,
     live: Option<Table>,
     staging: Option<Table>,
+    pacer: Pacer,
 }
 
 impl Folder {
@@ -42,6 +94,7 @@ impl Folder {
             spec,
             live: None,
             staging: None,
+            pacer: Pacer::default(),
         }
     }
 
@@ -63,9 +116,10 @@ impl Folder {
         Table::new(self.spec.group_fields.len(), self.spec.budget.clone())
     }
 
-    /// Fold one `records` message: into the staging table during a
-    /// snapshot, else into the served table, published at once.
-    pub fn fold(&mut self, records: &Records) {
+    /// Fold one `records` message (at `now`): into the staging table during
+    /// a snapshot, else into the served table, published when the pacer
+    /// says so.
+    pub fn fold(&mut self, now: Instant, records: &Records) {
         let (arity, budget) = (self.spec.group_fields.len(), &self.spec.budget);
         let table = match &mut self.staging {
             Some(t) => t,
@@ -81,25 +135,73 @@ impl Folder {
             counts,
         }
         .emit(&self.spec.state);
-        if self.staging.is_none() {
-            self.publish();
+        if self.staging.is_none() && self.pacer.changed(now) {
+            self.publish(now);
+        }
+    }
+
+    /// When live changes are due to be published, if any are pending.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.pacer.next_deadline()
+    }
+
+    /// Publish pending live changes if they are due at `now`.
+    pub fn on_deadline(&mut self, now: Instant) {
+        if self.pacer.due(now) {
+            self.publish(now);
+        }
+    }
+
+    /// Publish pending live changes now (the connection ended: what was
+    /// folded is served until the next snapshot replaces it).
+    pub fn flush(&mut self, now: Instant) {
+        if self.pacer.pending() {
+            self.publish(now);
         }
     }
 
     /// The snapshot is complete: the staging table is served from now on.
-    pub fn complete(&mut self, why: Completion) {
+    pub fn complete(&mut self, now: Instant, why: Completion) {
         if let Some(t) = self.staging.take() {
             // Replacing drops the previous table, which returns its series budget.
             self.live = Some(t);
-            self.publish();
+            self.publish(now);
             let entries = self.st().published().entries;
             SubEvent::SnapshotComplete { why, entries }.emit(&self.spec.state);
         }
     }
 
-    fn publish(&self) {
+    fn publish(&mut self, now: Instant) {
         if let Some(t) = &self.live {
             self.spec.state.publish(t.publish());
         }
+        self.pacer.published(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn the_first_change_publishes_at_once_then_at_most_every_interval() {
+        let t0 = Instant::now();
+        let mut p = Pacer::default();
+        assert_eq!(p.next_deadline(), None);
+        assert!(p.changed(t0), "nothing published yet");
+        p.published(t0);
+        assert!(!p.pending() && p.next_deadline().is_none());
+        assert!(!p.changed(t0 + 10 * MS), "10 ms after a publish: later");
+        assert!(!p.changed(t0 + 50 * MS));
+        assert_eq!(p.next_deadline(), Some(t0 + PUBLISH_INTERVAL));
+        assert!(!p.due(t0 + 99 * MS));
+        assert!(p.due(t0 + 100 * MS));
+        p.published(t0 + 100 * MS);
+        assert!(
+            p.changed(t0 + 250 * MS),
+            "a change after a quiet interval: at once"
+        );
     }
 }

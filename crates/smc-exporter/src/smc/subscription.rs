@@ -355,14 +355,27 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
         let next = tokio::select! {
             biased;
             _ = shutdown.cancelled() => {
+                sub.folder.flush(Instant::now());
                 driver.close().await;
                 return Ended::Shutdown;
             }
-            next = driver.next(conn.resync.next_deadline()) => next,
+            next = driver.next(earliest(conn.resync.next_deadline(), sub.folder.next_deadline())) => next,
         };
         if let Some(ended) = conn.on_next(next, sub, session) {
+            sub.folder.flush(Instant::now());
             return ended;
         }
+        // One unit of tokio's cooperative budget per frame: a subscription
+        // draining a buffered burst yields to the other tasks of its worker
+        // every 128 frames instead of only when its socket runs dry.
+        tokio::task::consume_budget().await;
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -381,10 +394,12 @@ impl Conn {
                 return Some(Ended::from_ending(e, self.healthy_since));
             }
             Next::Timer => {
-                if let Some(why) = self.resync.on_deadline(Instant::now()) {
-                    sub.folder.complete(why);
+                let now = Instant::now();
+                if let Some(why) = self.resync.on_deadline(now) {
+                    sub.folder.complete(now, why);
                     self.healthy_since = Some(sub.became_healthy(session));
                 }
+                sub.folder.on_deadline(now);
             }
             Next::Binary => {
                 self.resync.on_answer();
@@ -416,10 +431,11 @@ impl Conn {
         match decoded {
             Err(e) => reject(sub.st(), MessageErrorKind::Malformed, &e.to_string()),
             Ok(ServerMessage::Records { records, .. }) => {
-                let done = self.resync.on_records(Instant::now(), Batch::of(&records));
-                sub.folder.fold(&records);
+                let now = Instant::now();
+                let done = self.resync.on_records(now, Batch::of(&records));
+                sub.folder.fold(now, &records);
                 if let Some(why) = done {
-                    sub.folder.complete(why);
+                    sub.folder.complete(now, why);
                     self.healthy_since = Some(sub.became_healthy(session));
                 }
             }
@@ -590,7 +606,7 @@ mod tests {
         }
 
         #[tokio::test(start_paused = true)]
-        async fn a_short_batch_completes_at_once_then_live_records_publish() {
+        async fn a_short_batch_completes_at_once_then_live_records_are_paced() {
             let mut w = world();
             let (driver, mut server) = connected(&w).await;
             let (st, shutdown) = (w.state.clone(), CancellationToken::new());
@@ -606,7 +622,13 @@ mod tests {
                 )
                 .await;
                 tokio::time::sleep(Duration::from_millis(1)).await;
-                assert_eq!(entries(&st), 235, "live deletes are published at once");
+                assert_eq!(
+                    entries(&st),
+                    237,
+                    "live changes wait for the publish interval"
+                );
+                tokio::time::sleep(crate::smc::folder::PUBLISH_INTERVAL).await;
+                assert_eq!(entries(&st), 235, "then they are published");
                 assert_eq!(st.health.unknown_deletes(), 1);
                 assert_eq!(st.health.records(smc_protocol::Change::Deleted), 3);
                 assert_eq!(st.health.records(smc_protocol::Change::Added), 237);
