@@ -9,15 +9,23 @@
 //!   records: 60% `updated` (mostly state-only, partial values), 20%
 //!   `deleted`, 20% `added` (deleted keys coming back). Each pass leaves the
 //!   key set as it found it, so iterations see a steady state.
+//!
+//! With `FOLD_ONCE=N` it runs each workload N times (1 if N is not a
+//! number), without criterion, prints the fastest pass of each (wall and
+//! thread CPU time) and exits: a fixed amount of work whose instruction count
+//! is repeatable on a busy machine (`valgrind --tool=callgrind`, the
+//! inclusive cost of `fold::once_snapshot` and `fold::once_live`;
+//! docs/performance.md, "Fold memory").
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use smc_fold::{Change, Delta, SeriesBudget, Table};
 
 const SNAPSHOT: usize = 100_000;
@@ -168,12 +176,83 @@ fn apply_all(table: &mut Table, stream: &Stream) {
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// The snapshot and live streams, the same on every run.
+fn streams() -> (Stream, Stream) {
     let mut rng = Rng(0x5EED);
     let keys = keys(&mut rng, SNAPSHOT);
+    assert!(keys.iter().all(|k| k.len() == KEY_LEN));
     let snap = Stream::new(&keys, snapshot(&mut rng));
     let live = Stream::new(&keys, live_mix(&mut rng));
-    assert!(keys.iter().all(|k| k.len() == KEY_LEN));
+    (snap, live)
+}
+
+#[inline(never)]
+fn once_snapshot(snap: &Stream, budget: &Arc<SeriesBudget>) -> Table {
+    let mut t = Table::new(3, budget.clone());
+    apply_all(&mut t, snap);
+    t
+}
+
+#[inline(never)]
+fn once_live(table: &mut Table, live: &Stream) {
+    apply_all(table, live);
+}
+
+/// CPU time this thread has run, in nanoseconds (Linux: the first field of
+/// /proc/thread-self/schedstat); 0 where that is unavailable. On a shared
+/// machine it leaves out the time spent waiting for a core.
+fn thread_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Run `f`, and say how long it took: (wall ms, thread CPU ms).
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, f64) {
+    let cpu = thread_cpu_ns();
+    let wall = Instant::now();
+    let out = f();
+    let wall_ms = wall.elapsed().as_secs_f64() * 1e3;
+    let cpu_ms = thread_cpu_ns().saturating_sub(cpu) as f64 / 1e6;
+    (out, wall_ms, cpu_ms)
+}
+
+/// Each workload `passes` times (`FOLD_ONCE=passes`), printing the fastest
+/// pass of each (wall and thread CPU time).
+fn once(passes: usize) {
+    let (snap, live) = streams();
+    let budget = Arc::new(SeriesBudget::new(10_000));
+    let fastest = |a: (f64, f64), b: (f64, f64)| (a.0.min(b.0), a.1.min(b.1));
+    let mut snap_ms = (f64::MAX, f64::MAX);
+    let mut table = Table::new(3, budget.clone());
+    for _ in 0..passes {
+        let (t, wall, cpu) = timed(|| once_snapshot(&snap, &budget));
+        snap_ms = fastest(snap_ms, (wall, cpu));
+        table = t;
+    }
+    let snap_bytes = table.heap_bytes();
+    let mut live_ms = (f64::MAX, f64::MAX);
+    for _ in 0..passes {
+        let ((), wall, cpu) = timed(|| once_live(&mut table, &live));
+        live_ms = fastest(live_ms, (wall, cpu));
+    }
+    assert_eq!(table.len(), SNAPSHOT);
+    println!(
+        "fold once: snapshot {} records {:.3} ms wall {:.3} ms cpu; live {} records {:.3} ms wall {:.3} ms cpu; {} series; fastest of {passes}; heap {snap_bytes} B after the snapshot, {} B after the live passes",
+        snap.len(),
+        snap_ms.0,
+        snap_ms.1,
+        live.len(),
+        live_ms.0,
+        live_ms.1,
+        table.series(),
+        table.heap_bytes()
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let (snap, live) = streams();
     let budget = Arc::new(SeriesBudget::new(10_000));
 
     let mut g = c.benchmark_group("fold");
@@ -204,4 +283,12 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(passes) = std::env::var_os("FOLD_ONCE") {
+        once(passes.to_str().and_then(|p| p.parse().ok()).unwrap_or(1));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

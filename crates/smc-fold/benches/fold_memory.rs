@@ -4,8 +4,10 @@
 //! wrapping global allocator (`cap`), inserts 1M entries with realistic
 //! 28-character base64 `delta_key`s into ~50 series, and prints allocated
 //! bytes per entry (net and peak) and the process's peak / current RSS per
-//! entry. Exits non-zero if
-//! the net or peak-RSS figure reaches 200 bytes per entry.
+//! entry. Exits non-zero if any of the steady figure (allocated, net), the
+//! peak figure (the allocation high-water mark, reached while the entry table
+//! grows) or the peak RSS added over the process's baseline is above
+//! 64 bytes per entry (issue 10; `.ci/run` runs this bench).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -27,7 +29,8 @@ use smc_fold::{Change, Delta, SeriesBudget, Table};
 static GLOBAL: Cap<System> = Cap::new(System, usize::MAX);
 
 const ENTRIES: usize = 1_000_000;
-const LIMIT: f64 = 200.0;
+/// Bytes per tracked entry, steady and at peak.
+const LIMIT: f64 = 64.0;
 
 const ENGINES: [&str; 5] = ["fw-hq-1", "fw-hq-2", "fw-branch-a", "fw-branch-b", "fw-dmz"];
 const PROTOCOLS: [&str; 2] = ["TCP", "UDP"];
@@ -67,6 +70,15 @@ fn rss() -> Option<(usize, usize)> {
         Some(kb * 1024)
     };
     Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// True (and says so) when `per_entry` is above the limit.
+fn gate(what: &str, per_entry: f64) -> bool {
+    let over = per_entry > LIMIT;
+    if over {
+        eprintln!("fold_memory: {what}: {per_entry:.1} B/entry is above {LIMIT}");
+    }
+    over
 }
 
 fn main() -> ExitCode {
@@ -119,18 +131,21 @@ fn main() -> ExitCode {
         peak - before
     );
 
-    let mut failed = net >= LIMIT;
+    let mut failed = gate("allocated (net, steady)", net);
+    failed |= gate("allocated (peak, growth)", peak_alloc);
     match (rss_before, rss()) {
         (Some((_, rss0)), Some((hwm, rss1))) => {
-            let hwm_per = hwm as f64 / ENTRIES as f64;
+            let per = |bytes: usize| bytes as f64 / ENTRIES as f64;
+            let added = per(hwm.saturating_sub(rss0));
             println!(
-                "fold_memory: VmHWM {} KiB ({hwm_per:.1} B/entry, whole process), VmRSS {} KiB (baseline {} KiB; {:.1} B/entry over baseline)",
+                "fold_memory: VmHWM {} KiB ({:.1} B/entry, whole process; {added:.1} B/entry over the baseline RSS of {} KiB), VmRSS {} KiB ({:.1} B/entry over baseline)",
                 hwm / 1024,
-                rss1 / 1024,
+                per(hwm),
                 rss0 / 1024,
-                rss1.saturating_sub(rss0) as f64 / ENTRIES as f64
+                rss1 / 1024,
+                per(rss1.saturating_sub(rss0))
             );
-            failed |= hwm_per >= LIMIT;
+            failed |= gate("peak RSS over baseline", added);
         }
         _ => println!("fold_memory: /proc/self/status unavailable, RSS not measured"),
     }
@@ -144,10 +159,10 @@ fn main() -> ExitCode {
     );
 
     if failed {
-        eprintln!("fold_memory: FAIL: {LIMIT} bytes per entry or more");
+        eprintln!("fold_memory: FAIL: above {LIMIT} bytes per entry");
         ExitCode::FAILURE
     } else {
-        println!("fold_memory: OK (< {LIMIT} bytes per entry)");
+        println!("fold_memory: OK (at most {LIMIT} bytes per entry, steady and peak)");
         ExitCode::SUCCESS
     }
 }

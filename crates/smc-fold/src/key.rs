@@ -1,7 +1,8 @@
-//! Keyed 128-bit fingerprints of `delta_key` strings and keyed hashes of label
+//! Keyed 96-bit fingerprints of `delta_key` strings and keyed hashes of label
 //! tuples.
 //!
-//! The fold never stores a `delta_key`: it stores `xxh3-128(secret, key)`. The
+//! The fold never stores a `delta_key`: it stores 96 bits of
+//! `xxh3-128(secret, key)` (see `Table` for the collision analysis). The
 //! secret is 192 random bytes drawn once per process, so the fingerprints of a
 //! given key differ between runs and nobody can precompute colliding keys.
 //! (XXH3 is not a cryptographic hash; the secret defeats offline collision
@@ -41,21 +42,17 @@ fn keys() -> &'static Keys {
     })
 }
 
-/// The 128-bit keyed fingerprint of one `delta_key`, stored as four `u32`
-/// words so that a table slot (fingerprint + group id) is 20 bytes with
-/// 4-byte alignment instead of the 32 bytes a `(u128, u32)` pair takes.
+/// The keyed fingerprint of one `delta_key`: the low 96 bits of its keyed
+/// XXH3-128, stored as three `u32` words so that a table slot (fingerprint +
+/// group id) is 16 bytes with 4-byte alignment (a `(u128, u32)` pair takes 32,
+/// all 128 bits as `[u32; 4]` 20).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct KeyHash([u32; 4]);
+pub(crate) struct KeyHash([u32; 3]);
 
 impl KeyHash {
     pub(crate) fn of(key: &str) -> Self {
         let h = xxh3_128_with_secret_input(key.as_bytes(), &keys().secret);
-        KeyHash([
-            h as u32,
-            (h >> 32) as u32,
-            (h >> 64) as u32,
-            (h >> 96) as u32,
-        ])
+        KeyHash([h as u32, (h >> 32) as u32, (h >> 64) as u32])
     }
 
     /// 64 of the fingerprint's bits, used as the hash-table hash. They are
@@ -92,11 +89,8 @@ mod tests {
         let k = "some-delta-key";
         let default = xxhash_rust::xxh3::xxh3_128(k.as_bytes());
         let h = KeyHash::of(k).0;
-        let ours = u128::from(h[0])
-            | (u128::from(h[1]) << 32)
-            | (u128::from(h[2]) << 64)
-            | (u128::from(h[3]) << 96);
-        assert_ne!(ours, default);
+        let ours = u128::from(h[0]) | (u128::from(h[1]) << 32) | (u128::from(h[2]) << 64);
+        assert_ne!(ours, default & ((1 << 96) - 1));
     }
 
     #[test]

@@ -51,7 +51,7 @@ struct Entry {
     group: GroupId,
 }
 
-const _: () = assert!(size_of::<Entry>() == 20);
+const _: () = assert!(size_of::<Entry>() == 16);
 
 /// Entries keyed by `delta_key`, counted per series.
 ///
@@ -59,32 +59,39 @@ const _: () = assert!(size_of::<Entry>() == 20);
 ///
 /// A table holds two structures:
 ///
-/// * **entries**: a [`hashbrown::HashTable`] of 20-byte slots, each the 128-bit
-///   keyed fingerprint of a `delta_key` (see `fold/key.rs`) and the id of the
+/// * **entries**: a [`hashbrown::HashTable`] of 16-byte slots, each the 96-bit
+///   keyed fingerprint of a `delta_key` (see `src/key.rs`) and the id of the
 ///   series the entry counts in. The key string itself is never stored.
-/// * **series** (`fold/groups.rs`): a slab of `(labels, count)` slots with a
+/// * **series** (`src/groups.rs`): a slab of `(labels, count)` slots with a
 ///   free list, and an intern index from label tuple to slot. Entries point to
 ///   series by a `u32` id, so label strings exist once per series.
 ///
-/// The entry table costs 21 bytes per bucket (20-byte slot + 1 control byte)
+/// The entry table costs 17 bytes per bucket (16-byte slot + 1 control byte)
 /// and keeps its buckets at most 7/8 full in a power of two, so between about
-/// 24 (just before growing) and 48 (just after) bytes per entry: 44 at
+/// 19.4 (just before growing) and 38.9 (just after) bytes per entry: 35.7 at
 /// 1,000,000 entries (2²¹ buckets). While it grows, the old and new bucket
-/// arrays coexist for a moment (66 bytes per entry at the 1M peak). The
-/// series side costs per series, not per entry. `benches/fold_memory.rs`
-/// measures all of this.
+/// arrays coexist for a moment: 3 × 17 / (7/8) ≈ 58.3 bytes per entry at
+/// most, at any size (53.5 at the 1M peak, the doubling from 2²⁰ buckets at
+/// 917,505 entries). The series side costs per series, not per entry.
+/// `benches/fold_memory.rs` measures all of this and fails above 64 bytes per
+/// entry, steady or peak.
 ///
-/// A `(u128, u32)` slot would be 32 bytes (u128 is 16-byte aligned): storing
-/// the fingerprint as `[u32; 4]` keeps all 128 bits for 20.
+/// A `(u128, u32)` slot would be 32 bytes (u128 is 16-byte aligned) and all
+/// 128 bits as `[u32; 4]` 20 (44 bytes per entry at 1M, 66 at the growth
+/// peak); 96 bits as `[u32; 3]` make it 16.
 ///
 /// # Fingerprint collisions
 ///
 /// Two distinct keys with the same fingerprint would be taken for one entry:
 /// the second `added` would replace the first, and the table would count one
 /// entry fewer until the next resync. With a per-process random secret the
-/// fingerprints behave like random 128-bit values, so the chance of any
-/// collision among `n` live keys is about `n² / 2¹²⁹`: for a million
-/// connections, about 1.5·10⁻²⁷ per table state. An attacker cannot steer it
+/// fingerprints behave like random 96-bit values, so the chance of any
+/// collision among `n` live keys is about `n² / 2⁹⁷`: for a million
+/// connections, about 6.3·10⁻¹⁸ per table state. Over time: each insert into
+/// a table of `n` keys collides with probability `n / 2⁹⁶` (1.3·10⁻²³ at a
+/// million), so a year of a million inserts a second into a table that
+/// always holds a million keys (3·10¹³ inserts) collides with probability
+/// about 4·10⁻¹⁰. An attacker cannot steer it
 /// because the secret is unknown and differs per process. This is the price of
 /// not storing keys (a 28-character key alone would cost more than the whole
 /// slot); it is far below the hardware's own memory error rate.

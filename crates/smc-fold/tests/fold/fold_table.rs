@@ -368,3 +368,24 @@ fn detached_table_frees_its_slots_for_the_resync() {
     drop(staging);
     assert_eq!(budget.used(), 0);
 }
+
+/// An entry costs a 16-byte slot and a control byte per bucket: at 100,000
+/// entries the table has 2^17 buckets, 2,228,224 bytes of them (a 20-byte
+/// slot made it 2,752,512). The 1M steady and growth-peak figures follow from
+/// it; `benches/fold_memory.rs` measures and gates them.
+#[test]
+fn entry_table_costs_17_bytes_per_bucket() {
+    let b = budget(100);
+    let mut t = Table::new(1, b.clone());
+    for i in 0..100_000 {
+        add(&mut t, &format!("key-{i:06}"), &[Some("a")]);
+    }
+    assert_eq!(t.len(), 100_000);
+    let buckets = 1 << 17;
+    let bytes = t.heap_bytes();
+    // The rest: hashbrown's 16 trailing control bytes and one series.
+    assert!(
+        (buckets * 17..buckets * 17 + 1024).contains(&bytes),
+        "{bytes} heap bytes for {buckets} buckets"
+    );
+}
