@@ -57,6 +57,16 @@ impl Proc {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
     /// Everything written to stderr so far.
     pub fn stderr(&self) -> String {
         self.err.lock().unwrap().clone()

@@ -56,6 +56,8 @@
 //! | `GET /sim/sessions` | [`SessionList`]: every session id (the `JSESSIONID` value, or the token in token mode) issued so far: `{"live":[…],"logged_out":[…],"expired":[…]}` (expired: forgotten by [`SimServer::expire_sessions`]) |
 //! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…],"live_fetches":n}` (`live_fetches`: open `current` queries, a readiness signal for tests) (at most 10 000 kept) |
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
+//! | `GET /sim/replay` | replay mode only ([`SimOptions::replay`], `replay.rs`), else 404: `{"phase","subscribed","snapshot_sent","live_sent","snapshot","live","snapshot_frames","live_frames","live_added"}` (sockets that sent `success`, their snapshot, their live frames) |
+//! | `POST /sim/replay?phase=N` | replay mode: open the gate to phase `N` (1: snapshots go out, 2: live frames too; 0 closes it and zeroes the counters) → the status above |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
 //!
 //! # Faults (`fault.rs`)
@@ -110,6 +112,7 @@ mod filter;
 mod logs;
 mod notify;
 mod render;
+pub mod replay;
 mod server;
 mod socket;
 mod truth;
@@ -154,6 +157,10 @@ pub struct SimOptions {
     /// How `GET /sim/truth` renders the ground truth (see [`TruthText`]);
     /// `None`: it answers 501.
     pub truth_text: Option<TruthText>,
+    /// Replay mode (`replay.rs`, the ingest benchmark's fake SMC): every
+    /// session-socket query gets this pre-rendered stream instead of the
+    /// world's tables; `GET` / `POST /sim/replay` drive its gate.
+    pub replay: Option<Arc<replay::Replay>>,
 }
 
 impl Default for SimOptions {
@@ -166,6 +173,7 @@ impl Default for SimOptions {
             api_versions: vec!["6.10".into(), "7.0".into(), "7.1".into()],
             token_auth: false,
             truth_text: None,
+            replay: None,
         }
     }
 }
@@ -213,6 +221,8 @@ pub(crate) struct Shared {
     pub(crate) token_auth: bool,
     /// See [`SimOptions::truth_text`].
     pub(crate) truth_text: Option<TruthText>,
+    /// See [`SimOptions::replay`].
+    pub(crate) replay: Option<Arc<replay::Replay>>,
     /// Size multiplier of the tables (kept by `restart`).
     scale: u32,
     /// Seed of the current world (`restart` changes it).
@@ -456,6 +466,7 @@ pub async fn start(
         info,
         token_auth: opts.token_auth,
         truth_text: opts.truth_text.clone(),
+        replay: opts.replay.clone(),
         scale: opts.scale,
         seed: AtomicU64::new(opts.seed),
         faults: fault::Faults::new(),

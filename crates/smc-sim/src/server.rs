@@ -510,6 +510,22 @@ fn elements<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a 
     }
 }
 
+/// `GET /sim/replay`, `POST /sim/replay?phase=N` (replay mode only).
+fn replay_control(shared: &Shared, method: &Method, phase: Option<&str>) -> Resp {
+    let Some(replay) = &shared.replay else {
+        return error(StatusCode::NOT_FOUND, "not in replay mode");
+    };
+    if *method == Method::POST {
+        match phase.map(str::parse::<u8>) {
+            Some(Ok(p @ 0..=2)) => replay.set_phase(p),
+            _ => return error(StatusCode::BAD_REQUEST, "phase must be 0, 1 or 2"),
+        }
+    } else if *method != Method::GET {
+        return error(StatusCode::METHOD_NOT_ALLOWED, "GET or POST");
+    }
+    json_resp(StatusCode::OK, &replay.status())
+}
+
 async fn control(
     req: Request<Incoming>,
     shared: &Shared,
@@ -590,6 +606,7 @@ async fn control(
             ),
         },
         (Method::POST, ["elements"]) => elements(shared, &base_url(&req, local), param),
+        (method, ["replay"]) => replay_control(shared, &method, param("phase")),
         _ => error(StatusCode::NOT_FOUND, "Unknown simulator control endpoint"),
     }
 }

@@ -47,7 +47,7 @@ async fn fail(ws: &mut Ws, reason: String) {
 
 /// A `records` message. Lists named in `always` are sent even when empty
 /// (the snapshot's shape); others only when non-empty (live deltas).
-fn records_message(
+pub(crate) fn records_message(
     fetch: i64,
     added: Vec<Value>,
     updated: Vec<Value>,
@@ -98,6 +98,9 @@ pub(crate) async fn session(
             }
         }
     };
+    if let Some(replay) = &shared.replay {
+        return super::replay::serve(ws, replay, &query).await;
+    }
     let q = &query["query"];
     let def_name = q.get("definition").and_then(Value::as_str).unwrap_or("");
     let Some(def) = Definition::ALL
