@@ -687,7 +687,7 @@ impl Conn {
         settings: &SubscriptionConfig,
     ) -> Option<Ended> {
         use ReconnectReason::{Closed, Failure};
-        match smc_protocol::decode(text) {
+        match smc_protocol::decode_fields(text, sub.folder.fold.wanted()) {
             Err(e) => {
                 let kind = MessageErrorKind::Malformed;
                 SubEvent::FrameRejected {
