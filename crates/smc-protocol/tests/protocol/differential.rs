@@ -198,11 +198,14 @@ fn first_log_record() -> impl Strategy<Value = Rec> {
     ]
 }
 
+/// One list of a `records` object: `None` is `null`, `Some(Err)` a non-list.
+type ListGen = Option<Result<Vec<Rec>, J>>;
+
 /// A `records` value.
 #[derive(Debug, Clone)]
 enum RecordsGen {
-    /// `(name, list)`; a `None` list is `null`, a `Some(Err)` one a non-list.
-    Dict(Vec<(String, Option<Result<Vec<Rec>, J>>)>),
+    /// `(name, list)`.
+    Dict(Vec<(String, ListGen)>),
     Log(Vec<Rec>),
     Other(J),
 }
