@@ -1,17 +1,28 @@
 //! `smc_protocol::decode`, `decode_fields` and `parse_abort` on arbitrary
 //! UTF-8: every input is one frame, and no function may panic, whatever it
 //! returns. `decode_fields` with a fold's field set must give `decode`'s
-//! result with the other fields left out (or fail when it fails).
+//! result with the other fields left out (or fail when it fails, with the
+//! same error up to its position).
 
 #![no_main]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use libfuzzer_sys::fuzz_target;
-use smc_protocol::{Change, FieldSet, Records, ServerMessage};
+use smc_protocol::{Change, DecodeError, FieldSet, Records, ServerMessage};
 
 /// CONNECTIONS' node, protocol and state, an alert severity, and a key of
 /// the combined format: the fields a fold asks for.
 const WANTED: [&str; 5] = ["4", "11", "116", "602", "NodeId"];
+
+/// An error without its position: serde_json places an error a character
+/// apart when it skips a string (a field not wanted) rather than reading it.
+fn same_error(e: &DecodeError) -> String {
+    let text = e.to_string();
+    text.split(" at line ")
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
 
 /// `some` is `all` with only the fields of `WANTED`.
 fn check_filtered(all: &Records<'_>, some: &Records<'_>, wanted: &FieldSet) {
@@ -44,7 +55,7 @@ fuzz_target!(|data: &[u8]| {
             Ok(ServerMessage::Records { records: s, .. }),
         ) => check_filtered(a, s, &wanted),
         (Ok(a), Ok(s)) => assert_eq!(a, s),
-        (Err(a), Err(s)) => assert_eq!(a, s),
+        (Err(a), Err(s)) => assert_eq!(same_error(a), same_error(s)),
         _ => panic!("decode {all:?} but decode_fields {some:?}"),
     }
     if let Ok(m) = &all {

@@ -107,7 +107,8 @@ pub fn decode(text: &str) -> Result<ServerMessage<'_>, DecodeError> {
 
 /// Decode one text frame, keeping only the record fields in `wanted`
 /// (`delta_key` and `first_fetch` always). The result is [`decode`]'s with
-/// the other fields left out; the frame is validated just the same.
+/// the other fields left out; the frame is validated just the same (an
+/// error inside a skipped field may be placed a character apart).
 pub fn decode_fields<'a>(
     text: &'a str,
     wanted: &FieldSet,
@@ -376,6 +377,20 @@ mod tests {
             decode_fields(bad, &wanted),
             Err(DecodeError::Json(_))
         ));
+        // Skipped strings are checked as kept ones: a lone surrogate too.
+        for bad in [
+            r#"{"fetch":1,"records":{"added":[{"delta_key":"k","3":["\ud800\u0041"]}]}}"#,
+            r#"{"fetch":1,"records":{"other":["\ud800\u0041"],"added":[]}}"#,
+        ] {
+            assert!(
+                matches!(decode_fields(bad, &wanted), Err(DecodeError::Json(m)) if m.starts_with("lone leading surrogate")),
+                "{bad}"
+            );
+            assert!(
+                matches!(decode(bad), Err(DecodeError::Json(m)) if m.starts_with("lone leading surrogate")),
+                "{bad}"
+            );
+        }
         let deep = r#"{"fetch":1,"records":{"added":[{"z":{"b":{"c":{"d":{"e":{}}}}}}]}}"#;
         assert_eq!(
             decode_fields(deep, &wanted),

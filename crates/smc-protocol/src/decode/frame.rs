@@ -9,7 +9,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde_json::Value;
 
 use super::FieldDescriptor;
-use super::record::RecordSeed;
+use super::record::{RecordSeed, Skip};
 use super::records::{FieldSet, Records};
 use crate::Change;
 
@@ -149,7 +149,9 @@ impl<'de> Visitor<'de> for RecordsSeed<'_> {
         let mut seen = [false; LIST_KEYS.len()];
         while let Some(i) = map.next_key_seed(KeyOf(&LIST_KEYS))? {
             let Some(i) = i else {
-                map.next_value::<IgnoredAny>()?;
+                // Checked as the lists are (the old decoder read all of
+                // `records` before looking at it).
+                map.next_value_seed(Skip)?;
                 continue;
             };
             if std::mem::replace(&mut seen[i], true) {

@@ -590,7 +590,13 @@ fn agree(text: &str, spliced: bool) -> Result<(), TestCaseError> {
         }
         (Err(o), Err(a), Err(s)) => {
             same_error(o, a)?;
-            prop_assert_eq!(a, s);
+            // The same error; a skipped string (a field not wanted) may place
+            // it a character apart (serde_json's ignore_str vs parse_str).
+            let what = |e: &DecodeError| {
+                let t = e.to_string();
+                t.split(" at line ").next().unwrap_or_default().to_owned()
+            };
+            prop_assert_eq!(what(a), what(s));
         }
         _ => prop_assert!(false, "old {old:?}\nnew {all:?}\nfields {some:?}"),
     }
