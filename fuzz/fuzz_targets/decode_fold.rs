@@ -1,7 +1,8 @@
 //! Frames decoded and folded the way a subscription folds them.
 //!
 //! Input: UTF-8 text, one frame per line. Each line goes through
-//! `smc_protocol::decode`; every `Records` message is applied with
+//! `smc_protocol::decode_fields` with the fold's field set, as a subscription
+//! decodes; every `Records` message is applied with
 //! [`RecordFold::apply`] (smc-fold), the function the exporter's
 //! subscriptions call, to a table
 //! with four labels (node, protocol, state and an alert severity with its
@@ -29,7 +30,9 @@ use std::sync::Arc;
 
 use libfuzzer_sys::fuzz_target;
 use smc_fold::{FieldPick, FoldCounts, RecordFold, SeriesBudget, Table, Transform};
-use smc_protocol::{Record, Records, ServerMessage};
+use std::borrow::Cow;
+
+use smc_protocol::{Change, Records, ServerMessage};
 
 const CAP: usize = 4;
 
@@ -67,7 +70,7 @@ impl Tracked {
     }
 
     /// Fold `records` and check the result against the model.
-    fn fold(&mut self, fold: &RecordFold, records: &Records) {
+    fn fold(&mut self, fold: &RecordFold, records: &Records<'_>) {
         let mut expected = FoldCounts::default();
         let lists = [&records.added, &records.updated, &records.deleted];
         for (i, list) in lists.into_iter().enumerate() {
@@ -114,16 +117,10 @@ impl Tracked {
     fn drain(&mut self, fold: &RecordFold) {
         let mut keys: Vec<String> = self.live.iter().cloned().collect();
         keys.sort();
-        let records = Records {
-            deleted: keys
-                .into_iter()
-                .map(|k| Record {
-                    delta_key: Some(k),
-                    ..Record::default()
-                })
-                .collect(),
-            ..Records::default()
-        };
+        let mut records = Records::default();
+        for k in keys {
+            records.push(Change::Deleted, Some(Cow::Owned(k)), None, []);
+        }
         self.fold(fold, &records);
         assert!(self.table.is_empty());
         assert_eq!(self.table.series(), 0);
@@ -142,7 +139,7 @@ fuzz_target!(|data: &[u8]| {
     // The previous table, detached from the budget, while a resync runs.
     let mut staging: Option<Tracked> = None;
     for frame in text.lines() {
-        match smc_protocol::decode(frame) {
+        match smc_protocol::decode_fields(frame, fold.wanted()) {
             Ok(ServerMessage::Records { records, .. }) => {
                 staging.as_mut().unwrap_or(&mut live).fold(&fold, &records)
             }

@@ -1,7 +1,7 @@
 //! The record → delta mapper: one decoded `records` message applied to a
 //! [`Table`], each label value read from a record field by id.
 
-use smc_protocol::{Change, Records, Transform};
+use smc_protocol::{Change, FieldSet, Records, Transform};
 
 use crate::{Delta, Outcome, Table};
 
@@ -33,15 +33,26 @@ pub struct RecordFold {
     picks: Vec<FieldPick>,
     /// `picks[i].field` as the record key string, computed once.
     keys: Vec<String>,
+    /// The same keys, for the decoder ([`RecordFold::wanted`]).
+    wanted: FieldSet,
 }
 
 impl RecordFold {
     /// A fold whose table has one label per entry of `picks`, in order.
     pub fn new(picks: &[FieldPick]) -> Self {
+        let keys: Vec<String> = picks.iter().map(|g| g.field.to_string()).collect();
         RecordFold {
             picks: picks.to_vec(),
-            keys: picks.iter().map(|g| g.field.to_string()).collect(),
+            wanted: FieldSet::only(keys.iter().map(String::as_str)),
+            keys,
         }
+    }
+
+    /// The record fields this fold reads, for
+    /// [`smc_protocol::decode_fields`]: a message decoded with them folds
+    /// exactly as one decoded whole.
+    pub fn wanted(&self) -> &FieldSet {
+        &self.wanted
     }
 
     /// The number of labels (the arity of the tables it folds into).
@@ -54,7 +65,7 @@ impl RecordFold {
     /// without `delta_key` is skipped and counted in
     /// [`FoldCounts::missing_keys`]; a label field it lacks is `None` in the
     /// [`Delta`]. `table` should have this fold's arity.
-    pub fn apply(&self, table: &mut Table, records: &Records) -> FoldCounts {
+    pub fn apply(&self, table: &mut Table, records: &Records<'_>) -> FoldCounts {
         let mut counts = FoldCounts::default();
         let lists = [
             (Change::Added, &records.added),
@@ -70,7 +81,7 @@ impl RecordFold {
                 };
                 values.clear();
                 for (k, g) in self.keys.iter().zip(&self.picks) {
-                    values.push(rec.get(k).map(|v| g.transform.apply(v)));
+                    values.push(records.get(rec, k).map(|v| g.transform.apply(v)));
                 }
                 if table.apply(Delta {
                     change,
@@ -143,6 +154,60 @@ mod tests {
             [
                 (vec!["critical".to_owned(), "n2".to_owned()], 1),
                 (vec!["low".to_owned(), String::new()], 1),
+            ]
+        );
+    }
+
+    /// A message decoded with only the fold's fields folds as one decoded
+    /// whole, and keeps no other field.
+    #[test]
+    fn wanted_fields_fold_as_the_whole_record() {
+        let fields = [
+            FieldPick {
+                field: 4,
+                transform: Transform::AsIs,
+            },
+            FieldPick {
+                field: 602,
+                transform: Transform::Severity,
+            },
+        ];
+        let fold = RecordFold::new(&fields);
+        let text = r#"{"fetch":1,"records":{"added":[{"delta_key":"a","3":"x","4":"n\u0031","602":10,"604":"z"},{"delta_key":"b","bl":{"4":"n2","5":"y"}}],"deleted":["c"]}}"#;
+        let groups = |records: &Records<'_>| {
+            let mut table = Table::new(2, Arc::new(SeriesBudget::new(10)));
+            let counts = fold.apply(&mut table, records);
+            let mut g: Vec<(Vec<String>, u64)> = table
+                .groups()
+                .map(|(l, c)| (l.iter().map(|s| s.to_string()).collect(), c))
+                .collect();
+            g.sort();
+            (counts, g)
+        };
+        let Ok(ServerMessage::Records { records: all, .. }) = smc_protocol::decode(text) else {
+            panic!("not records")
+        };
+        let Ok(ServerMessage::Records { records: some, .. }) =
+            smc_protocol::decode_fields(text, fold.wanted())
+        else {
+            panic!("not records")
+        };
+        assert_eq!(groups(&all), groups(&some));
+        let keys = |r: &Records<'_>, i: usize| -> Vec<String> {
+            r.fields(&r.added[i])
+                .iter()
+                .map(|(k, _)| k.to_string())
+                .collect()
+        };
+        assert_eq!(keys(&all, 0), ["3", "4", "602", "604"]);
+        assert_eq!(keys(&some, 0), ["4", "602"]);
+        assert_eq!(keys(&some, 1), ["4"]);
+        assert_eq!(some.get(&some.added[0], "4"), Some("n1"));
+        assert_eq!(
+            groups(&some).1,
+            [
+                (vec!["n1".to_owned(), "critical".to_owned()], 1),
+                (vec!["n2".to_owned(), String::new()], 1),
             ]
         );
     }

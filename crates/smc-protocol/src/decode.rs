@@ -10,16 +10,28 @@
 //!   merged into the record.
 //! * A record may carry only `delta_key` (deleted entries); one without
 //!   `delta_key` decodes with `delta_key: None` and is the caller's to count.
-
-use std::fmt;
+//!
+//! Cost: a frame is read in one pass, straight into the decoded types
+//! (hand-written visitors; `records` is told apart by its shape as it
+//! arrives, never buffered). Keys and string values borrow from the frame
+//! (`Cow::Owned` only where JSON escapes or a non-string value force it); the
+//! fields of a message share one arena ([`Records`]); [`decode_fields`] keeps
+//! only the fields a caller names and skips the others without storing them.
+//! A message thus costs a few vector allocations, not a few per field.
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::Deserializer as _;
 use serde_json::Value;
 
-/// One decoded server message.
+mod frame;
+mod record;
+mod records;
+
+pub use records::{Field, FieldSet, Record, Records};
+
+/// One decoded server message; records borrow from the frame's text.
 #[derive(Debug, Clone, PartialEq)]
-pub enum ServerMessage {
+pub enum ServerMessage<'a> {
     /// `{"success": …, "fetch": id}` (with `fields` for the `detailed` format).
     Started {
         fetch: Option<i64>,
@@ -29,7 +41,7 @@ pub enum ServerMessage {
     /// `{"fetch": id, "records": …}`.
     Records {
         fetch: Option<i64>,
-        records: Records,
+        records: Records<'a>,
     },
     /// `{"failure": reason}`: the query was rejected.
     Failure { reason: String },
@@ -41,40 +53,28 @@ pub enum ServerMessage {
     Unknown,
 }
 
-/// The record lists of a `records` message.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Records {
-    pub added: Vec<Record>,
-    pub updated: Vec<Record>,
-    pub deleted: Vec<Record>,
-}
-
-impl Records {
-    pub fn is_empty(&self) -> bool {
-        self.added.is_empty() && self.updated.is_empty() && self.deleted.is_empty()
-    }
-    pub fn len(&self) -> usize {
-        self.added.len() + self.updated.len() + self.deleted.len()
-    }
-}
-
-/// One record: its key, its snapshot flag and its fields as strings.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Record {
-    pub delta_key: Option<String>,
-    /// `first_fetch` (SMC 7.x): true on rows of the initial snapshot.
-    pub first_fetch: Option<bool>,
-    /// Every other key with its value rendered as a string, in wire order.
-    pub fields: Vec<(String, String)>,
-}
-
-impl Record {
-    /// The value of a field key (`"4"` in `id` format, `"NodeId"` in `name`).
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+impl ServerMessage<'_> {
+    /// A copy that owns its text, to keep beyond the frame.
+    pub fn into_owned(self) -> ServerMessage<'static> {
+        match self {
+            ServerMessage::Records { fetch, records } => ServerMessage::Records {
+                fetch,
+                records: records.into_owned(),
+            },
+            ServerMessage::Started {
+                fetch,
+                text,
+                fields,
+            } => ServerMessage::Started {
+                fetch,
+                text,
+                fields,
+            },
+            ServerMessage::Failure { reason } => ServerMessage::Failure { reason },
+            ServerMessage::Status { fetch, text } => ServerMessage::Status { fetch, text },
+            ServerMessage::End { fetch, reason } => ServerMessage::End { fetch, reason },
+            ServerMessage::Unknown => ServerMessage::Unknown,
+        }
     }
 }
 
@@ -99,58 +99,42 @@ pub enum DecodeError {
     Shape { field: &'static str, reason: String },
 }
 
-/// Decode one text frame.
-pub fn decode(text: &str) -> Result<ServerMessage, DecodeError> {
-    // serde's derived struct decoding would also accept a JSON array.
+/// Decode one text frame, keeping every record field (the log and
+/// notification sockets, tools, tests).
+pub fn decode(text: &str) -> Result<ServerMessage<'_>, DecodeError> {
+    decode_fields(text, &FieldSet::All)
+}
+
+/// Decode one text frame, keeping only the record fields in `wanted`
+/// (`delta_key` and `first_fetch` always). The result is [`decode`]'s with
+/// the other fields left out; the frame is validated just the same (an
+/// error inside a skipped field may be placed a character apart).
+pub fn decode_fields<'a>(
+    text: &'a str,
+    wanted: &FieldSet,
+) -> Result<ServerMessage<'a>, DecodeError> {
+    // A frame that is not an object is not read as one.
     if !text.trim_start().starts_with('{') {
         return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
             Ok(_) => Err(DecodeError::NotAnObject),
             Err(e) => Err(DecodeError::Json(e.to_string())),
         };
     }
-    let raw: RawMessage = serde_json::from_str(text).map_err(|e| {
-        if e.is_data() {
-            DecodeError::Shape {
-                field: "records",
-                reason: e.to_string(),
+    let mut de = serde_json::Deserializer::from_str(text);
+    let frame = de
+        .deserialize_map(frame::FrameVisitor { wanted })
+        .and_then(|f| de.end().map(|()| f))
+        .map_err(|e| {
+            if e.is_data() {
+                DecodeError::Shape {
+                    field: "records",
+                    reason: e.to_string(),
+                }
+            } else {
+                DecodeError::Json(e.to_string())
             }
-        } else {
-            DecodeError::Json(e.to_string())
-        }
-    })?;
-    raw.into_message()
-}
-
-#[derive(Deserialize)]
-struct RawMessage {
-    #[serde(default)]
-    fetch: Option<Value>,
-    #[serde(default)]
-    success: Option<Value>,
-    #[serde(default)]
-    failure: Option<Value>,
-    #[serde(default)]
-    status: Option<Value>,
-    #[serde(default)]
-    end: Option<Value>,
-    #[serde(default)]
-    records: Option<RawRecords>,
-    #[serde(default)]
-    fields: Option<Vec<FieldDescriptor>>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawRecords {
-    Delta {
-        #[serde(default)]
-        added: Option<Vec<Record>>,
-        #[serde(default)]
-        updated: Option<Vec<Record>>,
-        #[serde(default)]
-        deleted: Option<Vec<Record>>,
-    },
-    List(Vec<Record>),
+        })?;
+    into_message(frame)
 }
 
 fn text_of(v: &Value) -> String {
@@ -180,139 +164,35 @@ fn fetch_id(v: Option<&Value>) -> Result<Option<i64>, DecodeError> {
     }
 }
 
-impl RawMessage {
-    fn into_message(self) -> Result<ServerMessage, DecodeError> {
-        let fetch = fetch_id(self.fetch.as_ref())?;
-        if let Some(f) = self.failure {
-            return Ok(ServerMessage::Failure {
-                reason: text_of(&f),
-            });
+/// Which message a frame is: `failure` first, then `records`, `success`,
+/// `end`, `status`.
+fn into_message(f: frame::Frame<'_>) -> Result<ServerMessage<'_>, DecodeError> {
+    let fetch = fetch_id(f.fetch.as_ref())?;
+    Ok(if let Some(v) = f.failure {
+        ServerMessage::Failure {
+            reason: text_of(&v),
         }
-        if let Some(r) = self.records {
-            let records = match r {
-                RawRecords::Delta {
-                    added,
-                    updated,
-                    deleted,
-                } => Records {
-                    added: added.unwrap_or_default(),
-                    updated: updated.unwrap_or_default(),
-                    deleted: deleted.unwrap_or_default(),
-                },
-                RawRecords::List(added) => Records {
-                    added,
-                    ..Records::default()
-                },
-            };
-            return Ok(ServerMessage::Records { fetch, records });
+    } else if let Some(records) = f.records {
+        ServerMessage::Records { fetch, records }
+    } else if let Some(v) = f.success {
+        ServerMessage::Started {
+            fetch,
+            text: text_of(&v),
+            fields: f.fields.unwrap_or_default(),
         }
-        if let Some(s) = self.success {
-            return Ok(ServerMessage::Started {
-                fetch,
-                text: text_of(&s),
-                fields: self.fields.unwrap_or_default(),
-            });
+    } else if let Some(v) = f.end {
+        ServerMessage::End {
+            fetch,
+            reason: text_of(&v),
         }
-        if let Some(e) = self.end {
-            return Ok(ServerMessage::End {
-                fetch,
-                reason: text_of(&e),
-            });
+    } else if let Some(v) = f.status {
+        ServerMessage::Status {
+            fetch,
+            text: text_of(&v),
         }
-        if let Some(s) = self.status {
-            return Ok(ServerMessage::Status {
-                fetch,
-                text: text_of(&s),
-            });
-        }
-        Ok(ServerMessage::Unknown)
-    }
-}
-
-impl<'de> Deserialize<'de> for Record {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(RecordVisitor)
-    }
-}
-
-struct RecordVisitor;
-
-impl<'de> Visitor<'de> for RecordVisitor {
-    type Value = Record;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a record object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Record, A::Error> {
-        let mut rec = Record::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match key.as_str() {
-                "delta_key" => {
-                    let v: Value = map.next_value()?;
-                    rec.delta_key = match v {
-                        Value::Null => None,
-                        other => Some(text_of(&other)),
-                    };
-                }
-                "first_fetch" => {
-                    let v: Value = map.next_value()?;
-                    rec.first_fetch = match v {
-                        Value::Bool(b) => Some(b),
-                        Value::String(s) => Some(s.eq_ignore_ascii_case("true")),
-                        _ => None,
-                    };
-                }
-                _ => {
-                    let v: Value = map.next_value()?;
-                    push_value(&mut rec, key, v, 0).map_err(de::Error::custom)?;
-                }
-            }
-        }
-        Ok(rec)
-    }
-
-    // A bare string in a `deleted` list: treat it as the key itself.
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Record, E> {
-        Ok(Record {
-            delta_key: Some(v.to_owned()),
-            ..Record::default()
-        })
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Record, A::Error> {
-        Err(de::Error::custom("a record must be an object"))
-    }
-}
-
-/// Nested objects (combined format) are merged, at most this deep.
-const MAX_NESTING: usize = 4;
-
-fn push_value(rec: &mut Record, key: String, v: Value, depth: usize) -> Result<(), String> {
-    match v {
-        Value::Null => Ok(()),
-        Value::String(s) => {
-            rec.fields.push((key, s));
-            Ok(())
-        }
-        Value::Number(_) | Value::Bool(_) | Value::Array(_) => {
-            rec.fields.push((key, v.to_string()));
-            Ok(())
-        }
-        Value::Object(m) => {
-            if depth >= MAX_NESTING {
-                return Err(format!("record nested deeper than {MAX_NESTING}"));
-            }
-            for (k, v) in m {
-                match k.as_str() {
-                    "delta_key" if rec.delta_key.is_none() => rec.delta_key = Some(text_of(&v)),
-                    "first_fetch" if rec.first_fetch.is_none() => rec.first_fetch = v.as_bool(),
-                    _ => push_value(rec, k, v, depth + 1)?,
-                }
-            }
-            Ok(())
-        }
-    }
+    } else {
+        ServerMessage::Unknown
+    })
 }
 
 /// Decode the `abort` a client sends, leniently: `{"abort": N}`, or the
@@ -352,7 +232,7 @@ mod tests {
         assert_eq!(fetch, Some(3));
         assert_eq!(records.added.len(), 1);
         assert!(records.updated.is_empty() && records.deleted.is_empty());
-        assert_eq!(records.added[0].get("4"), Some("fw node 1"));
+        assert_eq!(records.get(&records.added[0], "4"), Some("fw node 1"));
     }
 
     #[test]
@@ -365,7 +245,7 @@ mod tests {
         let keys: Vec<_> = records
             .deleted
             .iter()
-            .map(|r| r.delta_key.clone().unwrap())
+            .map(|r| r.delta_key.as_deref().unwrap())
             .collect();
         assert_eq!(keys, ["AAE=", "AAI="]);
     }
@@ -379,9 +259,9 @@ mod tests {
         };
         assert_eq!(fetch, Some(7));
         let r = &records.added[0];
-        assert_eq!(r.get("9"), Some("35236"));
-        assert_eq!(r.get("x"), Some("true"));
-        assert_eq!(r.get("y"), None);
+        assert_eq!(records.get(r, "9"), Some("35236"));
+        assert_eq!(records.get(r, "x"), Some("true"));
+        assert_eq!(records.get(r, "y"), None);
         assert_eq!(r.first_fetch, Some(true));
     }
 
@@ -395,8 +275,8 @@ mod tests {
             panic!("not records")
         };
         let r = &records.added[0];
-        assert_eq!(r.get("NodeId"), Some("n1"));
-        assert_eq!(r.get("Blacklist Entry ID"), Some("10"));
+        assert_eq!(records.get(r, "NodeId"), Some("n1"));
+        assert_eq!(records.get(r, "Blacklist Entry ID"), Some("10"));
         assert_eq!(r.delta_key.as_deref(), Some("BgJ/BQAB"));
     }
 
@@ -450,6 +330,120 @@ mod tests {
         assert!(
             decode(r#"{"fetch":1,"records":{"added":[{"a":{"b":{"c":{"d":{"e":{}}}}}}]}}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn text_is_borrowed_unless_escaped() {
+        use std::borrow::Cow;
+        let m = decode(r#"{"fetch":1,"records":{"added":[{"delta_key":"AgE=","4":"n\u0031","1\u0031":"TCP","9":80}]}}"#)
+            .unwrap();
+        let ServerMessage::Records { records, .. } = m else {
+            panic!("not records")
+        };
+        let r = &records.added[0];
+        assert!(matches!(r.delta_key, Some(Cow::Borrowed("AgE="))));
+        let fields = records.fields(r);
+        assert!(matches!(&fields[0], (Cow::Borrowed("4"), Cow::Owned(v)) if v == "n1"));
+        assert!(matches!(&fields[1], (Cow::Owned(k), Cow::Borrowed("TCP")) if k == "11"));
+        assert!(matches!(&fields[2], (Cow::Borrowed("9"), Cow::Owned(v)) if v == "80"));
+    }
+
+    #[test]
+    fn decode_fields_keeps_only_the_wanted_keys() {
+        let text = r#"{"fetch":2,"records":{"added":[{"delta_key":"k","first_fetch":"TRUE","3":[1,{"a":2}],"4":"n","c":{"11":"UDP","x":{"4":"m"}}}],"deleted":[{"delta_key":"d","4":"gone"}]}}"#;
+        let wanted = FieldSet::only(["4", "11"]);
+        let Ok(ServerMessage::Records { fetch, records }) = decode_fields(text, &wanted) else {
+            panic!("not records")
+        };
+        assert_eq!(fetch, Some(2));
+        let r = &records.added[0];
+        assert_eq!(r.delta_key.as_deref(), Some("k"));
+        assert_eq!(r.first_fetch, Some(true));
+        let kv: Vec<(&str, &str)> = records
+            .fields(r)
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        assert_eq!(kv, [("4", "n"), ("11", "UDP"), ("4", "m")]);
+        assert_eq!(records.get(&records.deleted[0], "4"), Some("gone"));
+        let Ok(ServerMessage::Records { records: all, .. }) = decode(text) else {
+            panic!("not records")
+        };
+        assert_eq!(all.get(&all.added[0], "3"), Some(r#"[1,{"a":2}]"#));
+        // The frame is validated whole, wanted or not.
+        let bad = r#"{"fetch":2,"records":{"added":[{"delta_key":"k","3":[1,}]}}"#;
+        assert!(matches!(
+            decode_fields(bad, &wanted),
+            Err(DecodeError::Json(_))
+        ));
+        // Skipped strings are checked as kept ones: a lone surrogate too.
+        for bad in [
+            r#"{"fetch":1,"records":{"added":[{"delta_key":"k","3":["\ud800\u0041"]}]}}"#,
+            r#"{"fetch":1,"records":{"other":["\ud800\u0041"],"added":[]}}"#,
+        ] {
+            assert!(
+                matches!(decode_fields(bad, &wanted), Err(DecodeError::Json(m)) if m.starts_with("lone leading surrogate")),
+                "{bad}"
+            );
+            assert!(
+                matches!(decode(bad), Err(DecodeError::Json(m)) if m.starts_with("lone leading surrogate")),
+                "{bad}"
+            );
+        }
+        let deep = r#"{"fetch":1,"records":{"added":[{"z":{"b":{"c":{"d":{"e":{}}}}}}]}}"#;
+        assert_eq!(
+            decode_fields(deep, &wanted),
+            Err(DecodeError::Shape {
+                field: "records",
+                reason: "record nested deeper than 4 at line 1 column 58".into()
+            })
+        );
+    }
+
+    #[test]
+    fn records_shapes_and_duplicates() {
+        // `null` records are absent; the message is what the other keys say.
+        assert_eq!(
+            decode(r#"{"fetch":1,"records":null,"status":"s"}"#).unwrap(),
+            ServerMessage::Status {
+                fetch: Some(1),
+                text: "s".into()
+            }
+        );
+        let shape = |reason: &str| {
+            Err(DecodeError::Shape {
+                field: "records",
+                reason: reason.into(),
+            })
+        };
+        assert_eq!(
+            decode(r#"{"fetch":1,"records":{"added":[],"added":[]}}"#),
+            shape("duplicate field `added` at line 1 column 40")
+        );
+        assert_eq!(
+            decode(r#"{"fetch":1,"fetch":2}"#),
+            shape("duplicate field `fetch` at line 1 column 18")
+        );
+        assert_eq!(
+            decode(r#"{"fetch":1,"records":5}"#),
+            shape(
+                "invalid type: integer `5`, expected an object of record lists or a list of records at line 1 column 22"
+            )
+        );
+        assert_eq!(
+            decode(r#"{"fetch":1,"records":{"updated":{}}}"#),
+            shape("invalid type: map, expected a list of records at line 1 column 34")
+        );
+        assert_eq!(
+            decode(r#"{"fetch":1,"records":{"deleted":[7]}}"#),
+            shape("invalid type: integer `7`, expected a record object at line 1 column 34")
+        );
+        // A list of lists is not read as positional added/updated/deleted
+        // (the old decoder's accident of serde's derived struct).
+        assert_eq!(
+            decode(r#"{"fetch":1,"records":[[{"delta_key":"a"}]]}"#),
+            shape("a record must be an object at line 1 column 23")
         );
     }
 

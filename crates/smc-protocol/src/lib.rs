@@ -6,8 +6,9 @@
 //! * the log-field catalog ([`FIELDS`], [`field_by_id`], [`field_by_name`]);
 //! * API versions ([`parse_api_version`], [`SUPPORTED_API_VERSIONS`]);
 //! * alert severities and the [`Transform`] of a field value;
-//! * [`decode`]: server → client messages into narrow types
-//!   ([`ServerMessage`], [`Records`], [`Record`]);
+//! * [`decode`] / [`decode_fields`]: server → client messages into narrow
+//!   types borrowing from the frame ([`ServerMessage`], [`Records`],
+//!   [`Record`]), all fields or only a [`FieldSet`];
 //! * [`query_json`] / [`abort_frame`]: client → server frames;
 //! * [`Change`]: the kind of a record.
 //!
@@ -28,7 +29,8 @@ mod version;
 
 pub use change::Change;
 pub use decode::{
-    DecodeError, FieldDescriptor, Record, Records, ServerMessage, decode, parse_abort,
+    DecodeError, Field, FieldDescriptor, FieldSet, Record, Records, ServerMessage, decode,
+    decode_fields, parse_abort,
 };
 pub use definition::Definition;
 pub use fields::{FIELDS, FieldSpec, field_by_id, field_by_name};

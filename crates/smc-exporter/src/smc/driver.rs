@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 use super::liveness::{Expired, Liveness, Timings};
 use crate::state::{MessageErrorKind, ReconnectReason};
-use smc_protocol::{DecodeError, ServerMessage, abort_frame};
+use smc_protocol::{DecodeError, FieldSet, ServerMessage, abort_frame};
 
 /// On shutdown, the abort and the close frame get this long together: a peer
 /// that stopped reading must not hold up the logout.
@@ -29,8 +29,8 @@ pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 /// What the driver has to report.
 #[derive(Debug)]
 pub enum Next {
-    /// A text frame, decoded (or why it could not be).
-    Text(Result<ServerMessage, DecodeError>),
+    /// A text frame, to decode with [`Driver::decode`].
+    Text(tungstenite::Utf8Bytes),
     /// A binary frame (the SMC sends none): nothing to decode.
     Binary,
     /// The caller's `until` passed.
@@ -125,6 +125,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         })
     }
 
+    /// Decode a [`Next::Text`] frame, keeping the record fields in
+    /// `wanted`; the message borrows from `text`. Notes the fetch id.
+    pub fn decode<'t>(
+        &mut self,
+        text: &'t str,
+        wanted: &FieldSet,
+    ) -> Result<ServerMessage<'t>, DecodeError> {
+        let decoded = smc_protocol::decode_fields(text, wanted);
+        if let Ok(ServerMessage::Started { fetch, .. } | ServerMessage::Records { fetch, .. }) =
+            &decoded
+        {
+            self.fetch = fetch.or(self.fetch);
+        }
+        decoded
+    }
+
     /// The fetch id the server gave the query, once it did.
     pub fn fetch_id(&self) -> Option<i64> {
         self.fetch
@@ -176,16 +192,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         let is_data = matches!(msg, Message::Text(_) | Message::Binary(_));
         self.live.on_frame(Instant::now(), is_data);
         match msg {
-            Message::Text(text) => {
-                let decoded = smc_protocol::decode(text.as_str());
-                if let Ok(
-                    ServerMessage::Started { fetch, .. } | ServerMessage::Records { fetch, .. },
-                ) = &decoded
-                {
-                    self.fetch = fetch.or(self.fetch);
-                }
-                Some(Next::Text(decoded))
-            }
+            Message::Text(text) => Some(Next::Text(text)),
             Message::Binary(_) => Some(Next::Binary),
             Message::Close(frame) => Some(Next::Ended(Ending::closed(frame))),
             Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
@@ -296,23 +303,33 @@ mod tests {
         .await;
         send(&mut server, "not json").await;
         server.send(Message::binary(vec![1, 2])).await.unwrap();
-        let started = d.next(None).await;
+        let all = FieldSet::All;
+        let Next::Text(started) = d.next(None).await else {
+            panic!("not text")
+        };
+        let started = d.decode(started.as_str(), &all);
         assert!(
             matches!(
                 started,
-                Next::Text(Ok(ServerMessage::Started {
+                Ok(ServerMessage::Started {
                     fetch: Some(-7),
                     ..
-                }))
+                })
             ),
             "{started:?}"
         );
         assert_eq!(d.fetch_id(), Some(-7));
-        let Next::Text(Ok(ServerMessage::Records { records, .. })) = d.next(None).await else {
+        let Next::Text(text) = d.next(None).await else {
+            panic!("not text")
+        };
+        let Ok(ServerMessage::Records { records, .. }) = d.decode(text.as_str(), &all) else {
             panic!("not records")
         };
         assert_eq!(records.added[0].delta_key.as_deref(), Some("a"));
-        assert!(matches!(d.next(None).await, Next::Text(Err(_))));
+        let Next::Text(text) = d.next(None).await else {
+            panic!("not text")
+        };
+        assert!(d.decode(text.as_str(), &all).is_err());
         assert!(matches!(d.next(None).await, Next::Binary));
     }
 
@@ -321,7 +338,7 @@ mod tests {
         let (mut d, mut server) = started(None).await;
         send(&mut server, r#"{"success":"ok","fetch":1}"#).await;
         let t0 = Instant::now();
-        assert!(matches!(d.next(None).await, Next::Text(Ok(_))));
+        assert!(matches!(d.next(None).await, Next::Text(_)));
         // The server no longer reads: the ping is never answered.
         let e = ended(d.next(None).await);
         assert_eq!(
@@ -349,7 +366,7 @@ mod tests {
             }
             pings
         });
-        assert!(matches!(d.next(None).await, Next::Text(Ok(_))));
+        assert!(matches!(d.next(None).await, Next::Text(_)));
         let e = ended(d.next(None).await);
         assert_eq!(Instant::now() - t0, 600 * S);
         assert_eq!(
@@ -394,7 +411,10 @@ mod tests {
     async fn close_aborts_the_fetch_then_closes() {
         let (mut d, mut server) = started(None).await;
         send(&mut server, r#"{"success":"ok","fetch":42}"#).await;
-        assert!(matches!(d.next(None).await, Next::Text(Ok(_))));
+        let Next::Text(text) = d.next(None).await else {
+            panic!("not text")
+        };
+        assert!(d.decode(text.as_str(), &FieldSet::All).is_ok());
         d.close().await;
         assert_eq!(
             server.next().await.unwrap().unwrap(),

@@ -102,6 +102,11 @@ impl Folder {
         &self.spec.state
     }
 
+    /// The record fields the fold reads (decode only those).
+    pub fn wanted(&self) -> &smc_protocol::FieldSet {
+        self.fold.wanted()
+    }
+
     /// A new connection's snapshot begins: fold into a fresh staging table.
     pub fn begin_snapshot(&mut self) {
         // The served table stays published but stops counting against the

@@ -361,7 +361,7 @@ async fn stream<S: AsyncRead + AsyncWrite + Unpin>(
             }
             next = driver.next(earliest(conn.resync.next_deadline(), sub.folder.next_deadline())) => next,
         };
-        if let Some(ended) = conn.on_next(next, sub, session) {
+        if let Some(ended) = conn.on_next(next, &mut driver, sub, session) {
             sub.folder.flush(Instant::now());
             return ended;
         }
@@ -385,7 +385,13 @@ fn reject(st: &SubscriptionState, kind: MessageErrorKind, detail: &str) {
 
 impl Conn {
     /// What the driver reported: an ending, or what to fold.
-    fn on_next(&mut self, next: Next, sub: &mut Sub, session: &SmcSession) -> Option<Ended> {
+    fn on_next<S: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        next: Next,
+        driver: &mut Driver<S>,
+        sub: &mut Sub,
+        session: &SmcSession,
+    ) -> Option<Ended> {
         match next {
             Next::Ended(e) => {
                 if let Some(kind) = e.rejected {
@@ -405,9 +411,10 @@ impl Conn {
                 self.resync.on_answer();
                 reject(sub.st(), MessageErrorKind::Binary, "binary frame");
             }
-            Next::Text(decoded) => {
+            Next::Text(text) => {
                 self.resync.on_answer();
                 sub.st().health.touch(now_ms());
+                let decoded = driver.decode(text.as_str(), sub.folder.wanted());
                 return self.on_message(decoded, sub, session);
             }
         }
@@ -417,7 +424,7 @@ impl Conn {
     /// One decoded text frame.
     fn on_message(
         &mut self,
-        decoded: Result<ServerMessage, smc_protocol::DecodeError>,
+        decoded: Result<ServerMessage<'_>, smc_protocol::DecodeError>,
         sub: &mut Sub,
         session: &SmcSession,
     ) -> Option<Ended> {

@@ -18,7 +18,7 @@ const OPTS: RenderOptions = RenderOptions {
 };
 const CAP: usize = 1024;
 
-fn records(rows: &[(String, String)]) -> Records {
+fn records(rows: &[(String, String)]) -> Records<'static> {
     // ACTIVE_ALERTS with `group_by = ["severity", "node"]`: 602 and 4.
     let added: Vec<serde_json::Value> = rows
         .iter()
@@ -26,7 +26,7 @@ fn records(rows: &[(String, String)]) -> Records {
         .collect();
     let text = serde_json::json!({"fetch": 1, "records": {"added": added}}).to_string();
     match smc_protocol::decode(&text) {
-        Ok(ServerMessage::Records { records, .. }) => records,
+        Ok(ServerMessage::Records { records, .. }) => records.into_owned(),
         other => panic!("not records: {other:?}"),
     }
 }

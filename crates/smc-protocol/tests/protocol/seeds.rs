@@ -23,13 +23,13 @@ fn seed_001_block_list_message_decodes() {
     assert!(records.updated.is_empty() && records.deleted.is_empty());
     let r = &records.added[0];
     assert_eq!(r.delta_key.as_deref(), Some("AgE="));
-    assert_eq!(r.get("NodeId"), Some("Plano FW node 1"));
-    assert_eq!(r.get("BlackListEntryProtocol"), Some("TCP"));
+    assert_eq!(records.get(r, "NodeId"), Some("Plano FW node 1"));
+    assert_eq!(records.get(r, "BlackListEntryProtocol"), Some("TCP"));
     assert_eq!(
-        r.get("block_list_href"),
+        records.get(r, "block_list_href"),
         Some("http://localhost:8082/7.0/elements/single_fw/1649/block_list/MQ==")
     );
-    assert_eq!(r.get("blackListEntryDestinationPort"), Some("80"));
+    assert_eq!(records.get(r, "blackListEntryDestinationPort"), Some("80"));
     assert_eq!(r.first_fetch, None);
 }
 
@@ -47,8 +47,11 @@ fn seed_000_record_fragment_decodes_as_a_record_without_key() {
     };
     let r = &records.added[0];
     assert_eq!(r.delta_key, None);
-    assert_eq!(r.get("CompId"), Some("Plano FW node 1"));
-    assert_eq!(r.get("BlackListEntryId"), Some("MQ=="));
-    assert_eq!(r.get("DataTags"), Some("INFO: BLOCK_LIST Monitoring"));
-    assert_eq!(r.get("BlackListEntryDestinationIpMask"), Some(""));
+    assert_eq!(records.get(r, "CompId"), Some("Plano FW node 1"));
+    assert_eq!(records.get(r, "BlackListEntryId"), Some("MQ=="));
+    assert_eq!(
+        records.get(r, "DataTags"),
+        Some("INFO: BLOCK_LIST Monitoring")
+    );
+    assert_eq!(records.get(r, "BlackListEntryDestinationIpMask"), Some(""));
 }
