@@ -57,6 +57,8 @@ impl SeriesLines {
             lines.for_each_in(&groups, |labels, value| {
                 write_sample(&mut text, name, labels, value);
             });
+            // Kept until the next snapshot is scraped: no slack.
+            text.shrink_to_fit();
             text
         };
         lines.text = text;
