@@ -145,27 +145,8 @@ fn state_families(store: &Store, sink: &mut impl MetricSink) {
     for def in Definition::ALL {
         sink.family(&state_family(def));
         for sub in store.subscriptions.iter().filter(|s| s.definition == def) {
-            let published = sub.published();
-            // Deterministic output: series sorted by their label values.
-            let mut groups: Vec<_> = published
-                .groups
-                .iter()
-                .filter(|(values, _)| values.len() == sub.group_labels.len())
-                .collect();
-            groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(2 + sub.group_labels.len());
-            for (values, count) in groups {
-                labels.clear();
-                labels.push(("smc", &sub.smc));
-                labels.push((def.target_label(), &sub.target));
-                labels.extend(
-                    sub.group_labels
-                        .iter()
-                        .copied()
-                        .zip(values.iter().map(|v| &**v)),
-                );
-                sink.sample(&labels, Value::Int(*count));
-            }
+            // Sorted by label values and rendered once per snapshot.
+            sink.series_lines(&sub.series_lines());
         }
     }
 }

@@ -15,6 +15,7 @@
 use std::fmt::Write as _;
 
 use super::Format;
+use super::series::SeriesLines;
 
 /// The metric types this exporter emits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +87,12 @@ pub trait MetricSink {
     fn family(&mut self, desc: &FamilyDesc);
     /// A sample of the family last announced; label pairs in output order.
     fn sample(&mut self, labels: &[(&str, &str)], value: Value);
+    /// Samples of the family last announced whose lines were rendered when
+    /// their snapshot was first scraped. The default replays them through
+    /// [`sample`](Self::sample); [`TextEncoder`] copies the lines.
+    fn series_lines(&mut self, lines: &SeriesLines) {
+        lines.for_each_sample(|labels, value| self.sample(labels, value));
+    }
 }
 
 /// Writes the exposition text in one of the two formats.
@@ -149,50 +156,69 @@ impl MetricSink for TextEncoder {
     }
 
     fn sample(&mut self, labels: &[(&str, &str)], value: Value) {
-        let out = &mut self.out;
-        out.push_str(self.name);
-        if !labels.is_empty() {
-            out.push('{');
-            for (i, (k, v)) in labels.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(k);
-                out.push_str("=\"");
-                escape_label_value(out, v);
-                out.push('"');
-            }
-            out.push('}');
-        }
-        out.push(' ');
-        write_value(out, value);
-        out.push('\n');
+        write_sample(&mut self.out, self.name, labels, value);
+    }
+
+    fn series_lines(&mut self, lines: &SeriesLines) {
+        self.out.push_str(lines.text());
     }
 }
 
-/// Label value escaping, identical in both formats: `\` → `\\`, `"` → `\"`,
-/// newline → `\n`.
-pub fn escape_label_value(out: &mut String, v: &str) {
-    for c in v.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+/// One sample line, identical in both formats: `name{k="v",...} value\n`.
+pub(crate) fn write_sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: Value) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(k);
+            out.push_str("=\"");
+            escape_label_value(out, v);
+            out.push('"');
         }
+        out.push('}');
     }
+    out.push(' ');
+    write_value(out, value);
+    out.push('\n');
+}
+
+/// Label value escaping, identical in both formats: `\` → `\\`, `"` → `\"`,
+/// newline → `\n`. A value without any of the three (nearly all) is one copy.
+pub fn escape_label_value(out: &mut String, v: &str) {
+    escape(
+        out,
+        v,
+        memchr::memchr3_iter(b'\\', b'"', b'\n', v.as_bytes()),
+    );
 }
 
 /// HELP escaping: `\` and newline in both formats; OpenMetrics also escapes `"`.
 fn escape_help(out: &mut String, help: &str, format: Format) {
-    for c in help.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '"' if format == Format::OpenMetrics => out.push_str("\\\""),
-            c => out.push(c),
-        }
+    let bytes = help.as_bytes();
+    match format {
+        Format::OpenMetrics => escape(out, help, memchr::memchr3_iter(b'\\', b'"', b'\n', bytes)),
+        Format::Text => escape(out, help, memchr::memchr2_iter(b'\\', b'\n', bytes)),
     }
+}
+
+/// Copy `v` into `out`, with the ASCII byte at each of `specials` (in
+/// increasing order, each one of `\`, `"`, newline) escaped.
+fn escape(out: &mut String, v: &str, specials: impl Iterator<Item = usize>) {
+    let mut start = 0;
+    for i in specials {
+        // `i` is an ASCII byte, so both slices end on character boundaries.
+        out.push_str(v.get(start..i).unwrap_or_default());
+        out.push_str(match v.as_bytes().get(i) {
+            Some(b'\\') => "\\\\",
+            Some(b'"') => "\\\"",
+            _ => "\\n",
+        });
+        start = i + 1;
+    }
+    out.push_str(v.get(start..).unwrap_or_default());
 }
 
 /// Integers as integers; floats in the shortest round-trip form, always with a
@@ -200,9 +226,7 @@ fn escape_help(out: &mut String, help: &str, format: Format) {
 fn write_value(out: &mut String, value: Value) {
     match value {
         // Writing to a String cannot fail.
-        Value::Int(v) => {
-            let _ = write!(out, "{v}");
-        }
+        Value::Int(v) => out.push_str(itoa::Buffer::new().format(v)),
         Value::Float(v) if v.is_nan() => out.push_str("NaN"),
         Value::Float(v) if v == f64::INFINITY => out.push_str("+Inf"),
         Value::Float(v) if v == f64::NEG_INFINITY => out.push_str("-Inf"),
@@ -225,6 +249,25 @@ mod tests {
         let mut s = String::new();
         escape_label_value(&mut s, "a\\b\"c\nd λ");
         assert_eq!(s, "a\\\\b\\\"c\\nd λ");
+        let esc = |v: &str| {
+            let mut s = String::from(">");
+            escape_label_value(&mut s, v);
+            s
+        };
+        // The fast path (nothing to escape) and the edges of the slow one.
+        assert_eq!(esc(""), ">");
+        assert_eq!(esc("fw-1 node 2 λ€🦀"), ">fw-1 node 2 λ€🦀");
+        assert_eq!(esc("\""), ">\\\"");
+        assert_eq!(esc("\n\n"), ">\\n\\n");
+        assert_eq!(esc("λ\\"), ">λ\\\\");
+        assert_eq!(esc("\\€x"), ">\\\\€x");
+        // Carriage returns and tabs are not escaped (as in prometheus-client).
+        assert_eq!(esc("a\r\tb"), ">a\r\tb");
+        let long = format!("{}\"{}", "x".repeat(100), "y".repeat(100));
+        assert_eq!(
+            esc(&long),
+            format!(">{}\\\"{}", "x".repeat(100), "y".repeat(100))
+        );
     }
 
     #[test]
@@ -235,6 +278,9 @@ mod tests {
         escape_help(&mut text, "a\\b\n\"q\"", Format::Text);
         assert_eq!(om, "a\\\\b\\n\\\"q\\\"");
         assert_eq!(text, "a\\\\b\\n\"q\"");
+        let mut plain = String::new();
+        escape_help(&mut plain, "Plain help.", Format::OpenMetrics);
+        assert_eq!(plain, "Plain help.");
     }
 
     #[test]
@@ -245,6 +291,8 @@ mod tests {
             s
         };
         assert_eq!(f(Value::Int(42)), "42");
+        assert_eq!(f(Value::Int(0)), "0");
+        assert_eq!(f(Value::Int(u64::MAX)), "18446744073709551615");
         assert_eq!(f(Value::Float(1.0)), "1.0");
         assert_eq!(f(Value::Float(1_700_000_000.123)), "1700000000.123");
         assert_eq!(f(Value::Float(0.25)), "0.25");

@@ -28,10 +28,23 @@
 //! 4. It writes `HELP` text verbatim (no escaping); ours escapes per format.
 //!
 //! The encoder is about 200 lines including its unit tests. It escapes label
-//! values (`\\`, `\"`, `\n`) exactly like the crate, and does the same work
-//! per sample (string pushes into one buffer, a reused label buffer, no
-//! per-sample allocation). Prometheus protobuf is not offered; scrapers that
-//! ask only for it get text 0.0.4, which every Prometheus accepts.
+//! values (`\\`, `\"`, `\n`) exactly like the crate, with the same fast path
+//! (a value without any of the three is copied whole; the scan is `memchr`'s),
+//! and writes every sample with string pushes into one buffer, no per-sample
+//! allocation. Prometheus protobuf is not offered; scrapers that ask only for
+//! it get text 0.0.4, which every Prometheus accepts.
+//!
+//! # State families: rendered once per snapshot
+//!
+//! The state families hold nearly all series (thousands per subscription).
+//! Their samples come from an immutable published snapshot, so their lines
+//! are sorted and rendered once, by the first scrape that sees the snapshot,
+//! and kept beside it ([`SeriesLines`], `SubscriptionState::series_lines`);
+//! a scrape of an unchanged snapshot copies them in one `push_str`. The
+//! oracle test renders through this path (and the sink's default replays the
+//! same samples into prometheus-client), so the cached lines are checked
+//! byte for byte like every other sample. The few health series are
+//! written per scrape from their atomics. See docs/performance.md "Render".
 //!
 //! # Families
 //!
@@ -41,11 +54,13 @@ mod collect;
 pub mod exposition;
 mod negotiate;
 mod process;
+mod series;
 
 pub use collect::{BUILD, BuildInfo, collect};
 pub use exposition::{FamilyDesc, MetricSink, MetricType, Value};
 pub use negotiate::{gzip_acceptable, negotiate};
 pub use process::ProcessStats;
+pub use series::SeriesLines;
 
 use crate::state::Store;
 

@@ -3,15 +3,18 @@
 //! A subscription task owns its fold table exclusively and, after each frame
 //! that changed something, publishes an immutable [`Published`] snapshot of its
 //! group counts through an [`ArcSwap`]. A scrape loads those pointers and never
-//! waits on a socket task; the only shared writes are atomics.
+//! waits on a socket task; the only shared writes are atomics (and the
+//! scrapes' own cache of rendered lines, [`SubscriptionState::series_lines`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use smc_fold::{Published, SeriesBudget};
 use smc_protocol::{Change, Definition};
+
+use crate::metrics::SeriesLines;
 
 /// Why a subscription reconnected. A bounded set: it is a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,6 +192,8 @@ pub struct SubscriptionState {
     /// Label names of the group values, in order (after `smc` and the target label).
     pub group_labels: Arc<[&'static str]>,
     published: ArcSwap<Published>,
+    /// The state-family lines of a recent snapshot, rendered by a scrape.
+    lines: ArcSwapOption<SeriesLines>,
     pub health: SubscriptionHealth,
 }
 
@@ -205,6 +210,7 @@ impl SubscriptionState {
             definition,
             group_labels,
             published: ArcSwap::from_pointee(Published::default()),
+            lines: ArcSwapOption::empty(),
             health: SubscriptionHealth::default(),
         }
     }
@@ -217,6 +223,23 @@ impl SubscriptionState {
     /// Replace the served snapshot in one step.
     pub fn publish(&self, p: Published) {
         self.published.store(Arc::new(p));
+    }
+
+    /// The state-family sample lines of the current snapshot: rendered by
+    /// the first scrape that sees the snapshot, shared by the scrapes after
+    /// it until the next publish. Never waits: concurrent scrapes of a new
+    /// snapshot may each render it, and the last one's copy is kept.
+    pub fn series_lines(&self) -> Arc<SeriesLines> {
+        let current = self.published();
+        if let Some(lines) = self.lines.load_full() {
+            // The cache holds its snapshot, so the pointer cannot be reused.
+            if Arc::ptr_eq(lines.source(), &current) {
+                return lines;
+            }
+        }
+        let lines = Arc::new(SeriesLines::build(self, current));
+        self.lines.store(Some(Arc::clone(&lines)));
+        lines
     }
 }
 

@@ -111,3 +111,25 @@ fn openmetrics_matches_prometheus_client() {
         oracle(&Store::default(), &crate::fixture::GOLDEN)
     );
 }
+
+/// The state families' lines are rendered once per snapshot and copied by
+/// later scrapes: a warm render, and one after every subscription published
+/// new counts, still match the oracle byte for byte.
+#[test]
+fn cached_and_rerendered_lines_match_prometheus_client() {
+    let store = crate::fixture::store();
+    let opts = crate::fixture::GOLDEN;
+    let first = render_with(&store, Format::OpenMetrics, &opts);
+    assert_eq!(render_with(&store, Format::OpenMetrics, &opts), first);
+    for s in &store.subscriptions {
+        let mut p = (*s.published()).clone();
+        for (_, count) in &mut p.groups {
+            *count += 10;
+        }
+        s.publish(p);
+    }
+    let after = render_with(&store, Format::OpenMetrics, &opts);
+    assert_ne!(after, first);
+    assert_eq!(after, oracle(&store, &opts));
+    assert_eq!(render_with(&store, Format::OpenMetrics, &opts), after);
+}
