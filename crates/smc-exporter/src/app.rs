@@ -52,6 +52,9 @@ pub struct Exporter {
     /// Completes when the HTTP server (on its own thread) has stopped.
     http: tokio::sync::oneshot::Receiver<()>,
     sessions: Vec<Arc<SmcSession>>,
+    /// Dropped without [`Exporter::shutdown`], the exporter still stops:
+    /// the HTTP server's thread must not outlive it.
+    _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
 /// Build the store and the subscription specs for a config.
@@ -153,6 +156,7 @@ impl Exporter {
         Ok(Exporter {
             store,
             addr,
+            _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
             tasks,
             http,

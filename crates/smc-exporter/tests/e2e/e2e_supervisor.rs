@@ -605,3 +605,32 @@ alert_domains = {:?}
     assert!(took < Duration::from_secs(5), "{took:?}");
     sim.shutdown().await;
 }
+
+/// Dropping an `Exporter` without `shutdown` stops it too: its HTTP server
+/// runs on a thread of its own, which must not outlive it (a test, or an
+/// embedding like `smc-lab demo`, would otherwise keep a stale listener).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_exporter_stops_serving() {
+    // Nothing listens on port 9: the subscription just keeps retrying.
+    let x = exporter_for("http://127.0.0.1:9", |_| {}).await;
+    let addr = x.addr();
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /-/healthy HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(x);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if TcpStream::connect(addr).await.is_err() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still accepting connections 5 s after the exporter was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
