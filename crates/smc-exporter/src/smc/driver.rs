@@ -170,7 +170,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
                     if let Some(e) = self.live.expired(now) {
                         return Next::Ended(Ending::idle(e));
                     }
-                    if let Err(end) = self.ping().await {
+                    if self.live.ping_due(now)
+                        && let Err(end) = self.ping().await
+                    {
                         return Next::Ended(end);
                     }
                 }
@@ -199,12 +201,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         }
     }
 
-    /// A ping, if one is due. A peer that stopped reading can block the
-    /// send: it is bounded by the pong deadline.
+    /// Send a ping. A peer that stopped reading can block the send: it is
+    /// bounded by the pong deadline.
     async fn ping(&mut self) -> Result<(), Ending> {
-        if self.live.due(Instant::now()).is_none() {
-            return Ok(());
-        }
         let pong = self.pong_timeout;
         match timeout(pong, self.ws.send(Message::Ping(Vec::new().into()))).await {
             Ok(Ok(())) => {
@@ -233,7 +232,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tokio::io::DuplexStream;
     use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -251,11 +250,14 @@ mod tests {
         }
     }
 
-    type Peer = WebSocketStream<DuplexStream>;
+    pub(crate) type Peer = WebSocketStream<DuplexStream>;
 
     /// A client socket and the server end, over an in-memory duplex of
     /// `capacity` bytes; the client refuses frames above `max_frame`.
-    async fn pair(capacity: usize, max_frame: usize) -> (WebSocketStream<DuplexStream>, Peer) {
+    pub(crate) async fn pair(
+        capacity: usize,
+        max_frame: usize,
+    ) -> (WebSocketStream<DuplexStream>, Peer) {
         let (a, b) = tokio::io::duplex(capacity);
         let config = WebSocketConfig::default()
             .max_frame_size(Some(max_frame))

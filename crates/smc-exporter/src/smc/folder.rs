@@ -56,13 +56,13 @@ impl Pacer {
         self.pending && self.last.is_none_or(|t| now >= t + PUBLISH_INTERVAL)
     }
 
-    /// When pending changes are to be published.
+    /// When pending changes are to be published. Before the first publish
+    /// there is no deadline: [`Pacer::changed`] says "now" then.
     pub fn next_deadline(&self) -> Option<Instant> {
-        match (self.pending, self.last) {
-            (false, _) => None,
-            (true, None) => Some(Instant::now()),
-            (true, Some(t)) => Some(t + PUBLISH_INTERVAL),
+        if !self.pending {
+            return None;
         }
+        Some(self.last? + PUBLISH_INTERVAL)
     }
 
     /// Whether anything changed since the last publish.

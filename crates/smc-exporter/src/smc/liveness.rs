@@ -16,15 +16,6 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// What is due at a deadline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Due {
-    /// Send a ping now (then call [`Liveness::ping_sent`]).
-    Ping,
-    /// The connection must end.
-    End(Expired),
-}
-
 /// Why a connection ended for lack of traffic.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expired {
@@ -134,12 +125,10 @@ impl Liveness {
         None
     }
 
-    /// What is due at `now`, if anything (an ending before a ping).
-    pub fn due(&self, now: Instant) -> Option<Due> {
-        match self.expired(now) {
-            Some(e) => Some(Due::End(e)),
-            None => (self.next_ping <= now).then_some(Due::Ping),
-        }
+    /// Whether a ping is due at `now` (ask [`Liveness::expired`] first: an
+    /// ending comes before a ping).
+    pub fn ping_due(&self, now: Instant) -> bool {
+        self.next_ping <= now
     }
 }
 
@@ -172,14 +161,13 @@ mod tests {
                 l.on_frame(d, false);
                 pong_at = None;
             }
-            match l.due(d) {
-                None => {}
-                Some(Due::Ping) => {
-                    pings.push((d - t0).as_secs());
-                    l.ping_sent(d);
-                    pong_at = pong_after.map(|a| d + a);
-                }
-                Some(Due::End(e)) => return (pings, d, e),
+            if let Some(e) = l.expired(d) {
+                return (pings, d, e);
+            }
+            if l.ping_due(d) {
+                pings.push((d - t0).as_secs());
+                l.ping_sent(d);
+                pong_at = pong_after.map(|a| d + a);
             }
         }
         panic!("never ended");
@@ -223,7 +211,8 @@ mod tests {
         let mut l = Liveness::new(t0, timings(None));
         l.on_frame(t0 + 29 * S, true);
         assert!(l.answered());
-        assert_eq!(l.due(t0 + 30 * S), Some(Due::Ping));
+        assert_eq!(l.expired(t0 + 30 * S), None);
+        assert!(l.ping_due(t0 + 30 * S));
     }
 
     #[test]
@@ -234,6 +223,6 @@ mod tests {
         for i in 1..200 {
             l.on_frame(t0 + S * i, false);
         }
-        assert!(matches!(l.due(t0 + 120 * S), Some(Due::End(e)) if e.routine));
+        assert!(l.expired(t0 + 120 * S).is_some_and(|e| e.routine));
     }
 }

@@ -494,13 +494,12 @@ mod tests {
         use super::*;
         use futures_util::{SinkExt, StreamExt};
         use tokio::io::DuplexStream;
-        use tokio_tungstenite::WebSocketStream;
         use tokio_tungstenite::tungstenite::Message;
 
         const S: Duration = Duration::from_secs(1);
         const SETTLE: Duration = Duration::from_secs(2);
 
-        type Peer = WebSocketStream<DuplexStream>;
+        use crate::smc::driver::tests::Peer;
 
         struct World {
             session: SmcSession,
@@ -536,11 +535,8 @@ mod tests {
 
         /// A started driver and the server end (which has read the query).
         async fn connected(w: &World) -> (Driver<DuplexStream>, Peer) {
-            let (a, b) = tokio::io::duplex(1 << 20);
-            let client = tokio_tungstenite::client_async("ws://smc/socket", a);
-            let (client, server) = tokio::join!(client, tokio_tungstenite::accept_async(b));
-            let mut server = server.unwrap();
-            let start = Driver::start(client.unwrap().0, "{}".into(), timings(&w.settings), 5 * S);
+            let (client, mut server) = crate::smc::driver::tests::pair(1 << 20, 1 << 20).await;
+            let start = Driver::start(client, "{}".into(), timings(&w.settings), 5 * S);
             let (driver, _query) = tokio::join!(start, server.next());
             (driver.unwrap(), server)
         }
