@@ -12,7 +12,7 @@
 //! whatever an SMC sends, a field cannot end the line, start a key or
 //! reorder the text, and a logfmt parser reads the same string back.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
