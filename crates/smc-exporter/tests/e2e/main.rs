@@ -14,6 +14,7 @@ mod e2e_cap;
 mod e2e_faults;
 mod e2e_session;
 mod e2e_supervisor;
+mod e2e_tls;
 mod e2e_token;
 mod e2e_truth;
 mod log_forging;
