@@ -17,6 +17,7 @@ mod e2e_supervisor;
 mod e2e_tls;
 mod e2e_token;
 mod e2e_truth;
+mod landing_browser;
 mod log_forging;
 mod priority;
 mod secrets;
