@@ -29,6 +29,10 @@ pub const DEFAULT_SILENCE_LIMIT: &str = "10m";
 pub const MIN_SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 pub const DEFAULT_HEALTHY_RESET: &str = "60s";
 pub const DEFAULT_DOMAIN: &str = "Shared Domain";
+/// How often the engines of an `[[smc]]` without `engines` are listed.
+pub const DEFAULT_DISCOVERY_INTERVAL: &str = "5m";
+/// `engines_match` / `engines_exclude` longer than this are refused.
+pub const MAX_ENGINE_REGEX_LEN: usize = 1024;
 
 /// The built-in defaults layer of the figment (top-level keys only; per-SMC
 /// defaults are filled in by validation).
@@ -109,6 +113,9 @@ pub struct RawSmc {
     pub ca_file: Option<RelativePathBuf>,
     pub insecure_skip_verify: Option<bool>,
     pub engines: Option<Vec<String>>,
+    pub engines_match: Option<String>,
+    pub engines_exclude: Option<String>,
+    pub discovery_interval: Option<DurationText>,
     pub definitions: Option<Vec<String>>,
     pub alert_domains: Option<Vec<String>>,
     pub group_by: Option<BTreeMap<String, Vec<String>>>,

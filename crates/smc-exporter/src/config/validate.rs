@@ -229,14 +229,7 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
     let k = |key: &str| format!("{p}.{key}");
 
     let name = required_string(k("name"), r.name)?;
-    let url_text = required_string(k("url"), r.url)?;
-    let url = smc_url(&k("url"), &url_text)?;
-    if url.scheme() == "http" {
-        warnings.push(format!(
-            "{}: plain http: the API key and session cookie cross the network unencrypted",
-            k("url")
-        ));
-    }
+    let url = smc_url_warned(&k("url"), r.url, warnings)?;
 
     let api_version = match r.api_version {
         None => None,
@@ -253,7 +246,8 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         insecure_warnings(&k, &name, &url, ca_file.is_some(), warnings);
     }
 
-    let engines = engines(&k("engines"), r.engines)?;
+    let raw_sel = (r.engines, r.engines_match, r.engines_exclude);
+    let sel = engine_selection(&k, raw_sel, r.discovery_interval, warnings)?;
 
     let definitions = definitions(&k("definitions"), r.definitions)?;
     let alert_domains = names_list(
@@ -278,7 +272,10 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         api_key,
         ca_file,
         insecure_skip_verify,
-        engines,
+        engines: sel.engines,
+        engines_match: sel.matching,
+        engines_exclude: sel.excluding,
+        discovery_interval: sel.interval,
         definitions,
         alert_domains,
         group_by,
@@ -297,16 +294,101 @@ fn domain(key: &str, d: Option<String>) -> Result<String> {
     }
 }
 
-/// The engine (or cluster) names: required.
+/// `engines`, `engines_match`, `engines_exclude` of one `[[smc]]`.
+/// and `discovery_interval`.
+struct EngineSelection {
+    engines: Vec<String>,
+    matching: Option<regex::Regex>,
+    excluding: Option<regex::Regex>,
+    interval: Duration,
+}
+
+type RawSelection = (Option<Vec<String>>, Option<String>, Option<String>);
+
+fn engine_selection(
+    k: &dyn Fn(&str) -> String,
+    (engines_raw, matching, excluding): RawSelection,
+    interval: Option<DurationText>,
+    warnings: &mut Vec<String>,
+) -> Result<EngineSelection> {
+    let engines = engines(&k("engines"), engines_raw)?;
+    let matching = engine_regex(&k("engines_match"), matching)?;
+    let excluding = engine_regex(&k("engines_exclude"), excluding)?;
+    if !engines.is_empty() {
+        for (key, set) in [
+            ("engines_match", matching.is_some()),
+            ("engines_exclude", excluding.is_some()),
+        ] {
+            if set {
+                warnings.push(format!(
+                    "{}: has no effect: engines is listed, so the SMC's engines are not discovered",
+                    k(key)
+                ));
+            }
+        }
+    }
+    let interval = duration(
+        &k("discovery_interval"),
+        interval,
+        DEFAULT_DISCOVERY_INTERVAL,
+    )?;
+    Ok(EngineSelection {
+        engines,
+        matching,
+        excluding,
+        interval,
+    })
+}
+
+/// `url`: required and valid; plain http is warned about.
+fn smc_url_warned(key: &str, v: Option<String>, warnings: &mut Vec<String>) -> Result<url::Url> {
+    let text = required_string(key.to_string(), v)?;
+    let url = smc_url(key, &text)?;
+    if url.scheme() == "http" {
+        warnings.push(format!(
+            "{key}: plain http: the API key and session cookie cross the network unencrypted"
+        ));
+    }
+    Ok(url)
+}
+
+/// The engine (or cluster) names. Omitted: discovered from the SMC (an
+/// empty list here); given, at least one.
 fn engines(key: &str, v: Option<Vec<String>>) -> Result<Vec<String>> {
     match v {
-        None => Err(ConfigError::new(
-            ErrorKind::Missing,
-            key,
-            "required key is missing (list the engine or cluster names to monitor)",
-        )),
+        None => Ok(Vec::new()),
         Some(v) => names_list(key, "engine", v),
     }
+}
+
+/// `engines_match` / `engines_exclude`: a bounded regex matched against the
+/// whole engine name.
+fn engine_regex(key: &str, v: Option<String>) -> Result<Option<regex::Regex>> {
+    let Some(text) = v else { return Ok(None) };
+    if text.len() > MAX_ENGINE_REGEX_LEN {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "is {} bytes long; at most {MAX_ENGINE_REGEX_LEN}",
+                text.len()
+            ),
+        ));
+    }
+    regex::RegexBuilder::new(&format!("^(?:{text})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map(Some)
+        .map_err(|e| {
+            // The regex crate's message spans lines (a caret diagram): one line here.
+            let reason = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            ConfigError::invalid(key, format!("invalid regex: {reason}"))
+        })
 }
 
 /// Read the CA file once so that a directory or an unreadable file fails
@@ -604,7 +686,7 @@ fn names_list(key: &str, what: &str, v: Vec<String>) -> Result<Vec<String>> {
     if v.is_empty() && what == "engine" {
         return Err(ConfigError::invalid(
             key,
-            "must list at least one engine or cluster name",
+            "must list at least one engine or cluster name (omit it to discover the SMC's engines)",
         ));
     }
     Ok(v)

@@ -17,5 +17,6 @@ mod e2e_supervisor;
 mod e2e_token;
 mod e2e_truth;
 mod log_forging;
+mod reload;
 mod secrets;
 mod signals;

@@ -1,0 +1,420 @@
+//! Live reload (issue 11), with the real binary and the simulator as SMC:
+//! SIGHUP and `POST /-/reload` re-read the config; unchanged subscriptions
+//! keep their socket (their `smc_subscription_snapshots_total` does not
+//! move), removed ones leave `/metrics`, added ones equal the simulator's
+//! truth; a bad config changes nothing and says which key. Also: three
+//! replicas sharding one simulator's engines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use smc_lab::*;
+use smc_protocol::Definition;
+use smc_sim::{SimOptions, SimServer};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+/// A config file for `sim` (the key beside it) and its directory.
+struct Files {
+    dir: tempfile::TempDir,
+    cfg: PathBuf,
+    url: String,
+}
+
+impl Files {
+    fn new(sim: &SimServer) -> Files {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("key"), sim.world_info().api_key).unwrap();
+        let cfg = dir.path().join("config.toml");
+        Files {
+            dir,
+            cfg,
+            url: sim.url(),
+        }
+    }
+
+    /// Write the config: `engines` × `definitions`, plus `extra` lines in the `[[smc]]`.
+    fn write(&self, engines: &[&str], definitions: &[&str], extra: &str) {
+        let text = format!(
+            "[subscription]\nsnapshot_settle = \"300ms\"\n\n[[smc]]\nname = \"sim\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = {engines:?}\ndefinitions = {definitions:?}\n{extra}\n",
+            self.url
+        );
+        std::fs::write(&self.cfg, text).unwrap();
+    }
+
+    fn path(&self) -> &Path {
+        let _ = &self.dir;
+        &self.cfg
+    }
+}
+
+fn spawn(cfg: &Path, more: &[&str]) -> Proc {
+    let mut args = vec![
+        "-c",
+        cfg.to_str().unwrap(),
+        "--web.listen-address",
+        "127.0.0.1:0",
+        "--log.format",
+        "json",
+    ];
+    args.extend_from_slice(more);
+    Proc::spawn(crate::EXPORTER, &args, &[])
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> BTreeMap<SeriesKey, f64> {
+    let (status, body) = http_get(&format!("http://{addr}/metrics")).await;
+    assert_eq!(status, 200);
+    parse_samples(&body)
+}
+
+/// The simulator's truth for the tables of `targets` × `definitions` only.
+fn truth_for(sim: &SimServer, keep: &dyn Fn(&str, Definition) -> bool) -> BTreeMap<SeriesKey, f64> {
+    let tables: Vec<_> = sim
+        .truth_tables()
+        .into_iter()
+        .filter(|t| keep(&t.target, t.definition))
+        .collect();
+    state_samples(&smc_lab::truth::render(&tables, "sim"))
+}
+
+/// Wait (bounded) until the served state families equal the filtered truth.
+async fn converge(
+    sim: &SimServer,
+    addrs: &[std::net::SocketAddr],
+    keep: &dyn Fn(&str, Definition) -> bool,
+) -> BTreeMap<SeriesKey, f64> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let want = truth_for(sim, keep);
+        let mut got = BTreeMap::new();
+        for a in addrs {
+            let (_, body) = http_get(&format!("http://{a}/metrics")).await;
+            for (k, v) in state_samples(&body) {
+                assert!(got.insert(k.clone(), v).is_none(), "{k:?} served twice");
+            }
+        }
+        if got == want {
+            return want;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never matched the truth\nwant: {:#?}\ngot: {:#?}",
+            want.keys().take(8).collect::<Vec<_>>(),
+            got.keys().take(8).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// `smc_subscription_snapshots_total` per (target, definition).
+fn snapshots(m: &BTreeMap<SeriesKey, f64>) -> BTreeMap<(String, String), f64> {
+    m.iter()
+        .filter(|((n, _), _)| n == "smc_subscription_snapshots_total")
+        .map(|((_, l), v)| ((l["target"].clone(), l["definition"].clone()), *v))
+        .collect()
+}
+
+fn total(m: &BTreeMap<SeriesKey, f64>, name: &str) -> f64 {
+    m.iter()
+        .filter(|((n, _), _)| n == name)
+        .map(|(_, v)| v)
+        .sum()
+}
+
+fn value(m: &BTreeMap<SeriesKey, f64>, name: &str) -> Option<f64> {
+    m.iter().find(|((n, _), _)| n == name).map(|(_, v)| *v)
+}
+
+fn message(v: &serde_json::Value) -> &str {
+    v["fields"]["message"].as_str().unwrap_or_default()
+}
+
+/// Wait until `n` log lines have the message `msg`.
+async fn wait_logs(p: &mut Proc, msg: &str, n: usize) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while p.json_logs().iter().filter(|v| message(v) == msg).count() < n {
+        if let Some(status) = p.wait_exit(Duration::ZERO).await {
+            panic!("the exporter ended: {status:?}\n{}", p.stderr());
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {msg:?} #{n}:\n{}",
+            p.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn post_reload(addr: std::net::SocketAddr) -> (u16, String) {
+    let r = smc_lab::http::client()
+        .post(format!("http://{addr}/-/reload"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+async fn stop(mut p: Proc, sim: &SimServer) {
+    p.sigterm();
+    let status = p
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exited within 5 s");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        sim.sessions().live,
+        Vec::<String>::new(),
+        "every session logged out"
+    );
+}
+
+async fn sim(seed: u64) -> SimServer {
+    start_sim(SimOptions {
+        seed,
+        ..SimOptions::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_with_an_unchanged_config_changes_nothing() {
+    let sim = sim(21).await;
+    let e = sim.world_info().engines;
+    let f = Files::new(&sim);
+    f.write(&[&e[0], &e[1]], &["CONNECTIONS", "ROUTING"], "");
+    let mut p = spawn(f.path(), &[]);
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, WITHIN).await;
+    let mine = |t: &str, d: Definition| {
+        (t == e[0] || t == e[1]) && matches!(d, Definition::Connections | Definition::Routing)
+    };
+    converge(&sim, &[addr], &mine).await;
+    let before = scrape(addr).await;
+    let live = sim.sessions().live;
+    assert_eq!(snapshots(&before).len(), 4);
+
+    for n in 1..=2 {
+        p.signal(smc_lab::Signal::HUP);
+        wait_logs(&mut p, "configuration reloaded", n).await;
+    }
+    let after = scrape(addr).await;
+    assert_eq!(snapshots(&after), snapshots(&before), "no new snapshot");
+    for family in ["smc_subscription_reconnects_total", "smc_logins_total"] {
+        assert_eq!(total(&after, family), total(&before, family), "{family}");
+    }
+    assert_eq!(
+        value(&after, "smc_exporter_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert_eq!(sim.sessions().live, live, "the same session");
+    converge(&sim, &[addr], &mine).await;
+    stop(p, &sim).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_removes_an_engine_and_adds_a_definition_keeping_the_rest() {
+    let sim = sim(22).await;
+    let e = sim.world_info().engines;
+    let (e0, e1) = (e[0].clone(), e[1].clone());
+    let f = Files::new(&sim);
+    f.write(&[&e0, &e1], &["CONNECTIONS"], "");
+    let mut p = spawn(f.path(), &[]);
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, WITHIN).await;
+    converge(&sim, &[addr], &|t, d| {
+        (t == e0 || t == e1) && d == Definition::Connections
+    })
+    .await;
+    let kept = (e0.clone(), "connections".to_string());
+    let before = snapshots(&scrape(addr).await)[&kept];
+    let live = sim.sessions().live;
+
+    // SIGHUP: e1 removed, ROUTING added.
+    f.write(&[&e0], &["CONNECTIONS", "ROUTING"], "");
+    p.signal(smc_lab::Signal::HUP);
+    wait_logs(&mut p, "configuration reloaded", 1).await;
+    converge(&sim, &[addr], &|t, d| {
+        t == e0 && matches!(d, Definition::Connections | Definition::Routing)
+    })
+    .await;
+    let m = scrape(addr).await;
+    let gone: Vec<_> = m
+        .keys()
+        .filter(|(_, l)| l.get("engine") == Some(&e1) || l.get("target") == Some(&e1))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "the removed engine is still served: {gone:?}"
+    );
+    assert_eq!(
+        snapshots(&m)[&kept],
+        before,
+        "{e0}/CONNECTIONS kept its socket"
+    );
+    assert_eq!(snapshots(&m).len(), 2);
+
+    // POST /-/reload: e1 back, ROUTING dropped.
+    f.write(&[&e0, &e1], &["CONNECTIONS"], "");
+    assert_eq!(
+        post_reload(addr).await,
+        (200, "configuration reloaded\n".into())
+    );
+    converge(&sim, &[addr], &|t, d| {
+        (t == e0 || t == e1) && d == Definition::Connections
+    })
+    .await;
+    let m = scrape(addr).await;
+    assert_eq!(
+        snapshots(&m)[&kept],
+        before,
+        "{e0}/CONNECTIONS kept its socket"
+    );
+    assert!(
+        !m.keys().any(|(n, _)| n == "smc_routes"),
+        "ROUTING left /metrics"
+    );
+    assert_eq!(sim.sessions().live, live, "the same session throughout");
+    stop(p, &sim).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_config_on_reload_changes_nothing_and_names_the_key() {
+    let sim = sim(23).await;
+    let e = sim.world_info().engines;
+    let f = Files::new(&sim);
+    f.write(&[&e[0]], &["CONNECTIONS"], "");
+    let mut p = spawn(f.path(), &[]);
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, WITHIN).await;
+    let mine = |t: &str, d: Definition| t == e[0] && d == Definition::Connections;
+    converge(&sim, &[addr], &mine).await;
+    let before = snapshots(&scrape(addr).await);
+    let ok_at = value(
+        &scrape(addr).await,
+        "smc_exporter_config_last_reload_success_timestamp_seconds",
+    );
+    assert!(ok_at.is_some_and(|t| t > 1.7e9), "{ok_at:?}");
+
+    f.write(&[&e[0]], &["CONNECTIONS"], "engines_exclude = \"(\"");
+    let line = "smc[0].engines_exclude: invalid regex: error: unclosed group";
+    assert_eq!(post_reload(addr).await, (500, format!("{line}\n")));
+    let m = scrape(addr).await;
+    assert_eq!(
+        value(&m, "smc_exporter_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "smc_exporter_config_last_reload_success_timestamp_seconds"
+        ),
+        ok_at
+    );
+    // SIGHUP logs the same one line.
+    p.signal(smc_lab::Signal::HUP);
+    let failed =
+        format!("configuration reload failed; still running the previous configuration: {line}");
+    wait_logs(&mut p, &failed, 2).await;
+    // The old plan still runs, untouched.
+    converge(&sim, &[addr], &mine).await;
+    assert_eq!(snapshots(&scrape(addr).await), before);
+
+    // Fixed: applied, and the gauge is back to 1.
+    f.write(&[&e[0]], &["CONNECTIONS"], "");
+    assert_eq!(post_reload(addr).await.0, 200);
+    let m = scrape(addr).await;
+    assert_eq!(
+        value(&m, "smc_exporter_config_last_reload_successful"),
+        Some(1.0)
+    );
+    assert!(
+        value(
+            &m,
+            "smc_exporter_config_last_reload_success_timestamp_seconds"
+        ) > ok_at
+    );
+    stop(p, &sim).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_partition_the_engines_exactly() {
+    let sim = sim(24).await;
+    let w = sim.world_info();
+    let f = Files::new(&sim);
+    let engines: Vec<&str> = w.engines.iter().map(String::as_str).collect();
+    f.write(
+        &engines,
+        &["CONNECTIONS", "ROUTING"],
+        &format!("alert_domains = {:?}", w.alert_domains),
+    );
+    let procs: Vec<Proc> = (0..3)
+        .map(|n| {
+            spawn(
+                f.path(),
+                &["--shard", &n.to_string(), "--total-shards", "3"],
+            )
+        })
+        .collect();
+    let mut addrs = Vec::new();
+    for p in &procs {
+        addrs.push(p.metrics_addr().await);
+    }
+    for a in &addrs {
+        wait_ready(*a, WITHIN).await;
+    }
+    // The union equals the unsharded truth; `converge` fails on a series served twice.
+    converge(&sim, &addrs, &|_, d| {
+        matches!(
+            d,
+            Definition::Connections | Definition::Routing | Definition::ActiveAlerts
+        )
+    })
+    .await;
+    let mut owner: BTreeMap<String, usize> = BTreeMap::new();
+    for (n, a) in addrs.iter().enumerate() {
+        let m = scrape(*a).await;
+        assert_eq!(value(&m, "smc_exporter_shard_ordinal"), Some(n as f64));
+        assert_eq!(value(&m, "smc_exporter_total_shards"), Some(3.0));
+        let targets: BTreeSet<String> = m
+            .iter()
+            .filter(|((name, _), _)| name == "smc_subscription_up")
+            .map(|((_, l), _)| format!("{}/{}", l["definition"], l["target"]))
+            .collect();
+        for t in targets {
+            if let Some(first) = owner.insert(t.clone(), n) {
+                panic!("{t} is served by shards {first} and {n}");
+            }
+        }
+        let alerts = m
+            .keys()
+            .filter(|(name, l)| name == "smc_subscription_up" && l["definition"] == "active_alerts")
+            .count();
+        assert_eq!(
+            alerts,
+            if n == 0 { w.alert_domains.len() } else { 0 },
+            "shard {n}"
+        );
+    }
+    // Every engine × definition and every domain in exactly one shard.
+    assert_eq!(owner.len(), 2 * w.engines.len() + w.alert_domains.len());
+    // One session per replica.
+    assert_eq!(sim.sessions().live.len(), 3);
+    for p in procs {
+        stop_one(p).await;
+    }
+    assert_eq!(sim.sessions().live, Vec::<String>::new());
+    sim.shutdown().await;
+}
+
+async fn stop_one(mut p: Proc) {
+    p.sigterm();
+    let status = p
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .expect("exited within 5 s");
+    assert!(status.success(), "{status:?}");
+}
