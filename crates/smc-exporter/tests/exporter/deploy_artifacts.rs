@@ -652,6 +652,7 @@ fn systemd_unit_is_hardened() {
         "RestartPreventExitStatus=2",
         "ExecStartPre=/usr/local/bin/smc-exporter --config.check -c /etc/smc-exporter/config.toml",
         "ExecStart=/usr/local/bin/smc-exporter -c /etc/smc-exporter/config.toml",
+        "ExecReload=/bin/kill -HUP $MAINPID",
     ] {
         if !lines.contains(&want) {
             missing.push(want);
