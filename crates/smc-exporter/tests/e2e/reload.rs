@@ -418,3 +418,133 @@ async fn stop_one(mut p: Proc) {
         .expect("exited within 5 s");
     assert!(status.success(), "{status:?}");
 }
+
+/// An exporter in this process, started from `f`'s file (so it can reload).
+async fn start_in_process(f: &Files) -> smc_exporter::app::Exporter {
+    let cfg = smc_exporter::config::load(f.path()).unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let opts = smc_exporter::app::StartOptions {
+        config_path: Some(f.path().to_path_buf()),
+        ..Default::default()
+    };
+    let x = smc_exporter::app::Exporter::start_with(&cfg, l, opts)
+        .await
+        .unwrap();
+    wait_ready(x.addr(), WITHIN).await;
+    x
+}
+
+/// The label names and the sum of values of one family's samples.
+fn family_shape(m: &BTreeMap<SeriesKey, f64>, family: &str) -> (BTreeSet<Vec<String>>, f64) {
+    let mut labels = BTreeSet::new();
+    let mut sum = 0.0;
+    for ((n, l), v) in m {
+        if n == family {
+            labels.insert(l.keys().cloned().collect::<Vec<_>>());
+            sum += v;
+        }
+    }
+    (labels, sum)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_group_by_swaps_in_without_a_dip_and_its_counters_continue() {
+    let sim = sim(25).await;
+    let e0 = sim.world_info().engines[0].clone();
+    let f = Files::new(&sim);
+    f.write(&[&e0], &["CONNECTIONS"], "");
+    let x = start_in_process(&f).await;
+    let addr = x.addr();
+    converge(&sim, &[addr], &|t, d| {
+        t == e0 && d == Definition::Connections
+    })
+    .await;
+    let before = scrape(addr).await;
+    let (old_labels, rows) = family_shape(&before, "smc_connections");
+    let s0 = snapshots(&before)[&(e0.clone(), "connections".into())];
+    assert!(rows > 0.0);
+    let grouped: Vec<String> = ["engine", "node", "smc"].map(String::from).into();
+
+    f.write(
+        &[&e0],
+        &["CONNECTIONS"],
+        "[smc.group_by]\nCONNECTIONS = [\"node\"]",
+    );
+    let reload = tokio::spawn(async move { x.reload().await.map(|()| x) });
+    // Every scrape sees the old grouping or the new one, whole: the same
+    // rows, one label set, never an empty family.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let m = scrape(addr).await;
+        let (labels, sum) = family_shape(&m, "smc_connections");
+        assert_eq!(sum, rows, "a dip or a mix: {labels:?}");
+        assert_eq!(labels.len(), 1, "two label sets in one scrape: {labels:?}");
+        if labels.first() == Some(&grouped) {
+            let s = snapshots(&m)[&(e0.clone(), "connections".into())];
+            assert_eq!(s, s0 + 1.0, "the key's counter continued");
+            break;
+        }
+        assert_eq!(labels, old_labels);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new group_by never served"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let x = reload.await.unwrap().unwrap();
+    x.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_connection_gets_a_new_session_and_logs_out_the_old_one() {
+    let sim = sim(26).await;
+    let e0 = sim.world_info().engines[0].clone();
+    let f = Files::new(&sim);
+    f.write(&[&e0], &["CONNECTIONS"], "");
+    let x = start_in_process(&f).await;
+    let addr = x.addr();
+    let mine = |t: &str, d: Definition| t == e0 && d == Definition::Connections;
+    let truth = converge(&sim, &[addr], &mine).await;
+    let old = sim.sessions().live;
+    assert_eq!(old.len(), 1);
+    let logins = total(&scrape(addr).await, "smc_logins_total");
+
+    // [subscription] timing is part of every session.
+    let text = std::fs::read_to_string(f.path()).unwrap();
+    std::fs::write(
+        f.path(),
+        text.replace(
+            "[subscription]\n",
+            "[subscription]\nbackoff_max = \"30s\"\n",
+        ),
+    )
+    .unwrap();
+    x.reload().await.unwrap();
+    // Served throughout: the restarted subscription's last snapshot stays.
+    assert_eq!(
+        state_samples(&http_get(&format!("http://{addr}/metrics")).await.1),
+        truth
+    );
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while !(sim.sessions().logged_out == old && sim.sessions().live.len() == 1) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sim.sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_ne!(sim.sessions().live, old);
+    wait_ready(addr, WITHIN).await;
+    converge(&sim, &[addr], &mine).await;
+    // The SMC's counters continue.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while total(&scrape(addr).await, "smc_logins_total") != logins + 1.0 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    x.shutdown().await;
+    assert_eq!(sim.sessions().live, Vec::<String>::new());
+    sim.shutdown().await;
+}
