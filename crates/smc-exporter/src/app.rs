@@ -74,6 +74,8 @@ pub struct Exporter {
     shutdown: CancellationToken,
     /// Completes when the HTTP server (on its own thread) has stopped.
     http: tokio::sync::oneshot::Receiver<()>,
+    /// Where discovery's findings go (the reload task re-plans with them).
+    discovery: tokio::sync::mpsc::Sender<reload::Discovery>,
     /// Dropped without [`Exporter::shutdown`], the exporter still stops:
     /// the HTTP server's thread must not outlive it.
     _stop_on_drop: tokio_util::sync::DropGuard,
@@ -105,14 +107,21 @@ impl Exporter {
         let shutdown = CancellationToken::new();
         let first = plan(cfg, &Discovered::new(), opts.shard);
         let reconciler = Reconciler::start(first, live.clone(), runtime.clone(), shutdown.clone())?;
-        if let Some(path) = opts.config_path.clone() {
-            let (tx, rx) = reload::channel();
+        let (tx, rx) = reload::channel();
+        if opts.config_path.is_some() {
             live.set_reloader(tx);
-            let r = reload::Reloader::new(path, opts.shard, runtime, reconciler.clone());
-            reconciler
-                .tasks()
-                .spawn(r.run(rx, opts.auto_reload, shutdown.clone()));
         }
+        let (discovery, discoveries) = tokio::sync::mpsc::channel(reload::QUEUE);
+        let r = reload::Reloader::new(
+            opts.config_path.clone(),
+            cfg.clone(),
+            opts.shard,
+            runtime,
+            reconciler.clone(),
+        );
+        reconciler
+            .tasks()
+            .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
         let http = crate::http::serve_on_own_thread(
             listener,
             live.clone(),
@@ -133,6 +142,7 @@ impl Exporter {
         Ok(Exporter {
             live,
             reconciler,
+            discovery,
             addr,
             _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
@@ -158,6 +168,23 @@ impl Exporter {
         answer
             .await
             .map_err(|_| "the exporter stopped before reloading".to_string())?
+    }
+
+    /// Discovery found `engines` on the `[[smc]]` named `smc`: subscribe
+    /// them (those that pass `engines_match` / `engines_exclude` and this
+    /// replica's shard) and drop the engines no longer found, through the
+    /// reconciler, in turn with reloads. Used only for an `[[smc]]` without
+    /// `engines`. Resolves once applied.
+    pub async fn discovered(&self, smc: &str, engines: Vec<String>) -> Result<(), String> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let d = reload::Discovery {
+            smc: smc.to_string(),
+            engines,
+            done,
+        };
+        let stopped = || "the exporter stopped".to_string();
+        self.discovery.send(d).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// The address /metrics is served on.

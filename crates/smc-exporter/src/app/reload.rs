@@ -1,7 +1,10 @@
 //! Reloads: SIGHUP, `POST /-/reload` and the optional auto-reload all end
-//! here, one at a time (one task reads the requests). A reload re-reads the
-//! config file and the key files; a config that fails validation changes
-//! nothing and is reported as its one-line `key.path: reason`.
+//! here, one at a time (one task reads the requests), and so do the engine
+//! lists discovery finds ([`Discovery`]): each re-plans from the last good
+//! config and what was discovered, and the reconciler applies the
+//! difference. A reload re-reads the config file and the key files; a
+//! config that fails validation changes nothing and is reported as its
+//! one-line `key.path: reason`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +17,17 @@ use xxhash_rust::xxh3::xxh3_64;
 use crate::app::plan::{Discovered, plan};
 use crate::app::reconcile::Reconciler;
 use crate::app::shard::Shard;
+use crate::config::Config;
 use crate::state::{ReloadRequest, RuntimeInfo};
+
+/// What discovery found on one SMC: its engine names, and who waits for
+/// the plan to be applied.
+#[derive(Debug)]
+pub struct Discovery {
+    pub smc: String,
+    pub engines: Vec<String>,
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
 
 /// Requests queued beyond the one running are refused as busy.
 pub const QUEUE: usize = 8;
@@ -22,12 +35,15 @@ pub const QUEUE: usize = 8;
 /// What a reload needs besides the reconciler.
 #[derive(Debug)]
 pub struct Reloader {
-    pub path: PathBuf,
+    /// `None`: started without a file (only discovery re-plans).
+    pub path: Option<PathBuf>,
     pub shard: Shard,
     pub discovered: Discovered,
+    /// The last configuration that loaded.
+    pub cfg: Config,
     pub runtime: Arc<RuntimeInfo>,
     pub reconciler: Arc<Reconciler>,
-    /// xxh3 of the config file's content at the last successful load.
+    /// xxh3 of the config file's content at the last load attempt.
     last_hash: Option<u64>,
 }
 
@@ -44,38 +60,51 @@ fn file_hash(path: &std::path::Path) -> Option<u64> {
 
 impl Reloader {
     pub fn new(
-        path: PathBuf,
+        path: Option<PathBuf>,
+        cfg: Config,
         shard: Shard,
         runtime: Arc<RuntimeInfo>,
         reconciler: Arc<Reconciler>,
     ) -> Self {
-        let last_hash = file_hash(&path);
+        let last_hash = path.as_deref().and_then(file_hash);
         Reloader {
             path,
             shard,
             discovered: Discovered::new(),
+            cfg,
             runtime,
             reconciler,
             last_hash,
         }
     }
 
+    /// Discovery found `engines` on `smc`: re-plan with them.
+    pub async fn discovered(&mut self, smc: String, engines: Vec<String>) -> Result<(), String> {
+        self.discovered.insert(smc, engines);
+        let p = plan(&self.cfg, &self.discovered, self.shard);
+        self.reconciler
+            .apply(p)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
     /// Re-read and apply the config. `Err`: the one line saying why it was
     /// refused (logged, and `..._last_reload_successful` is 0).
     pub async fn reload(&mut self, why: &str) -> Result<(), String> {
-        let hash = file_hash(&self.path);
-        let result = match crate::config::load(&self.path) {
+        let Some(path) = self.path.clone() else {
+            return Err("this exporter was not started from a configuration file".into());
+        };
+        let hash = file_hash(&path);
+        let result = match crate::config::load(&path) {
             Err(e) => Err(e.to_string()),
             Ok(cfg) => {
                 for w in &cfg.warnings {
                     tracing::warn!("{w}");
                 }
                 let p = plan(&cfg, &self.discovered, self.shard);
-                self.reconciler
-                    .apply(p)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string())
+                let applied = self.reconciler.apply(p).await;
+                applied.map(|_| self.cfg = cfg).map_err(|e| e.to_string())
             }
         };
         match &result {
@@ -95,9 +124,9 @@ impl Reloader {
         result
     }
 
-    /// Whether the file's content differs from the last successful load.
+    /// Whether the file's content differs from the last load attempt.
     fn file_changed(&self) -> bool {
-        file_hash(&self.path) != self.last_hash
+        self.path.as_deref().and_then(file_hash) != self.last_hash
     }
 
     /// Serve reload requests until `shutdown`; with `auto`, also reload
@@ -105,6 +134,7 @@ impl Reloader {
     pub async fn run(
         mut self,
         mut requests: mpsc::Receiver<ReloadRequest>,
+        mut discoveries: mpsc::Receiver<Discovery>,
         auto: Option<Duration>,
         shutdown: CancellationToken,
     ) {
@@ -123,11 +153,15 @@ impl Reloader {
                     }
                     None => return,
                 },
+                Some(d) = discoveries.recv() => {
+                    let r = self.discovered(d.smc, d.engines).await;
+                    let _ = d.done.send(r);
+                }
                 _ = next_tick(&mut tick) => {
                     // A file that failed once is not retried until it changes again.
                     if self.file_changed() {
                         let _ = self.reload("auto-reload").await;
-                        self.last_hash = file_hash(&self.path);
+                        self.last_hash = self.path.as_deref().and_then(file_hash);
                     }
                 }
             }

@@ -34,10 +34,16 @@ impl Files {
         }
     }
 
-    /// Write the config: `engines` × `definitions`, plus `extra` lines in the `[[smc]]`.
+    /// Write the config: `engines` × `definitions`, plus `extra` lines in
+    /// the `[[smc]]`. No engines: the key is left out (discovery).
     fn write(&self, engines: &[&str], definitions: &[&str], extra: &str) {
+        let engines = if engines.is_empty() {
+            String::new()
+        } else {
+            format!("engines = {engines:?}")
+        };
         let text = format!(
-            "[subscription]\nsnapshot_settle = \"300ms\"\n\n[[smc]]\nname = \"sim\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = {engines:?}\ndefinitions = {definitions:?}\n{extra}\n",
+            "[subscription]\nsnapshot_settle = \"300ms\"\n\n[[smc]]\nname = \"sim\"\nurl = \"{}\"\napi_key_file = \"key\"\n{engines}\ndefinitions = {definitions:?}\n{extra}\n",
             self.url
         );
         std::fs::write(&self.cfg, text).unwrap();
@@ -547,4 +553,61 @@ async fn a_changed_connection_gets_a_new_session_and_logs_out_the_old_one() {
     x.shutdown().await;
     assert_eq!(sim.sessions().live, Vec::<String>::new());
     sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovered_engines_are_subscribed_filtered_and_dropped_through_the_reconciler() {
+    let sim = sim(27).await;
+    let all = sim.world_info().engines;
+    let f = Files::new(&sim);
+    // No engines: nothing to subscribe until discovery reports.
+    let excluded = all[4].clone();
+    f.write(
+        &[],
+        &["CONNECTIONS"],
+        &format!("engines_exclude = {:?}", regex_quote(&excluded)),
+    );
+    let x = start_in_process(&f).await;
+    let addr = x.addr();
+    assert!(x.store().subscriptions.is_empty());
+
+    x.discovered("sim", all.clone()).await.unwrap();
+    let kept = |t: &str, d: Definition| t != excluded && d == Definition::Connections;
+    converge(&sim, &[addr], &kept).await;
+    assert_eq!(x.store().subscriptions.len(), all.len() - 1);
+    let before = snapshots(&scrape(addr).await);
+
+    // all[0] is no longer found: it leaves /metrics; the others keep their sockets.
+    x.discovered("sim", all[1..].to_vec()).await.unwrap();
+    let m = scrape(addr).await;
+    assert!(
+        !m.keys().any(|(_, l)| l.get("engine") == Some(&all[0])),
+        "{} still served",
+        all[0]
+    );
+    converge(&sim, &[addr], &|t, d| kept(t, d) && t != all[0]).await;
+    let after = snapshots(&scrape(addr).await);
+    let unchanged: BTreeMap<_, _> = before
+        .into_iter()
+        .filter(|((t, _), _)| *t != all[0])
+        .collect();
+    assert_eq!(after, unchanged);
+    // A reload keeps what discovery found.
+    x.reload().await.unwrap();
+    assert_eq!(snapshots(&scrape(addr).await), unchanged);
+    x.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// `s` as a regex that matches exactly `s`.
+fn regex_quote(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_alphanumeric() {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
 }
