@@ -93,6 +93,13 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shard = match Shard::from_flags(cli.shard, cli.total_shards, cli.pod.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let Some(path) = cli.config else {
         eprintln!(
             "error: no configuration: pass -c FILE (or try the demo: `cargo run --release -p smc-lab -- demo`)"
@@ -117,13 +124,6 @@ pub fn main_with(cli: Cli) -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let shard = match Shard::from_flags(cli.shard, cli.total_shards, cli.pod.as_deref()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
     let listen = cli.listen.unwrap_or(cfg.listen_address);
     let opts = StartOptions {
         config_path: Some(path),

@@ -611,3 +611,30 @@ fn regex_quote(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_reload_applies_a_changed_file_once() {
+    let sim = sim(28).await;
+    let e = sim.world_info().engines;
+    let f = Files::new(&sim);
+    f.write(&[&e[0], &e[1]], &["CONNECTIONS"], "");
+    let mut p = spawn(f.path(), &["--config.auto-reload-interval", "100ms"]);
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, WITHIN).await;
+    f.write(&[&e[0]], &["CONNECTIONS"], "");
+    let auto = |v: &serde_json::Value| {
+        message(v) == "configuration reloaded" && v["fields"]["trigger"] == "auto-reload"
+    };
+    p.wait_log(WITHIN, auto).await;
+    converge(&sim, &[addr], &|t, d| {
+        t == e[0] && d == Definition::Connections
+    })
+    .await;
+    // An unchanged file is not reloaded again: by the time a SIGHUP's reload
+    // is logged, still one auto-reload.
+    p.signal(smc_lab::Signal::HUP);
+    wait_logs(&mut p, "configuration reloaded", 2).await;
+    assert_eq!(p.json_logs().iter().filter(|v| auto(v)).count(), 1);
+    stop(p, &sim).await;
+    sim.shutdown().await;
+}
