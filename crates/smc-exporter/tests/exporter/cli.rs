@@ -67,7 +67,8 @@ const VALID: &str = "[[smc]]\nname = \"p\"\nurl = \"https://smc.example:8082\"\n
 
 #[test]
 fn shard_flags_are_checked_with_status_2_and_one_line() {
-    let cases: [(&[&str], &[(&str, &str)], Option<&str>); 6] = [
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], Option<&'a str>);
+    let cases: [Case; 6] = [
         (&["--shard", "1", "--total-shards", "3"], &[], None),
         (
             &["--total-shards", "3"],
