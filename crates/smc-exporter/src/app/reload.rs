@@ -102,6 +102,12 @@ impl Reloader {
                 for w in &cfg.warnings {
                     tracing::warn!("{w}");
                 }
+                if cfg.listen_address != self.cfg.listen_address {
+                    tracing::warn!(
+                        "listen_address changed to {}: it takes effect at the next start",
+                        cfg.listen_address
+                    );
+                }
                 let p = plan(&cfg, &self.discovered, self.shard);
                 let applied = self.reconciler.apply(p).await;
                 applied.map(|_| self.cfg = cfg).map_err(|e| e.to_string())

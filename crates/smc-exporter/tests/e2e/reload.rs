@@ -121,6 +121,14 @@ fn snapshots(m: &BTreeMap<SeriesKey, f64>) -> BTreeMap<(String, String), f64> {
         .collect()
 }
 
+/// `smc_subscription_snapshots_total` per (smc, target).
+fn snapshots_per_smc(m: &BTreeMap<SeriesKey, f64>) -> BTreeMap<(String, String), f64> {
+    m.iter()
+        .filter(|((n, _), _)| n == "smc_subscription_snapshots_total")
+        .map(|((_, l), v)| ((l["smc"].clone(), l["target"].clone()), *v))
+        .collect()
+}
+
 fn total(m: &BTreeMap<SeriesKey, f64>, name: &str) -> f64 {
     m.iter()
         .filter(|((n, _), _)| n == name)
@@ -636,5 +644,63 @@ async fn auto_reload_applies_a_changed_file_once() {
     wait_logs(&mut p, "configuration reloaded", 2).await;
     assert_eq!(p.json_logs().iter().filter(|v| auto(v)).count(), 1);
     stop(p, &sim).await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_smc_is_logged_out_and_leaves_metrics() {
+    let sim = sim(29).await;
+    let e0 = sim.world_info().engines[0].clone();
+    let f = Files::new(&sim);
+    let table = |name: &str| {
+        format!(
+            "[[smc]]\nname = \"{name}\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = [{e0:?}]\ndefinitions = [\"CONNECTIONS\"]\n",
+            f.url
+        )
+    };
+    let head = "[subscription]\nsnapshot_settle = \"300ms\"\n";
+    std::fs::write(
+        f.path(),
+        format!("{head}{}{}", table("sim"), table("other")),
+    )
+    .unwrap();
+    let x = start_in_process(&f).await;
+    let addr = x.addr();
+    let both = sim.sessions().live;
+    assert_eq!(both.len(), 2);
+    let m = scrape(addr).await;
+    assert!(m.keys().any(|(n, l)| n == "smc_up" && l["smc"] == "other"));
+    let kept = snapshots_per_smc(&m);
+    assert_eq!(kept.len(), 2);
+
+    std::fs::write(f.path(), format!("{head}{}", table("sim"))).unwrap();
+    x.reload().await.unwrap();
+    let m = scrape(addr).await;
+    assert!(
+        !m.keys()
+            .any(|(_, l)| l.get("smc").map(String::as_str) == Some("other")),
+        "the removed SMC is still served"
+    );
+    // Its session is logged out; the other one is untouched.
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while sim.sessions().logged_out.len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sim.sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let s = sim.sessions();
+    assert_eq!(s.live.len(), 1);
+    assert!(both.contains(&s.live[0]) && both.contains(&s.logged_out[0]));
+    // smc="sim"'s subscription kept its socket.
+    let sim_only: BTreeMap<_, _> = kept
+        .into_iter()
+        .filter(|((smc, _), _)| smc == "sim")
+        .collect();
+    assert_eq!(sim_only.len(), 1);
+    assert_eq!(snapshots_per_smc(&m), sim_only);
+    x.shutdown().await;
     sim.shutdown().await;
 }
