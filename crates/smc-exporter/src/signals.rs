@@ -1,5 +1,5 @@
-//! The signals the processes act on: SIGTERM and SIGINT stop them (with a
-//! logout); SIGHUP reloads the daemon's configuration ([`Signals::next`]),
+//! The signals the processes act on: SIGTERM, SIGINT and SIGQUIT stop them
+//! (with a logout); SIGUSR1, SIGUSR2 and SIGALRM are logged and ignored; SIGHUP reloads the daemon's configuration ([`Signals::next`]),
 //! or is logged and ignored by a process without a config file
 //! ([`Signals::stopped`]); its default action would kill the process with
 //! no logout.
@@ -32,6 +32,12 @@ pub struct Signals {
     int: Option<UnixSignal>,
     #[cfg(unix)]
     hup: Option<UnixSignal>,
+    #[cfg(unix)]
+    quit: Option<UnixSignal>,
+    /// Signals whose default action would end the process without a
+    /// logout and that mean nothing to it: logged and ignored.
+    #[cfg(unix)]
+    ignored: [(&'static str, Option<UnixSignal>); 3],
 }
 
 impl Signals {
@@ -51,6 +57,12 @@ impl Signals {
                 term: register(SignalKind::terminate(), "SIGTERM"),
                 int: register(SignalKind::interrupt(), "SIGINT"),
                 hup: register(SignalKind::hangup(), "SIGHUP"),
+                quit: register(SignalKind::quit(), "SIGQUIT"),
+                ignored: [
+                    ("SIGUSR1", register(SignalKind::user_defined1(), "SIGUSR1")),
+                    ("SIGUSR2", register(SignalKind::user_defined2(), "SIGUSR2")),
+                    ("SIGALRM", register(SignalKind::alarm(), "SIGALRM")),
+                ],
             }
         }
         #[cfg(not(unix))]
@@ -59,15 +71,22 @@ impl Signals {
         }
     }
 
-    /// The next signal: SIGTERM or SIGINT (Ctrl-C elsewhere), or SIGHUP.
+    /// The next signal: SIGTERM, SIGINT or SIGQUIT (Ctrl-C elsewhere), or
+    /// SIGHUP. SIGUSR1, SIGUSR2 and SIGALRM meanwhile are logged and ignored.
     pub async fn next(&mut self) -> Signal {
         #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = recv(&mut self.term) => Signal::Stop,
-                _ = recv(&mut self.int) => Signal::Stop,
-                _ = recv(&mut self.hup) => Signal::Reload,
-            }
+        loop {
+            let [(n1, s1), (n2, s2), (n3, s3)] = &mut self.ignored;
+            let ignored = tokio::select! {
+                _ = recv(&mut self.term) => return Signal::Stop,
+                _ = recv(&mut self.int) => return Signal::Stop,
+                _ = recv(&mut self.quit) => return Signal::Stop,
+                _ = recv(&mut self.hup) => return Signal::Reload,
+                _ = recv(s1) => *n1,
+                _ = recv(s2) => *n2,
+                _ = recv(s3) => *n3,
+            };
+            tracing::warn!("{ignored} received: ignored (SIGTERM stops, SIGHUP reloads)");
         }
         #[cfg(not(unix))]
         {

@@ -78,7 +78,27 @@ definitions = ["CONNECTIONS"]
         assert_eq!(sim.sessions().live, live);
     }
 
-    p.sigterm();
+    // Signals that would end the process without a logout by default.
+    for (sig, name) in [
+        (smc_lab::Signal::USR1, "SIGUSR1"),
+        (smc_lab::Signal::USR2, "SIGUSR2"),
+        (smc_lab::Signal::ALARM, "SIGALRM"),
+    ] {
+        p.signal(sig);
+        let line = format!("{name} received: ignored (SIGTERM stops, SIGHUP reloads)");
+        p.wait_log(Duration::from_secs(10), |v| {
+            v["fields"]["message"] == line.as_str()
+        })
+        .await;
+        assert!(
+            p.wait_exit(Duration::ZERO).await.is_none(),
+            "{name} ended it"
+        );
+        assert_eq!(sim.sessions().live, live);
+    }
+
+    // SIGQUIT stops like SIGTERM.
+    p.signal(smc_lab::Signal::QUIT);
     let status = p
         .wait_exit(Duration::from_secs(5))
         .await
