@@ -704,3 +704,58 @@ async fn a_removed_smc_is_logged_out_and_leaves_metrics() {
     x.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_rereads_the_key_file() {
+    let sim = sim(30).await;
+    let e0 = sim.world_info().engines[0].clone();
+    let f = Files::new(&sim);
+    f.write(&[&e0], &["CONNECTIONS"], "");
+    let x = start_in_process(&f).await;
+    let addr = x.addr();
+    let first = sim.sessions().live;
+    assert_eq!(first.len(), 1);
+
+    // Only the key file changes: a new session with the new key (refused
+    // here), the old one logged out.
+    let key = f.path().with_file_name("key");
+    std::fs::write(&key, "not-the-key\n").unwrap();
+    x.reload().await.unwrap();
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while total(&scrape(addr).await, "smc_login_failures_total") < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new key was never tried"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    while sim.sessions().logged_out != first {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sim.sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(sim.sessions().live.is_empty());
+
+    // The right key again: logged in again.
+    std::fs::write(&key, sim.world_info().api_key).unwrap();
+    x.reload().await.unwrap();
+    wait_ready(addr, WITHIN).await;
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while sim.sessions().live.len() != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:?}",
+            sim.sessions()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    converge(&sim, &[addr], &|t, d| {
+        t == e0 && d == Definition::Connections
+    })
+    .await;
+    x.shutdown().await;
+    sim.shutdown().await;
+}
