@@ -217,6 +217,7 @@ mod tests {
                 ),
             ],
             budgets: Vec::new(),
+            runtime: None,
         };
         let page = page(&store);
         assert!(!page.contains("<img"), "{page}");

@@ -20,5 +20,6 @@ mod e2e_truth;
 mod landing_browser;
 mod log_forging;
 mod priority;
+mod reload;
 mod secrets;
 mod signals;

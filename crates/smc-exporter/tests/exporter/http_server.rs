@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use smc_exporter::http::{HttpError, ServerOptions, serve, serve_with};
 use smc_exporter::metrics::{Format, render_with};
-use smc_exporter::state::Store;
+use smc_exporter::state::{LiveStore, Store};
 use smc_protocol::Definition;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,15 +37,11 @@ async fn start_with(store: Store, opts: Option<ServerOptions>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = Arc::new(store);
+    let live = Arc::new(LiveStore::from_arc(Arc::clone(&store)));
     let shutdown = CancellationToken::new();
     let task = match opts {
-        None => tokio::spawn(serve(listener, Arc::clone(&store), shutdown.clone())),
-        Some(o) => tokio::spawn(serve_with(
-            listener,
-            Arc::clone(&store),
-            o,
-            shutdown.clone(),
-        )),
+        None => tokio::spawn(serve(listener, Arc::clone(&live), shutdown.clone())),
+        Some(o) => tokio::spawn(serve_with(listener, Arc::clone(&live), o, shutdown.clone())),
     };
     Server {
         base: format!("http://{addr}"),
@@ -180,10 +176,37 @@ async fn wrong_method_is_405_with_allow() {
 #[tokio::test]
 async fn unknown_path_is_404() {
     let srv = start(crate::fixture::store()).await;
-    for path in ["/nope", "/metrics/", "/-/reload", "/favicon.ico"] {
+    for path in ["/nope", "/metrics/", "/-/reload/", "/favicon.ico"] {
         let r = srv.client.get(srv.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reload_is_post_only_and_says_when_there_is_nothing_to_reload() {
+    let srv = start(crate::fixture::store()).await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let r = srv
+            .client
+            .request(method.clone(), srv.url("/-/reload"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(r.headers()["allow"], "POST", "{method}");
+    }
+    // A store without a reloader (no config file behind it).
+    let r = srv.client.post(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "this exporter was not started from a configuration file; nothing to reload\n"
+    );
     srv.stop().await;
 }
 

@@ -82,3 +82,46 @@ fn every_group_by_option_is_documented() {
         assert_eq!(labels, want, "{d}: allowed group_by labels");
     }
 }
+
+#[test]
+fn the_running_daemons_families_are_documented() {
+    let docs = docs();
+    let mut store = crate::fixture::store();
+    store.runtime = Some(std::sync::Arc::new(smc_exporter::state::RuntimeInfo::new(
+        1,
+        3,
+        1_700_000_000_500,
+    )));
+    let text = render_with(&store, Format::Text, &crate::fixture::GOLDEN);
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("smc_exporter_config_")
+                || l.starts_with("smc_exporter_shard")
+                || l.starts_with("smc_exporter_total")
+        })
+        .collect();
+    assert_eq!(
+        samples,
+        [
+            "smc_exporter_config_last_reload_successful 1",
+            "smc_exporter_config_last_reload_success_timestamp_seconds 1700000000.5",
+            "smc_exporter_shard_ordinal 1",
+            "smc_exporter_total_shards 3",
+        ]
+    );
+    for l in samples {
+        let f = l.split(' ').next().unwrap();
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+    // A store built by hand has none of them.
+    let plain = render_with(
+        &crate::fixture::store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    assert!(!plain.contains("smc_exporter_config_"));
+}
