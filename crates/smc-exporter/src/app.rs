@@ -64,6 +64,8 @@ pub struct StartOptions {
     /// `--config.auto-reload-interval`: reload when the file's content
     /// changed, checked this often. `None`: off.
     pub auto_reload: Option<Duration>,
+    /// `--web.enable-lifecycle`: answer `POST /-/reload`.
+    pub enable_lifecycle: bool,
 }
 
 /// A running exporter.
@@ -125,7 +127,10 @@ impl Exporter {
         let http = crate::http::serve_on_own_thread(
             listener,
             live.clone(),
-            crate::http::ServerOptions::default(),
+            crate::http::ServerOptions {
+                enable_lifecycle: opts.enable_lifecycle,
+                ..crate::http::ServerOptions::default()
+            },
             shutdown.clone(),
         )
         .map_err(|source| AppError::Listen {

@@ -46,6 +46,10 @@ pub struct Cli {
     /// always reload.
     #[arg(long = "config.auto-reload-interval", value_name = "DURATION", value_parser = parse_interval)]
     pub auto_reload: Option<std::time::Duration>,
+    /// Answer POST /-/reload (off: 403), as Prometheus's flag of that name.
+    /// SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
     /// This replica's shard, 0 ≤ N < --total-shards (kube-state-metrics'
     /// flag). Default: from --pod, else 0.
     #[arg(long = "shard", value_name = "N")]
@@ -133,6 +137,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
         config_path: Some(path),
         shard,
         auto_reload: cli.auto_reload,
+        enable_lifecycle: cli.enable_lifecycle,
     };
     runtime.block_on(serve(cfg, listen, opts))
 }

@@ -48,6 +48,10 @@ pub struct ServerOptions {
     pub max_requests: usize,
     /// What `/metrics` renders (tests leave out the `process_*` families).
     pub render: RenderOptions,
+    /// `--web.enable-lifecycle`: answer `POST /-/reload` (else 403), as
+    /// Prometheus does: whoever reaches the port must not be able to make
+    /// the exporter re-read its files unless the operator said so.
+    pub enable_lifecycle: bool,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +59,7 @@ impl Default for ServerOptions {
         ServerOptions {
             max_requests: DEFAULT_MAX_REQUESTS,
             render: RenderOptions::default(),
+            enable_lifecycle: false,
         }
     }
 }

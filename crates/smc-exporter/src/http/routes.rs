@@ -38,12 +38,16 @@ pub(super) struct Routes {
     /// `None`: no limit (`max_requests` 0).
     limit: Option<Arc<Semaphore>>,
     max_requests: usize,
+    /// `POST /-/reload` is answered (`--web.enable-lifecycle`).
+    lifecycle: bool,
 }
 
 impl Routes {
     pub(super) fn new(store: Arc<LiveStore>, opts: &ServerOptions) -> Routes {
         let render = renderer(Arc::clone(&store), opts.render);
-        Routes::with_render(store, opts.max_requests, render)
+        let mut r = Routes::with_render(store, opts.max_requests, render);
+        r.lifecycle = opts.enable_lifecycle;
+        r
     }
 
     fn with_render(store: Arc<LiveStore>, max_requests: usize, render: RenderFn) -> Routes {
@@ -52,6 +56,7 @@ impl Routes {
             scrapes: SingleFlight::new(render),
             limit: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
             max_requests,
+            lifecycle: false,
         }
     }
 
@@ -127,7 +132,8 @@ impl Routes {
     }
 
     /// `POST /-/reload`: re-read the config and key files and apply them
-    /// (Prometheus' endpoint). 200 when applied; 500 with the one-line
+    /// (Prometheus' endpoint, also behind `--web.enable-lifecycle`: 403
+    /// without it). 200 when applied; 500 with the one-line
     /// `key.path: reason` when the new config is refused (the running one
     /// stays); 405 with `Allow: POST` for other methods.
     async fn reload(&self, method: &Method) -> Resp {
@@ -136,6 +142,9 @@ impl Routes {
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("POST"));
             return r;
+        }
+        if !self.lifecycle {
+            return plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
         }
         let answer = match self.store.request_reload() {
             Ok(a) => a,

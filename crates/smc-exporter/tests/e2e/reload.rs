@@ -63,6 +63,7 @@ fn spawn(cfg: &Path, more: &[&str]) -> Proc {
         "127.0.0.1:0",
         "--log.format",
         "json",
+        "--web.enable-lifecycle",
     ];
     args.extend_from_slice(more);
     Proc::spawn(crate::EXPORTER, &args, &[])
@@ -439,6 +440,7 @@ async fn start_in_process(f: &Files) -> smc_exporter::app::Exporter {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let opts = smc_exporter::app::StartOptions {
         config_path: Some(f.path().to_path_buf()),
+        enable_lifecycle: true,
         ..Default::default()
     };
     let x = smc_exporter::app::Exporter::start_with(&cfg, l, opts)

@@ -184,8 +184,25 @@ async fn unknown_path_is_404() {
 }
 
 #[tokio::test]
+async fn reload_is_forbidden_unless_the_lifecycle_api_is_enabled() {
+    // The default, as Prometheus's --web.enable-lifecycle: whoever reaches
+    // the port cannot make the exporter re-read its files.
+    let srv = start_with(crate::fixture::store(), Some(ServerOptions::default())).await;
+    let r = srv.client.post(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.text().await.unwrap(), "Lifecycle API is not enabled.\n");
+    let r = srv.client.get(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    srv.stop().await;
+}
+
+#[tokio::test]
 async fn reload_is_post_only_and_says_when_there_is_nothing_to_reload() {
-    let srv = start(crate::fixture::store()).await;
+    let opts = ServerOptions {
+        enable_lifecycle: true,
+        ..ServerOptions::default()
+    };
+    let srv = start_with(crate::fixture::store(), Some(opts)).await;
     for method in [
         reqwest::Method::GET,
         reqwest::Method::PUT,
@@ -371,6 +388,7 @@ async fn concurrent_scrapes_are_byte_identical_to_a_direct_render() {
     let opts = ServerOptions {
         max_requests: 0,
         render: crate::fixture::GOLDEN,
+        ..ServerOptions::default()
     };
     let srv = start_with(crate::fixture::store(), Some(opts)).await;
     let expected = |f| render_with(&srv.store, f, &crate::fixture::GOLDEN);
