@@ -13,8 +13,14 @@ use smc_sim::{self as sim, SimOptions};
 /// Longest a simulator child lives (it also ends when its stdin closes).
 const SIM_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// The child: render the stream, serve it until stdin closes.
+/// The child: render the stream, serve it until stdin closes. It runs at
+/// the exporter's ingest priority (nice +10, its threads inherit it from
+/// this one): it stands for an SMC on another host, and here shares the
+/// cores with the exporter, so at the default priority it would compete
+/// with the exporter's HTTP thread as a real SMC never does. CPU times are
+/// per process and unaffected.
 pub fn child(spec: ReplaySpec, variants: &[Variant]) -> ExitCode {
+    smc_exporter::priority::lower_current_thread();
     let started = Instant::now();
     let replay = match Replay::render(spec, variants) {
         Ok(r) => Arc::new(r),
