@@ -166,12 +166,43 @@ async fn serve(cfg: Config, listen: SocketAddr, opts: StartOptions) -> ExitCode 
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    // The reload logs its own outcome.
-    while signals.next().await == Signal::Reload {
-        tracing::info!("SIGHUP received: reloading the configuration");
-        let _ = exporter.reload().await;
-    }
+    supervise(&exporter, &mut signals).await;
     tracing::info!("stopping");
+    crate::notify::stopping();
     exporter.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The daemon's own loop until a stop signal: SIGHUP reloads; systemd hears
+/// `READY=1` once every first snapshot is in (or after
+/// [`crate::notify::READY_TIMEOUT`]) and `WATCHDOG=1` from this loop, so a
+/// wedged runtime stops the pings and systemd restarts the unit.
+async fn supervise(exporter: &Exporter, signals: &mut Signals) {
+    use tokio::time::{Instant, MissedTickBehavior, interval};
+    let ready_by = Instant::now() + crate::notify::READY_TIMEOUT;
+    let mut ready_sent = false;
+    let mut ready_poll = interval(std::time::Duration::from_millis(100));
+    let watchdog = crate::notify::watchdog_interval();
+    let mut watchdog_tick = interval(watchdog.unwrap_or(std::time::Duration::from_secs(3600)));
+    watchdog_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            signal = signals.next() => match signal {
+                Signal::Stop => return,
+                Signal::Reload => {
+                    // The reload logs (and notifies) its own outcome.
+                    tracing::info!("SIGHUP received: reloading the configuration");
+                    let _ = exporter.reload().await;
+                }
+            },
+            _ = watchdog_tick.tick(), if watchdog.is_some() => crate::notify::watchdog(),
+            _ = ready_poll.tick(), if !ready_sent => {
+                let store = exporter.store();
+                if store.ready() || Instant::now() >= ready_by {
+                    crate::notify::ready(&crate::notify::ready_status(&store));
+                    ready_sent = true;
+                }
+            }
+        }
+    }
 }

@@ -95,6 +95,7 @@ impl Reloader {
         let Some(path) = self.path.clone() else {
             return Err("this exporter was not started from a configuration file".into());
         };
+        crate::notify::reloading();
         let hash = file_hash(&path);
         let result = match crate::config::load(&path) {
             Err(e) => Err(e.to_string()),
@@ -118,9 +119,13 @@ impl Reloader {
                 self.last_hash = hash;
                 self.runtime.reload_succeeded(unix_ms());
                 tracing::info!(trigger = why, "configuration reloaded");
+                crate::notify::ready("configuration reloaded");
             }
             Err(line) => {
                 self.runtime.reload_failed();
+                crate::notify::ready(&format!(
+                    "reload refused, running the previous configuration: {line}"
+                ));
                 tracing::error!(
                     trigger = why,
                     "configuration reload failed; still running the previous configuration: {line}"

@@ -23,3 +23,4 @@ mod priority;
 mod reload;
 mod secrets;
 mod signals;
+mod systemd_notify;
