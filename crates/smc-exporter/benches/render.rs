@@ -104,6 +104,7 @@ fn store() -> Store {
         smcs: vec![smc],
         subscriptions,
         budgets: vec![(def.family(), budget)],
+        ..Store::default()
     }
 }
 

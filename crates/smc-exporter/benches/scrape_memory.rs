@@ -94,6 +94,7 @@ fn store() -> Store {
         smcs: vec![smc],
         subscriptions,
         budgets,
+        ..Store::default()
     }
 }
 

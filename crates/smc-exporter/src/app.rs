@@ -106,6 +106,7 @@ pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
             .map(|d| d.family())
             .zip(per_family.iter().cloned())
             .collect(),
+        ..Store::default()
     };
     (store, specs)
 }

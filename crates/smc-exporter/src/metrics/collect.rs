@@ -133,6 +133,7 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
     state_families(store, sink);
     smc_families(store, sink);
     subscription_families(store, sink);
+    super::engines::engine_families(store, sink);
     exporter_families(store, opts, sink);
     match opts.process {
         ProcessMetrics::Omit => {}

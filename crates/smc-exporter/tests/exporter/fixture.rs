@@ -163,5 +163,6 @@ pub fn store() -> Store {
         smcs: vec![a, b],
         subscriptions: vec![conns, blocks, alerts, routes],
         budgets,
+        ..Store::default()
     }
 }

@@ -47,6 +47,7 @@ proptest! {
             smcs: vec![Arc::new(SmcState::new("smc-a".into()))],
             subscriptions: vec![sub],
             budgets: Vec::new(),
+            ..Store::default()
         };
         for f in [Format::OpenMetrics, Format::Text] {
             let out = render_with(&store, f, &crate::fixture::GOLDEN);

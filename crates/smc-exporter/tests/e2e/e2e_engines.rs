@@ -1,0 +1,228 @@
+//! The engine poll against the simulator (issue 11, items 3 and 4): the
+//! node-health families and `smc_discovered_engines` equal the simulator's
+//! truth (`GET /sim/truth/engines`), after a node goes offline through the
+//! control endpoint, after churn moves node statuses, and after engines
+//! are added and removed live; an expired session is renewed once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use smc_exporter::config;
+use smc_exporter::metrics::engines::{NODE_STATES, NODE_STATUSES, OTHER};
+use smc_exporter::metrics::{BUILD, Format, ProcessMetrics, RenderOptions, render_with};
+use smc_exporter::smc::engine_poll::poll_once;
+use smc_exporter::smc::session::SmcSession;
+use smc_exporter::state::engines::{DiscoveryResult, EngineState};
+use smc_exporter::state::{SmcState, Store};
+use smc_lab::*;
+use smc_sim::{EngineTruth, SimOptions, SimServer};
+
+type Samples = BTreeMap<SeriesKey, f64>;
+
+/// The SMC name of `config::demo`.
+const SMC: &str = config::DEMO_SMC_NAME;
+
+const OPTS: RenderOptions = RenderOptions {
+    process: ProcessMetrics::Omit,
+    build: BUILD,
+};
+
+fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
+    (
+        name.to_string(),
+        labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// What the engine families should say about `truth`, written from the
+/// metric contract (docs/metrics.md), not from the exporter's code.
+fn expected(smc: &str, truth: &[EngineTruth]) -> Samples {
+    let mut out = Samples::new();
+    for e in truth {
+        for n in &e.nodes {
+            let policy = n.installed_policy.clone().unwrap_or_default();
+            out.insert(
+                key(
+                    "smc_engine_node_info",
+                    &[
+                        ("smc", smc),
+                        ("engine", &e.name),
+                        ("engine_type", &e.etype),
+                        ("node", &n.name),
+                        ("version", &n.version),
+                        ("dyn_up", &n.dyn_up),
+                        ("installed_policy", &policy),
+                        ("platform", &n.platform),
+                        ("configuration_status", &n.configuration_status),
+                    ],
+                ),
+                1.0,
+            );
+            for (family, label, all, current) in [
+                (
+                    "smc_engine_node_status",
+                    "status",
+                    &NODE_STATUSES[..],
+                    &n.status,
+                ),
+                ("smc_engine_node_state", "state", &NODE_STATES[..], &n.state),
+            ] {
+                for v in all {
+                    let labels = [
+                        ("smc", smc),
+                        ("engine", &e.name),
+                        ("node", &n.name),
+                        (label, v),
+                    ];
+                    let on = *v != OTHER && v == current;
+                    out.insert(key(family, &labels), f64::from(u8::from(on)));
+                }
+            }
+        }
+    }
+    out.insert(
+        key("smc_discovered_engines", &[("smc", smc)]),
+        truth.len() as f64,
+    );
+    out
+}
+
+/// The engine families of a render of `store`.
+fn engine_samples(store: &Store) -> Samples {
+    parse_samples(&render_with(store, Format::Text, &OPTS))
+        .into_iter()
+        .filter(|((f, _), _)| f.starts_with("smc_engine_node_") || f == "smc_discovered_engines")
+        .collect()
+}
+
+fn runs(store: &Store, result: DiscoveryResult) -> f64 {
+    let text = render_with(store, Format::Text, &OPTS);
+    parse_samples(&text)[&key(
+        "smc_discovery_runs_total",
+        &[("smc", SMC), ("result", result.label())],
+    )]
+}
+
+struct Poller {
+    session: SmcSession,
+    store: Store,
+}
+
+impl Poller {
+    fn new(sim: &SimServer) -> Poller {
+        let w = sim.world_info();
+        // The configured engines do not matter to the poll (today's config
+        // requires one).
+        let cfg = config::demo(
+            &sim.url(),
+            &w.api_key,
+            &w.engines[..1],
+            &w.alert_domains,
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .unwrap();
+        let smc = Arc::new(SmcState::new(cfg.smc[0].name.as_str().into()));
+        let session = SmcSession::new(&cfg.smc[0], smc.clone(), &cfg.subscription).unwrap();
+        let store = Store {
+            smcs: vec![smc.clone()],
+            engines: vec![Arc::new(EngineState::new(smc.name.clone()))],
+            ..Store::default()
+        };
+        Poller { session, store }
+    }
+
+    async fn poll(&self) -> DiscoveryResult {
+        poll_once(&self.session, &self.store.engines[0]).await
+    }
+
+    async fn assert_equals_truth(&self, sim: &SimServer) {
+        assert_eq!(self.poll().await, DiscoveryResult::Ok);
+        let truth = sim.engine_truth();
+        assert_eq!(engine_samples(&self.store), expected(SMC, &truth));
+    }
+}
+
+async fn control(sim: &SimServer, path: &str) -> Value {
+    client::post_json(&client::http(), sim, path).await
+}
+
+#[tokio::test]
+async fn node_health_equals_the_truth_through_offline_nodes_churn_and_live_engines() {
+    let sim = start_sim(SimOptions {
+        engines: 12,
+        ..SimOptions::default()
+    })
+    .await;
+    let p = Poller::new(&sim);
+    // Before any poll: the run counters only.
+    assert_eq!(engine_samples(&p.store), Samples::new());
+    p.assert_equals_truth(&sim).await;
+    assert_eq!(sim.engine_truth().len(), 12);
+
+    // A node set offline (and one lost: Unknown / TIMEOUT).
+    control(&sim, "/sim/nodes?engine=HQ%20Cluster&node=2&status=Offline").await;
+    control(&sim, "/sim/nodes?engine=fw-006&node=1&status=Unknown").await;
+    p.assert_equals_truth(&sim).await;
+    let s = engine_samples(&p.store);
+    let status = |engine: &str, node: &str, v: &str| {
+        s[&key(
+            "smc_engine_node_status",
+            &[
+                ("smc", SMC),
+                ("engine", engine),
+                ("node", node),
+                ("status", v),
+            ],
+        )]
+    };
+    assert_eq!(status("HQ Cluster", "HQ Cluster node 2", "Offline"), 1.0);
+    assert_eq!(status("HQ Cluster", "HQ Cluster node 2", "Online"), 0.0);
+    assert_eq!(status("HQ Cluster", "HQ Cluster node 1", "Online"), 1.0);
+
+    // Churn moves node statuses (deterministically); still the truth.
+    let before = sim.engine_truth();
+    sim.churn(3000);
+    assert_ne!(sim.engine_truth(), before);
+    p.assert_equals_truth(&sim).await;
+
+    // Engines added and removed live.
+    control(&sim, "/sim/engines?action=add&name=fw-new&nodes=2").await;
+    control(&sim, "/sim/engines?action=remove&name=plano-fw").await;
+    p.assert_equals_truth(&sim).await;
+    let s = engine_samples(&p.store);
+    assert_eq!(s[&key("smc_discovered_engines", &[("smc", SMC)])], 12.0);
+    assert!(
+        !s.keys()
+            .any(|(_, l)| l.get("engine").map(String::as_str) == Some("plano-fw"))
+    );
+    assert_eq!(runs(&p.store, DiscoveryResult::Ok), 4.0);
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_expired_session_is_renewed_once_and_failures_keep_the_last_listing() {
+    let sim = start_sim(SimOptions::default()).await;
+    let p = Poller::new(&sim);
+    p.assert_equals_truth(&sim).await;
+    assert_eq!(p.session.state.logins(), 1);
+    // The SMC forgets the session: the poll is refused, the session is
+    // renewed, the poll succeeds with the new one.
+    assert_eq!(sim.expire_sessions(), 1);
+    p.assert_equals_truth(&sim).await;
+    assert_eq!(p.session.state.logins(), 2);
+    assert_eq!(sim.sessions().live.len(), 1);
+
+    // Logins refused: the run fails as login_failed and the last listing stays.
+    let listed = engine_samples(&p.store);
+    sim.expire_sessions();
+    control(&sim, "/sim/fault/refuse_logins?seconds=60&status=401").await;
+    assert_eq!(p.poll().await, DiscoveryResult::LoginFailed);
+    assert_eq!(engine_samples(&p.store), listed);
+    assert_eq!(runs(&p.store, DiscoveryResult::LoginFailed), 1.0);
+    assert_eq!(runs(&p.store, DiscoveryResult::Ok), 2.0);
+    sim.shutdown().await;
+}
