@@ -57,6 +57,10 @@ enum Command {
         /// `access_token` WebSocket subprotocol).
         #[arg(long, value_enum, default_value = "cookie")]
         auth: SimAuth,
+        /// Number of engines: the five named ones, then fw-006, fw-007, …
+        /// (at most 10000).
+        #[arg(long, default_value_t = 5)]
+        engines: usize,
     },
     /// Run the simulator and the exporter together on loopback.
     Demo {
@@ -87,6 +91,7 @@ fn main() -> ExitCode {
             churn,
             scale,
             auth,
+            engines,
         } => runtime.block_on(commands::simulate(
             listen,
             SimOptions {
@@ -94,6 +99,7 @@ fn main() -> ExitCode {
                 churn_per_second: churn,
                 scale,
                 token_auth: auth == SimAuth::Token,
+                engines,
                 ..SimOptions::default()
             },
         )),

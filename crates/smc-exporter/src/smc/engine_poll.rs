@@ -10,7 +10,14 @@
 //! (other than a 404, which means it just went away) is published with its
 //! health unknown and makes the run `partial`.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use futures_util::stream::{self, StreamExt};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::discovery::DiscoverySchedule;
 
 use super::rest::engines::{EngineRestError, ListedEngine};
 use super::session::{Credentials, SessionError, SmcSession};
@@ -53,6 +60,40 @@ impl PollError {
 pub struct Polled {
     pub snapshot: EngineSnapshot,
     pub partial: bool,
+}
+
+/// Poll `session`'s engines until `cancel`: at once, then on a
+/// [`DiscoverySchedule`] of `interval` (retries from `retry_initial`).
+/// After each poll that listed engines, `on_listed` gets the published
+/// snapshot (where a reconciler learns the engines).
+pub async fn run(
+    session: Arc<SmcSession>,
+    state: Arc<EngineState>,
+    interval: Duration,
+    retry_initial: Duration,
+    cancel: CancellationToken,
+    mut on_listed: impl FnMut(&Arc<EngineSnapshot>) + Send,
+) {
+    let mut schedule = DiscoverySchedule::new(Instant::now(), interval, retry_initial);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep_until(schedule.next()) => {}
+        }
+        let result = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = poll_once(&session, &state) => r,
+        };
+        let r: f64 = rand::random();
+        if result.listed() {
+            schedule.succeeded(Instant::now(), r);
+            if let Some(s) = state.snapshot() {
+                on_listed(&s);
+            }
+        } else {
+            schedule.failed(Instant::now(), r);
+        }
+    }
 }
 
 /// Poll once, publish a listing into `state`, count the run; the result.

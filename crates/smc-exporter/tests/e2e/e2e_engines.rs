@@ -11,9 +11,9 @@ use serde_json::Value;
 use smc_exporter::config;
 use smc_exporter::metrics::engines::{NODE_STATES, NODE_STATUSES, OTHER};
 use smc_exporter::metrics::{BUILD, Format, ProcessMetrics, RenderOptions, render_with};
-use smc_exporter::smc::engine_poll::poll_once;
+use smc_exporter::smc::engine_poll::{poll_once, run};
 use smc_exporter::smc::session::SmcSession;
-use smc_exporter::state::engines::{DiscoveryResult, EngineState};
+use smc_exporter::state::engines::{DiscoveryResult, EngineSnapshot, EngineState};
 use smc_exporter::state::{SmcState, Store};
 use smc_lab::*;
 use smc_sim::{EngineTruth, SimOptions, SimServer};
@@ -108,7 +108,7 @@ fn runs(store: &Store, result: DiscoveryResult) -> f64 {
 }
 
 struct Poller {
-    session: SmcSession,
+    session: Arc<SmcSession>,
     store: Store,
 }
 
@@ -126,7 +126,8 @@ impl Poller {
         )
         .unwrap();
         let smc = Arc::new(SmcState::new(cfg.smc[0].name.as_str().into()));
-        let session = SmcSession::new(&cfg.smc[0], smc.clone(), &cfg.subscription).unwrap();
+        let session =
+            Arc::new(SmcSession::new(&cfg.smc[0], smc.clone(), &cfg.subscription).unwrap());
         let store = Store {
             smcs: vec![smc.clone()],
             engines: vec![Arc::new(EngineState::new(smc.name.clone()))],
@@ -224,5 +225,66 @@ async fn an_expired_session_is_renewed_once_and_failures_keep_the_last_listing()
     assert_eq!(engine_samples(&p.store), listed);
     assert_eq!(runs(&p.store, DiscoveryResult::LoginFailed), 1.0);
     assert_eq!(runs(&p.store, DiscoveryResult::Ok), 2.0);
+    sim.shutdown().await;
+}
+
+/// The names in a published snapshot.
+fn names(s: &EngineSnapshot) -> Vec<String> {
+    s.engines.iter().map(|e| e.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn the_poll_loop_sees_engines_come_and_go_within_one_interval() {
+    use std::time::Duration;
+    use tokio::time::{Instant, timeout};
+    const INTERVAL: Duration = Duration::from_millis(400);
+    // One interval plus its jitter, plus scheduling slack on a loaded machine.
+    const WITHIN: Duration = Duration::from_millis(440 + 1500);
+    let sim = start_sim(SimOptions::default()).await;
+    let p = Poller::new(&sim);
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let task = tokio::spawn(run(
+        p.session.clone(),
+        p.store.engines[0].clone(),
+        INTERVAL,
+        Duration::from_millis(100),
+        cancel.clone(),
+        move |s: &Arc<EngineSnapshot>| {
+            let _ = tx.send(names(s));
+        },
+    ));
+    // The first poll is at once.
+    let first = timeout(WITHIN, rx.recv()).await.unwrap().unwrap();
+    assert_eq!(first, sim.world_info().engines);
+    // Wait for the listing `want` within one interval of `since`.
+    async fn until_listed(
+        rx: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<String>>,
+        want: &[String],
+        since: Instant,
+    ) {
+        loop {
+            let left = (since + WITHIN).saturating_duration_since(Instant::now());
+            let got = timeout(left, rx.recv())
+                .await
+                .expect("not listed within one interval")
+                .unwrap();
+            if got == want {
+                return;
+            }
+        }
+    }
+    control(&sim, "/sim/engines?action=add&name=fw-live").await;
+    until_listed(&mut rx, &sim.world_info().engines, Instant::now()).await;
+    assert!(sim.world_info().engines.contains(&"fw-live".to_string()));
+    control(&sim, "/sim/engines?action=remove&name=ngf-1065").await;
+    until_listed(&mut rx, &sim.world_info().engines, Instant::now()).await;
+    assert_eq!(sim.world_info().engines.len(), 5);
+    p.assert_equals_truth(&sim).await;
+    cancel.cancel();
+    timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
     sim.shutdown().await;
 }
