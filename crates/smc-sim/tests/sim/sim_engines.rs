@@ -285,3 +285,43 @@ async fn more_engines_follow_the_five_and_churn_moves_node_status() {
     five.shutdown().await;
     again.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_removed_engines_open_session_sockets_end() {
+    use tokio_tungstenite::tungstenite::Message;
+    let s = smc_lab::start_sim(SimOptions::default()).await;
+    let c = http();
+    let cookie = login(&s, "7.1").await;
+    let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+    send_json(
+        &mut ws,
+        &json!({"query": {"definition": "USERS", "target": "ngf-1065"}, "fetch": {},
+                "format": {"type": "texts", "field_format": "id"}}),
+    )
+    .await;
+    assert_eq!(recv_json(&mut ws).await["success"], "Fetch started");
+    // Another engine's socket stays.
+    let mut other = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
+    send_json(
+        &mut other,
+        &json!({"query": {"definition": "USERS", "target": "Helsinki FW"}, "fetch": {},
+                "format": {"type": "texts", "field_format": "id"}}),
+    )
+    .await;
+    assert_eq!(recv_json(&mut other).await["success"], "Fetch started");
+    post_json(&c, &s, "/sim/engines?action=remove&name=ngf-1065").await;
+    // Its socket ends (records already queued may come first).
+    loop {
+        match recv(&mut ws).await {
+            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => continue,
+            _ => break,
+        }
+    }
+    let sockets = get_json(&c, &s, "/sim/faults").await["session_sockets"].clone();
+    assert_eq!(
+        sockets,
+        json!([{"definition": "USERS", "target": "Helsinki FW"}])
+    );
+    drop(other);
+    s.shutdown().await;
+}
