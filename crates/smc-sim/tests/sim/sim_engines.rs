@@ -311,11 +311,8 @@ async fn a_removed_engines_open_session_sockets_end() {
     assert_eq!(recv_json(&mut other).await["success"], "Fetch started");
     post_json(&c, &s, "/sim/engines?action=remove&name=ngf-1065").await;
     // Its socket ends (records already queued may come first).
-    loop {
-        match recv(&mut ws).await {
-            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => continue,
-            _ => break,
-        }
+    while let Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) = recv(&mut ws).await
+    {
     }
     let sockets = get_json(&c, &s, "/sim/faults").await["session_sockets"].clone();
     assert_eq!(
