@@ -139,3 +139,117 @@ async fn an_endless_listing_is_read_up_to_its_cap() {
     stats.finished(Duration::from_secs(10)).await;
     assert!(stats.sent.load(std::sync::atomic::Ordering::SeqCst) < MAX_LISTING_BYTES + (16 << 20));
 }
+
+/// A node's name and status, as read.
+type NodeStatus<'a> = (&'a str, Option<&'a str>);
+
+/// A session on a fake SMC at `url`, and its state.
+fn session_for(url: &str) -> smc_exporter::smc::session::SmcSession {
+    smc_exporter::smc::tls::install_default_provider();
+    let cfg = smc_exporter::config::demo(
+        url,
+        "HostileTestKey-0123456789",
+        &["fw".to_string()],
+        &[],
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .unwrap();
+    let state = Arc::new(smc_exporter::state::SmcState::new("fake".into()));
+    smc_exporter::smc::session::SmcSession::new(&cfg.smc[0], state, &cfg.subscription).unwrap()
+}
+
+#[tokio::test]
+async fn unreadable_engines_make_the_run_partial_and_vanished_ones_do_not() {
+    use smc_exporter::smc::engine_poll::poll_once;
+    use smc_exporter::state::engines::{DiscoveryResult, EngineState};
+    let smc = Fake::start(|req| match (req.method.as_str(), req.path.as_str()) {
+        ("GET", LISTING) => Answer::json(
+            "200 OK",
+            r#"{"result":[{"name":"ok","href":"/7.1/elements/single_fw/1"},
+                          {"name":"gone","href":"/7.1/elements/single_fw/2"},
+                          {"name":"broken","href":"/7.1/elements/single_fw/3"}]}"#,
+        ),
+        ("GET", "/7.1/elements/single_fw/1") => Answer::json(
+            "200 OK",
+            r#"{"nodes":[{"firewall_node":{"name":"ok node 1","link":[{"rel":"status","href":"/7.1/s/1"}]}},
+                         {"firewall_node":{"name":"ok node 2","link":[{"rel":"status","href":"/7.1/s/2"}]}}]}"#,
+        ),
+        ("GET", "/7.1/s/1") => Answer::json("200 OK", r#"{"status":"Online"}"#),
+        ("GET", "/7.1/s/2") => Answer::json("500 Internal Server Error", "{}"),
+        ("GET", "/7.1/elements/single_fw/3") => Answer::json("200 OK", "not json"),
+        _ => smc_rest(req, "").unwrap_or_else(Answer::not_found),
+    })
+    .await;
+    let session = session_for(&smc.url);
+    let state = EngineState::new("fake".into());
+    assert_eq!(poll_once(&session, &state).await, DiscoveryResult::Partial);
+    let snap = state.snapshot().unwrap();
+    let got: Vec<(&str, Vec<NodeStatus>)> = snap
+        .engines
+        .iter()
+        .map(|e| {
+            let nodes = e
+                .nodes
+                .iter()
+                .map(|n| {
+                    let status = n.health.as_ref().and_then(|h| h.status.as_deref());
+                    (n.name.as_str(), status)
+                })
+                .collect();
+            (e.name.as_str(), nodes)
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "ok",
+                vec![("ok node 1", Some("Online")), ("ok node 2", None)]
+            ),
+            ("gone", vec![]),
+            ("broken", vec![]),
+        ]
+    );
+    assert_eq!(state.runs(DiscoveryResult::Partial), 1);
+}
+
+#[tokio::test]
+async fn a_listing_refused_again_after_a_new_login_is_unauthorized() {
+    use smc_exporter::smc::engine_poll::poll_once;
+    use smc_exporter::state::engines::{DiscoveryResult, EngineState};
+    let smc = Fake::start(|req| match (req.method.as_str(), req.path.as_str()) {
+        ("GET", LISTING) => Answer::json("403 Forbidden", "{}"),
+        _ => smc_rest(req, "").unwrap_or_else(Answer::not_found),
+    })
+    .await;
+    let session = session_for(&smc.url);
+    let state = EngineState::new("fake".into());
+    assert_eq!(
+        poll_once(&session, &state).await,
+        DiscoveryResult::Unauthorized
+    );
+    assert_eq!(state.snapshot(), None);
+    // Two logins, two listings, and the refused session logged out (in
+    // the background: wait for it, bounded).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !smc.lines().iter().any(|l| l == "PUT /7.1/logout") {
+        assert!(tokio::time::Instant::now() < deadline, "no logout");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut lines: Vec<String> = smc
+        .lines()
+        .into_iter()
+        .filter(|l| !l.ends_with("/api"))
+        .collect();
+    lines.sort();
+    let mut want = vec![
+        format!("GET {LISTING}"),
+        format!("GET {LISTING}"),
+        "POST /7.1/login".to_string(),
+        "POST /7.1/login".to_string(),
+        "PUT /7.1/logout".to_string(),
+    ];
+    want.sort();
+    assert_eq!(lines, want);
+    assert_eq!(session.state.logins(), 2);
+}
