@@ -701,6 +701,9 @@ pub(crate) struct World {
     health: HealthRng,
     /// Size multiplier of the tables (for engines added live).
     scale: u32,
+    /// The engines new log records come from once one was removed (the
+    /// live ones); `None` while none was: then all of them, as always.
+    log_engines: Option<Vec<Engine>>,
 }
 
 impl World {
@@ -730,6 +733,7 @@ impl World {
             elements,
             health,
             scale,
+            log_engines: None,
         }
     }
 
@@ -755,6 +759,9 @@ impl World {
         e.element = format!("{kind}/{}", 50_000 + i);
         e.health = self.health.generate(&e.nodes);
         self.elements.add_engine(kind, 50_000 + i as u64, name);
+        if let Some(l) = &mut self.log_engines {
+            l.push(e.clone());
+        }
         self.g.engines.push(e);
         let tables = engine_tables(&mut self.g, i, self.scale);
         self.tables.extend(tables);
@@ -774,6 +781,7 @@ impl World {
             return Err(EngineError::Last);
         }
         self.g.engines[i].live = false;
+        self.log_engines = Some(self.live_engines().cloned().collect());
         self.tables
             .retain(|t| !matches!(t.scope, Scope::Engine(e) if e == i));
         if let Some((kind, id)) = self.g.engines[i].element.split_once('/') {
@@ -825,6 +833,11 @@ impl World {
             .engines
             .iter()
             .find(|e| e.live && e.element == element)
+    }
+
+    /// The engines new log records name (see `log_engines`).
+    pub fn log_engines(&self) -> &[Engine] {
+        self.log_engines.as_deref().unwrap_or(&self.g.engines)
     }
 
     /// Every live engine, in world order.
@@ -894,7 +907,8 @@ impl World {
     /// then, an element event.
     pub fn step(&mut self) {
         self.step_table();
-        self.logs.step(&self.g.engines, self.g.clock);
+        let engines = self.log_engines.as_deref().unwrap_or(&self.g.engines);
+        self.logs.step(engines, self.g.clock);
         self.elements.step();
         self.health.step(&mut self.g.engines);
     }

@@ -216,6 +216,12 @@ async fn nodes_go_offline_and_engines_come_and_go_live() {
         ]
     );
     assert!(!s.truth_tables().iter().any(|t| t.target == "plano-fw"));
+    // New log records no longer come from it (the newest first).
+    post_json(&c, &s, "/sim/logs?count=300").await;
+    let logs = get_json(&c, &s, "/sim/logs").await;
+    let newest = &logs["records"].as_array().unwrap()[..300];
+    assert!(newest.iter().all(|r| !r.to_string().contains("plano-fw")));
+    assert!(newest.iter().any(|r| r.to_string().contains("fw-new")));
     assert!(!s.world_info().engines.contains(&"plano-fw".to_string()));
     let mut ws = connect(&s, "7.1", SESSION, Some(&cookie)).await.unwrap();
     send_json(
