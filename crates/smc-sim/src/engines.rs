@@ -57,7 +57,7 @@ const VERSIONS: &[&str] = &["6.10.11", "7.0.3", "7.1.2"];
 const POLICIES: &[&str] = &["HQ Policy", "Branch Policy", "Datacenter Policy"];
 
 /// One node's health as `GET …/node/<n>/status` answers it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NodeHealth {
     pub name: String,
     pub nodeid: u32,
@@ -72,7 +72,7 @@ pub struct NodeHealth {
 }
 
 /// One engine of `GET /sim/truth/engines`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EngineTruth {
     pub name: String,
     /// Element type (`single_fw`, `fw_cluster`).

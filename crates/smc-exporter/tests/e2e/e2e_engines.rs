@@ -9,14 +9,13 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use smc_exporter::config;
-use smc_exporter::metrics::engines::{NODE_STATES, NODE_STATUSES, OTHER};
 use smc_exporter::metrics::{BUILD, Format, ProcessMetrics, RenderOptions, render_with};
 use smc_exporter::smc::engine_poll::{poll_once, run};
 use smc_exporter::smc::session::SmcSession;
 use smc_exporter::state::engines::{DiscoveryResult, EngineSnapshot, EngineState};
 use smc_exporter::state::{SmcState, Store};
 use smc_lab::*;
-use smc_sim::{EngineTruth, SimOptions, SimServer};
+use smc_sim::{SimOptions, SimServer};
 
 type Samples = BTreeMap<SeriesKey, f64>;
 
@@ -38,65 +37,9 @@ fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
     )
 }
 
-/// What the engine families should say about `truth`, written from the
-/// metric contract (docs/metrics.md), not from the exporter's code.
-fn expected(smc: &str, truth: &[EngineTruth]) -> Samples {
-    let mut out = Samples::new();
-    for e in truth {
-        for n in &e.nodes {
-            let policy = n.installed_policy.clone().unwrap_or_default();
-            out.insert(
-                key(
-                    "smc_engine_node_info",
-                    &[
-                        ("smc", smc),
-                        ("engine", &e.name),
-                        ("engine_type", &e.etype),
-                        ("node", &n.name),
-                        ("version", &n.version),
-                        ("dyn_up", &n.dyn_up),
-                        ("installed_policy", &policy),
-                        ("platform", &n.platform),
-                        ("configuration_status", &n.configuration_status),
-                    ],
-                ),
-                1.0,
-            );
-            for (family, label, all, current) in [
-                (
-                    "smc_engine_node_status",
-                    "status",
-                    &NODE_STATUSES[..],
-                    &n.status,
-                ),
-                ("smc_engine_node_state", "state", &NODE_STATES[..], &n.state),
-            ] {
-                for v in all {
-                    let labels = [
-                        ("smc", smc),
-                        ("engine", &e.name),
-                        ("node", &n.name),
-                        (label, v),
-                    ];
-                    let on = *v != OTHER && v == current;
-                    out.insert(key(family, &labels), f64::from(u8::from(on)));
-                }
-            }
-        }
-    }
-    out.insert(
-        key("smc_discovered_engines", &[("smc", smc)]),
-        truth.len() as f64,
-    );
-    out
-}
-
 /// The engine families of a render of `store`.
 fn engine_samples(store: &Store) -> Samples {
-    parse_samples(&render_with(store, Format::Text, &OPTS))
-        .into_iter()
-        .filter(|((f, _), _)| f.starts_with("smc_engine_node_") || f == "smc_discovered_engines")
-        .collect()
+    engine_truth::engine_families(&parse_samples(&render_with(store, Format::Text, &OPTS)))
 }
 
 fn runs(store: &Store, result: DiscoveryResult) -> f64 {
@@ -143,7 +86,10 @@ impl Poller {
     async fn assert_equals_truth(&self, sim: &SimServer) {
         assert_eq!(self.poll().await, DiscoveryResult::Ok);
         let truth = sim.engine_truth();
-        assert_eq!(engine_samples(&self.store), expected(SMC, &truth));
+        assert_eq!(
+            engine_samples(&self.store),
+            engine_truth::engine_samples(SMC, &truth)
+        );
     }
 }
 

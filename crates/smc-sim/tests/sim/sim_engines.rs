@@ -125,6 +125,10 @@ async fn nodes_go_offline_and_engines_come_and_go_live() {
     assert_eq!(v["status"], "Offline");
     assert_eq!(v["state"], "READY");
     let truth = get_json(&c, &s, "/sim/truth/engines").await;
+    // The JSON is the typed truth, for clients of a spawned simulator.
+    let typed: Vec<smc_sim::EngineTruth> =
+        serde_json::from_value(truth["engines"].clone()).unwrap();
+    assert_eq!(typed, s.engine_truth());
     let dc = truth["engines"]
         .as_array()
         .unwrap()
