@@ -2,8 +2,9 @@
 //! `engine_clusters` listing, each engine element's `nodes`, and each
 //! node's `status`. The parsing is pure ([`parse_listing`],
 //! [`parse_nodes`], [`parse_status`]) and tolerant: every field may be
-//! missing, entries without a name or href are skipped, values are capped
-//! at [`smc_fold::MAX_LABEL_VALUE_BYTES`].
+//! missing, entries without a name or href are skipped, values (names and
+//! hrefs too, so errors and logs that show them stay short) are capped at
+//! [`smc_fold::MAX_LABEL_VALUE_BYTES`].
 //!
 //! The requests go through [`SmcRest`]'s rules: the session's cookie or
 //! token, no redirects followed, every href placed on the configured
@@ -163,7 +164,8 @@ pub fn parse_nodes(url: &str, body: &[u8]) -> Result<Vec<ListedNode>, EngineRest
             let status_href = links
                 .into_iter()
                 .find(|l| l.rel == "status")
-                .and_then(|l| l.href);
+                .and_then(|l| l.href)
+                .map(|h| smc_fold::cap_label_value(&h).to_owned());
             Some(ListedNode { name, status_href })
         })
         .collect())
@@ -342,6 +344,12 @@ mod tests {
             {"firewall_node":{"nodeid":3}},
             {"firewall_node":{"name":"odd links","link":"nope"}}
         ]}"#;
+        let long = format!(
+            r#"{{"nodes":[{{"firewall_node":{{"name":"n","link":[{{"rel":"status","href":"/{}"}}]}}}}]}}"#,
+            "x".repeat(5000)
+        );
+        let capped = parse_nodes(URL, long.as_bytes()).unwrap();
+        assert_eq!(capped[0].status_href.as_ref().map(String::len), Some(1024));
         assert_eq!(
             parse_nodes(URL, body).unwrap(),
             [
