@@ -203,7 +203,9 @@ impl Default for SimOptions {
 pub struct WorldInfo {
     pub api_key: String,
     pub api_versions: Vec<String>,
-    /// Engine and cluster names (targets of every definition but ACTIVE_ALERTS).
+    /// Engine and cluster names (targets of every definition but
+    /// ACTIVE_ALERTS): the live ones, in world order (engines come and go
+    /// through `POST /sim/engines`).
     pub engines: Vec<String>,
     /// Admin domain names (targets of ACTIVE_ALERTS).
     pub alert_domains: Vec<String>,
