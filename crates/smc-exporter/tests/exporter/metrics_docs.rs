@@ -83,36 +83,16 @@ fn every_group_by_option_is_documented() {
     }
 }
 
-/// A store with one polled SMC: the engine families are rendered only then.
-fn engine_store() -> smc_exporter::state::Store {
-    use smc_exporter::state::engines::*;
-    use std::sync::Arc;
-    let st = EngineState::new("smc-a".into());
-    st.publish(EngineSnapshot {
-        engines: vec![EngineInfo {
-            name: "fw".into(),
-            etype: "single_fw".into(),
-            nodes: vec![NodeInfo {
-                name: "fw node 1".into(),
-                health: Some(NodeHealth {
-                    status: Some("Online".into()),
-                    ..NodeHealth::default()
-                }),
-            }],
-        }],
-    });
-    smc_exporter::state::Store {
-        engines: vec![Arc::new(st)],
-        ..smc_exporter::state::Store::default()
-    }
-}
-
 #[test]
 fn every_engine_family_and_value_is_documented() {
     use smc_exporter::metrics::engines::{NODE_STATES, NODE_STATUSES};
     use smc_exporter::state::engines::DiscoveryResult;
     let docs = docs();
-    let text = render_with(&engine_store(), Format::Text, &crate::fixture::GOLDEN);
+    let text = render_with(
+        &crate::fixture::engine_store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
     let engine_families: Vec<&str> = text
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
