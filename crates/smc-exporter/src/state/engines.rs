@@ -96,6 +96,14 @@ pub struct EngineSnapshot {
     pub engines: Vec<EngineInfo>,
 }
 
+impl EngineSnapshot {
+    /// The engine names, in listing order (what a plan's `discovered`
+    /// map wants per SMC).
+    pub fn names(&self) -> Vec<String> {
+        self.engines.iter().map(|e| e.name.clone()).collect()
+    }
+}
+
 /// The engine poll's state of one SMC.
 #[derive(Debug)]
 pub struct EngineState {
@@ -151,6 +159,7 @@ mod tests {
         };
         s.publish(one.clone());
         let held = s.snapshot().unwrap();
+        assert_eq!(held.names(), ["fw"]);
         s.publish(EngineSnapshot::default());
         // A reader holding the old snapshot still sees it whole.
         assert_eq!(*held, one);

@@ -174,11 +174,6 @@ async fn an_expired_session_is_renewed_once_and_failures_keep_the_last_listing()
     sim.shutdown().await;
 }
 
-/// The names in a published snapshot.
-fn names(s: &EngineSnapshot) -> Vec<String> {
-    s.engines.iter().map(|e| e.name.clone()).collect()
-}
-
 #[tokio::test]
 async fn the_poll_loop_sees_engines_come_and_go_within_one_interval() {
     use std::time::Duration;
@@ -197,7 +192,7 @@ async fn the_poll_loop_sees_engines_come_and_go_within_one_interval() {
         Duration::from_millis(100),
         cancel.clone(),
         move |s: &Arc<EngineSnapshot>| {
-            let _ = tx.send(names(s));
+            let _ = tx.send(s.names());
         },
     ));
     // The first poll is at once.
