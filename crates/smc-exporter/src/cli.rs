@@ -48,11 +48,15 @@ pub struct Cli {
 /// have their own threads (at most four, src/http/flight.rs). 16 threads
 /// resolve thousands of names a second, and keep the process far below the
 /// systemd unit's TasksMax=256 whatever happens (tokio's default would allow
-/// 512).
+/// 512). Its threads run at a lower priority than the HTTP thread
+/// ([`crate::priority`]): scrapes and probes first, ingest when a core is
+/// free.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(16)
+        .thread_name("smc-ingest")
+        .on_thread_start(crate::priority::lower_current_thread)
         .build()
 }
 

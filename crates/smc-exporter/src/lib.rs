@@ -21,6 +21,7 @@ pub mod http;
 pub mod labels;
 pub mod logging;
 pub mod metrics;
+pub mod priority;
 pub mod signals;
 pub mod smc;
 pub mod state;

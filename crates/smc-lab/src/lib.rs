@@ -7,7 +7,7 @@
 //!   engines as the engine and node health samples;
 //! * the test kit of the workspace's integration tests and benchmarks: a
 //!   simulator + exporter [`pair`], spawned [`process`]es, [`expo`]sition
-//!   parsing, the HTTP [`http`] client, an SMC [`client`] for the simulator's
+//!   parsing, the HTTP [`http`] client, test certificates ([`pki`]), an SMC [`client`] for the simulator's
 //!   protocols, and [`hostile`] fake SMCs.
 //!
 //! It depends on `smc-exporter`, `smc-sim` and `smc-protocol`; nothing but
@@ -32,6 +32,8 @@ pub mod hostile;
 pub mod http;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod pair;
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod pki;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod process;
 

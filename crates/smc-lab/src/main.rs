@@ -57,6 +57,16 @@ enum Command {
         /// `access_token` WebSocket subprotocol).
         #[arg(long, value_enum, default_value = "cookie")]
         auth: SimAuth,
+        /// Serve https / wss with this PEM certificate chain (needs
+        /// --tls-key); hrefs are then `https://`.
+        #[arg(long, value_name = "PEM", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+        /// Ask every client for a certificate signed by this PEM CA.
+        #[arg(long, value_name = "PEM", requires = "tls_cert")]
+        tls_client_ca: Option<std::path::PathBuf>,
         /// Number of engines: the five named ones, then fw-006, fw-007, …
         /// (at most 10000).
         #[arg(long, default_value_t = 5)]
@@ -76,6 +86,24 @@ enum Command {
     },
 }
 
+/// The simulator's TLS configuration from the PEM files of the flags.
+fn sim_tls(
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+    client_ca: Option<std::path::PathBuf>,
+) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, String> {
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let (Some(cert), Some(key)) = (cert, key) else {
+        return Ok(None);
+    };
+    let ca = client_ca.as_deref().map(read).transpose()?;
+    smc_sim::tls_config(&read(&cert)?, &read(&key)?, ca.as_deref())
+        .map(Some)
+        .map_err(|e| e.to_string())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     smc_exporter::logging::init(&cli.log_level, cli.log_format);
@@ -91,18 +119,28 @@ fn main() -> ExitCode {
             churn,
             scale,
             auth,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
             engines,
-        } => runtime.block_on(commands::simulate(
-            listen,
-            SimOptions {
-                seed,
-                churn_per_second: churn,
-                scale,
-                token_auth: auth == SimAuth::Token,
-                engines,
-                ..SimOptions::default()
-            },
-        )),
+        } => {
+            let tls = match sim_tls(tls_cert, tls_key, tls_client_ca) {
+                Ok(t) => t,
+                Err(e) => return smc_exporter::cli::fail(e),
+            };
+            runtime.block_on(commands::simulate(
+                listen,
+                SimOptions {
+                    seed,
+                    churn_per_second: churn,
+                    scale,
+                    token_auth: auth == SimAuth::Token,
+                    tls,
+                    engines,
+                    ..SimOptions::default()
+                },
+            ))
+        }
         Command::Demo {
             listen,
             seed,

@@ -1,7 +1,9 @@
 //! smc-sim: a simulated Forcepoint NGFW Security Management Center that
 //! speaks the REST login, session-monitoring, log and notification WebSocket
-//! protocols of `docs/smc-protocol.md` (§1.3–1.7, §2, §3, §5–§7), over plain
-//! HTTP on one port. Tests, benchmarks and `smc-lab` (the `simulate` and
+//! protocols of `docs/smc-protocol.md` (§1.3–1.7, §2, §3, §5–§7), on one
+//! port: plain HTTP, or https / wss with [`SimOptions::tls`] (a real SMC
+//! serves TLS on 8082; [`tls_config`] builds it from PEM, optionally asking
+//! clients for a certificate), advertising hrefs of its own scheme. Tests, benchmarks and `smc-lab` (the `simulate` and
 //! `demo` commands) run it; the `smc-exporter` product never links it.
 //!
 //! It depends on `smc-protocol` (the wire vocabulary) and on its server
@@ -172,11 +174,63 @@ pub struct SimOptions {
     /// session-socket query gets this pre-rendered stream instead of the
     /// world's tables; `GET` / `POST /sim/replay` drive its gate.
     pub replay: Option<Arc<replay::Replay>>,
+    /// Serve https / wss with this configuration (see [`tls_config`]), and
+    /// advertise `https://` hrefs; `None`: plain http.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Number of engines (at least 1; default 5: `Helsinki FW`, `plano-fw`,
     /// `ngf-1065`, `HQ Cluster`, `DC Cluster`, the same world as ever);
     /// more are generated after them: `fw-006`, `fw-007`, … (`fw-006` and
     /// every third after it a two-node cluster).
     pub engines: usize,
+}
+
+/// A TLS configuration for [`SimOptions::tls`] from PEM text: the server
+/// certificate chain and its private key, and, to ask every client for a
+/// certificate signed by it, a client CA.
+pub fn tls_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca_pem: Option<&str>,
+) -> Result<Arc<rustls::ServerConfig>, SimError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad =
+        |what: &str, e: &dyn std::fmt::Display| SimError::InvalidOption(format!("{what}: {e}"));
+    let certs = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad("TLS certificate", &e))?;
+    if certs.is_empty() {
+        return Err(SimError::InvalidOption(
+            "TLS certificate: no PEM certificate".into(),
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| bad("TLS key", &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad("TLS", &e))?;
+    let builder = match client_ca_pem {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots
+                    .add(c.map_err(|e| bad("client CA", &e))?)
+                    .map_err(|e| bad("client CA", &e))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| bad("client CA", &e))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let config = builder
+        .with_single_cert(certs, key)
+        .map_err(|e| bad("TLS certificate and key", &e))?;
+    Ok(Arc::new(config))
 }
 
 /// Most engines [`SimOptions::engines`] may ask for.
@@ -194,6 +248,7 @@ impl Default for SimOptions {
             truth_text: None,
             replay: None,
             engines: 5,
+            tls: None,
         }
     }
 }
@@ -245,6 +300,8 @@ pub(crate) struct Shared {
     pub(crate) truth_text: Option<TruthText>,
     /// See [`SimOptions::replay`].
     pub(crate) replay: Option<Arc<replay::Replay>>,
+    /// See [`SimOptions::tls`].
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Size multiplier of the tables (kept by `restart`).
     scale: u32,
     /// Seed of the current world (`restart` changes it).
@@ -503,6 +560,7 @@ pub async fn start(
         token_auth: opts.token_auth,
         truth_text: opts.truth_text.clone(),
         replay: opts.replay.clone(),
+        tls: opts.tls.clone(),
         scale: opts.scale,
         seed: AtomicU64::new(opts.seed),
         faults: fault::Faults::new(),
@@ -558,6 +616,13 @@ async fn background_churn(shared: Arc<Shared>, mut rate: watch::Receiver<f64>) {
     }
 }
 
+impl Shared {
+    /// The scheme of the hrefs this simulator hands out.
+    pub(crate) fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
+}
+
 impl Drop for SimServer {
     /// A server dropped without [`SimServer::shutdown`] (e.g. a failing test)
     /// still stops its tasks.
@@ -571,9 +636,9 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT` (`https://` with [`SimOptions::tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.shared.scheme(), self.addr)
     }
 
     pub fn world_info(&self) -> WorldInfo {

@@ -63,20 +63,45 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.tasks.spawn(async move {
             // Fault `stall_accept`: accepted, then not read until it ends.
             shared2.faults.accept_gate(&shared2.shutdown).await;
-            let svc_shared = shared2.clone();
-            // "SSL session ID" mode: the connection that logged in carries the session.
-            let conn_session: ConnSession = Arc::new(std::sync::Mutex::new(None));
-            let svc = service_fn(move |req| {
-                let s = svc_shared.clone();
-                let c = conn_session.clone();
-                async move { Ok::<_, Infallible>(handle(req, s, local, c).await) }
-            });
-            let conn = http1::Builder::new().serve_connection(TokioIo::new(stream), svc).with_upgrades();
-            tokio::select! {
-                r = conn => if let Err(e) = r { tracing::debug!(%peer, error = %e, "simulator connection ended") },
-                _ = shared2.shutdown.cancelled() => {}
+            match shared2.tls.clone() {
+                None => serve(stream, peer, local, shared2).await,
+                Some(tls) => {
+                    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(stream);
+                    let stream = tokio::select! {
+                        r = handshake => r,
+                        _ = shared2.shutdown.cancelled() => return,
+                    };
+                    match stream {
+                        Ok(s) => serve(s, peer, local, shared2).await,
+                        Err(e) => {
+                            tracing::debug!(%peer, error = %e, "simulator TLS handshake failed")
+                        }
+                    }
+                }
             }
         });
+    }
+}
+
+/// Serve HTTP/1.1 (with upgrades) on one accepted connection, plain or TLS.
+async fn serve<S>(stream: S, peer: SocketAddr, local: SocketAddr, shared: Arc<Shared>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc_shared = shared.clone();
+    // "SSL session ID" mode: the connection that logged in carries the session.
+    let conn_session: ConnSession = Arc::new(std::sync::Mutex::new(None));
+    let svc = service_fn(move |req| {
+        let s = svc_shared.clone();
+        let c = conn_session.clone();
+        async move { Ok::<_, Infallible>(handle(req, s, local, c).await) }
+    });
+    let conn = http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), svc)
+        .with_upgrades();
+    tokio::select! {
+        r = conn => if let Err(e) = r { tracing::debug!(%peer, error = %e, "simulator connection ended") },
+        _ = shared.shutdown.cancelled() => {}
     }
 }
 
@@ -174,8 +199,8 @@ fn query_params(req: &Request<Incoming>) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// `http://host:port` as the client addressed us (for hrefs).
-fn base_url(req: &Request<Incoming>, local: SocketAddr) -> String {
+/// `http[s]://host:port` as the client addressed us (for hrefs).
+fn base_url(req: &Request<Incoming>, local: SocketAddr, scheme: &str) -> String {
     let host = req
         .headers()
         .get(header::HOST)
@@ -186,8 +211,8 @@ fn base_url(req: &Request<Incoming>, local: SocketAddr) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || ".-:[]_".contains(c))
         });
     match host {
-        Some(h) => format!("http://{h}"),
-        None => format!("http://{local}"),
+        Some(h) => format!("{scheme}://{h}"),
+        None => format!("{scheme}://{local}"),
     }
 }
 
@@ -203,7 +228,7 @@ async fn handle(
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
         ["api"] if method == Method::GET => {
-            let base = base_url(&req, local);
+            let base = base_url(&req, local, shared.scheme());
             let versions: Vec<Value> = shared
                 .info
                 .api_versions
@@ -231,7 +256,7 @@ async fn smc(
     conn: &ConnSession,
 ) -> Resp {
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
-    let base = base_url(&req, local);
+    let base = base_url(&req, local, shared.scheme());
     let method = req.method().clone();
     let session = session_of(&shared, &req, conn);
     let socket = match rest.as_slice() {
@@ -631,7 +656,7 @@ async fn control(
                 Err(e) => engine_error(&e),
             }
         }
-        (Method::GET, ["table"]) => table(shared, &base_url(&req, local), param),
+        (Method::GET, ["table"]) => table(shared, &base_url(&req, local, shared.scheme()), param),
         (Method::POST, ["churn"]) => {
             if let Some(rate) = param("rate") {
                 return match rate.parse::<f64>() {
@@ -682,7 +707,9 @@ async fn control(
                 "count must be an integer in 0..=10000",
             ),
         },
-        (Method::POST, ["elements"]) => elements(shared, &base_url(&req, local), param),
+        (Method::POST, ["elements"]) => {
+            elements(shared, &base_url(&req, local, shared.scheme()), param)
+        }
         (method, ["replay"]) => replay_control(shared, &method, param("phase")),
         _ => error(StatusCode::NOT_FOUND, "Unknown simulator control endpoint"),
     }

@@ -219,6 +219,13 @@ pub struct SmcConfig {
     pub ca_file: Option<PathBuf>,
     /// `insecure_skip_verify`: do not verify the server certificate.
     pub insecure_skip_verify: bool,
+    /// `client_cert_file` + `client_key_file`: a client certificate (PEM
+    /// chain) and its key, for an SMC that asks for one (both or neither;
+    /// read and parsed at load).
+    pub client_identity: Option<(PathBuf, PathBuf)>,
+    /// `server_name`: verify the SMC's certificate for this name instead of
+    /// the url's host (a DNS name or an IP address).
+    pub server_name: Option<String>,
     /// `engines`: engine or cluster names to monitor.
     pub engines: Vec<String>,
     /// `definitions`: engine-scoped definitions to subscribe per engine
@@ -232,6 +239,19 @@ pub struct SmcConfig {
 }
 
 impl SmcConfig {
+    /// The TLS client options of this SMC.
+    pub fn tls_options(&self) -> crate::smc::tls::TlsOptions<'_> {
+        crate::smc::tls::TlsOptions {
+            ca_file: self.ca_file.as_deref(),
+            insecure: self.insecure_skip_verify,
+            client_identity: self
+                .client_identity
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
+            server_name: self.server_name.as_deref(),
+        }
+    }
+
     /// The group fields for a definition (configured or default).
     pub fn group_fields(&self, d: Definition) -> Vec<GroupField> {
         match self.group_by.get(&d) {

@@ -253,6 +253,12 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         insecure_warnings(&k, &name, &url, ca_file.is_some(), warnings);
     }
 
+    let client_identity = client_identity(&k, r.client_cert_file, r.client_key_file)?;
+    let server_name = r
+        .server_name
+        .map(|n| server_name(&k("server_name"), n))
+        .transpose()?;
+
     let engines = engines(&k("engines"), r.engines)?;
 
     let definitions = definitions(&k("definitions"), r.definitions)?;
@@ -278,6 +284,8 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         api_key,
         ca_file,
         insecure_skip_verify,
+        client_identity,
+        server_name,
         engines,
         definitions,
         alert_domains,
@@ -321,6 +329,55 @@ fn ca_file(key: &str, f: RelativePathBuf) -> Result<std::path::PathBuf> {
         )
     })?;
     Ok(path)
+}
+
+/// `client_cert_file` and `client_key_file`: both or neither, each a
+/// readable PEM file (the certificate chain, its private key).
+fn client_identity(
+    k: &dyn Fn(&str) -> String,
+    cert: Option<RelativePathBuf>,
+    key: Option<RelativePathBuf>,
+) -> Result<Option<(std::path::PathBuf, std::path::PathBuf)>> {
+    let (cert, key) = match (cert, key) {
+        (None, None) => return Ok(None),
+        (Some(c), Some(k)) => (c.relative(), k.relative()),
+        (Some(_), None) => {
+            return Err(ConfigError::new(
+                ErrorKind::Missing,
+                k("client_key_file"),
+                "required when client_cert_file is set",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::new(
+                ErrorKind::Missing,
+                k("client_cert_file"),
+                "required when client_key_file is set",
+            ));
+        }
+    };
+    crate::smc::tls::client_identity(&cert, &key).map_err(|e| {
+        let key_name = match e {
+            crate::smc::tls::TlsError::ClientKey { .. } => "client_key_file",
+            _ => "client_cert_file",
+        };
+        let reason = e.to_string();
+        let reason = reason.split_once(": ").map_or(reason.as_str(), |(_, r)| r);
+        ConfigError::new(ErrorKind::Io, k(key_name), reason)
+    })?;
+    Ok(Some((cert, key)))
+}
+
+/// `server_name`: a DNS name or an IP address.
+fn server_name(key: &str, name: String) -> Result<String> {
+    match crate::smc::tls::server_name(&name) {
+        Ok(_) => Ok(name),
+        Err(_) => Err(ConfigError::new(
+            ErrorKind::Invalid,
+            key,
+            format!("not a DNS name or IP address: {name:?}"),
+        )),
+    }
 }
 
 /// The warnings of `insecure_skip_verify = true`.

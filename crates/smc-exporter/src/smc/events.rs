@@ -54,6 +54,7 @@ impl SmcEvent<'_> {
         match self {
             SmcEvent::LoggedIn { api_version } => {
                 smc.inc_logins();
+                smc.set_api_version(api_version);
                 tracing::info!(smc = %smc.name, api_version = %api_version, "logged in");
             }
             SmcEvent::LoginFailed { change, counted } => {
@@ -178,6 +179,8 @@ impl SubEvent<'_> {
                 level,
             } => {
                 st.health.inc_reconnect(*reason);
+                st.health
+                    .set_last_problem(crate::state::Problem::new(*reason, detail, now_ms()));
                 let reason = reason.label();
                 match level {
                     Level::Warn => tracing::warn!(smc = %smc, target = %target, definition, reason,

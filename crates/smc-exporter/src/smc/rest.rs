@@ -382,7 +382,7 @@ mod tests {
             "127.0.0.1:0".parse().unwrap(),
         )
         .unwrap();
-        let tls = crate::smc::tls::client_config(None, false).unwrap();
+        let tls = crate::smc::tls::client_config(&Default::default()).unwrap();
         let rest = SmcRest::new(&cfg.smc[0], &cfg.subscription, &tls).unwrap();
         (sim, rest)
     }

@@ -90,10 +90,7 @@ impl SmcSession {
         state: Arc<SmcState>,
         settings: &SubscriptionConfig,
     ) -> Result<Self, SessionError> {
-        let tls = Arc::new(tls::client_config(
-            cfg.ca_file.as_deref(),
-            cfg.insecure_skip_verify,
-        )?);
+        let tls = Arc::new(tls::client_config(&cfg.tls_options())?);
         Ok(SmcSession {
             rest: Arc::new(SmcRest::new(cfg, settings, &tls)?),
             tls,

@@ -104,7 +104,41 @@ impl MessageErrorKind {
     }
 }
 
-/// Counters and gauges of one subscription's connection life. All atomics.
+/// Longest problem detail kept for the landing page (bytes; longer texts
+/// are cut at a character boundary and end with `…`).
+pub const MAX_PROBLEM_DETAIL: usize = 512;
+
+/// The last interruption of a subscription, in words (the landing page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: ReconnectReason,
+    /// What the SMC or the connection said, cut to [`MAX_PROBLEM_DETAIL`].
+    pub detail: Arc<str>,
+    /// Unix time in milliseconds.
+    pub at_ms: u64,
+}
+
+impl Problem {
+    pub fn new(reason: ReconnectReason, detail: &str, at_ms: u64) -> Problem {
+        let detail: Arc<str> = if detail.len() <= MAX_PROBLEM_DETAIL {
+            Arc::from(detail)
+        } else {
+            let mut end = MAX_PROBLEM_DETAIL;
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            Arc::from(format!("{}…", &detail[..end]))
+        };
+        Problem {
+            reason,
+            detail,
+            at_ms,
+        }
+    }
+}
+
+/// Counters and gauges of one subscription's connection life. All atomics,
+/// but the last problem.
 #[derive(Debug, Default)]
 pub struct SubscriptionHealth {
     up: AtomicBool,
@@ -115,9 +149,27 @@ pub struct SubscriptionHealth {
     message_errors: [AtomicU64; MessageErrorKind::ALL.len()],
     snapshots: AtomicU64,
     unknown_deletes: AtomicU64,
+    last_problem: std::sync::Mutex<Option<Problem>>,
 }
 
 impl SubscriptionHealth {
+    /// The last interruption, if there was one in this process's life.
+    pub fn last_problem(&self) -> Option<Problem> {
+        self.last_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    pub fn set_last_problem(&self, p: Problem) {
+        *self.last_problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    }
+    /// Reconnects of every reason.
+    pub fn reconnects_total(&self) -> u64 {
+        ReconnectReason::ALL
+            .iter()
+            .map(|r| self.reconnects(*r))
+            .sum()
+    }
     /// 1 once connected and the current connection's snapshot is complete.
     pub fn up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
@@ -253,6 +305,7 @@ pub struct SmcState {
     login_failures: AtomicU64,
     up: AtomicBool,
     last_error: std::sync::Mutex<Option<Arc<str>>>,
+    api_version: std::sync::Mutex<Option<Arc<str>>>,
 }
 
 impl SmcState {
@@ -263,6 +316,7 @@ impl SmcState {
             login_failures: AtomicU64::new(0),
             up: AtomicBool::new(false),
             last_error: std::sync::Mutex::new(None),
+            api_version: std::sync::Mutex::new(None),
         }
     }
     pub fn logins(&self) -> u64 {
@@ -296,6 +350,16 @@ impl SmcState {
     }
     pub fn set_last_error(&self, e: Option<Arc<str>>) {
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
+    }
+    /// The API version of the last login.
+    pub fn api_version(&self) -> Option<Arc<str>> {
+        self.api_version
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    pub fn set_api_version(&self, v: &str) {
+        *self.api_version.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::from(v));
     }
 }
 

@@ -2,7 +2,8 @@
 //! reply, an `end` reason, a WebSocket close reason) hold a newline followed
 //! by a fake log line, an ANSI colour and a right-to-left override. The real
 //! binary logs each as one line, with the escapes visible, in text logs; in
-//! JSON logs the same characters are escaped and the text reads back intact.
+//! JSON and logfmt logs the same characters are escaped and the text reads
+//! back intact.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -157,6 +158,94 @@ async fn json_logs_escape_the_same_texts_and_keep_them() {
         .filter(|v| v["fields"]["message"] == "subscription interrupted; reconnecting")
         .map(|v| v["fields"]["detail"].as_str().unwrap().to_string())
         .collect();
+    assert_eq!(
+        details,
+        [
+            forged("failure").0,
+            format!("server ended the fetch: {}", forged("end").0),
+            format!("closed by server: 1011 {}", forged("close").0),
+        ]
+    );
+}
+
+/// A strict logfmt reader for the test: `key=value` pairs separated by one
+/// space, values bare or quoted with `\"`, `\\`, `\n`, `\r`, `\t` and
+/// `\uXXXX` escapes. Panics on anything else.
+fn parse_logfmt(line: &str) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut rest = line;
+    while !rest.is_empty() {
+        let (key, after) = rest
+            .split_once('=')
+            .unwrap_or_else(|| panic!("no '=' in {rest:?}"));
+        assert!(
+            !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "bad key {key:?} in {line:?}"
+        );
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let mut value = String::new();
+                let mut chars = quoted.char_indices();
+                let end = loop {
+                    let (i, c) = chars
+                        .next()
+                        .unwrap_or_else(|| panic!("unclosed quote: {line:?}"));
+                    match c {
+                        '"' => break i + 1,
+                        '\\' => match chars.next().unwrap().1 {
+                            '"' => value.push('"'),
+                            '\\' => value.push('\\'),
+                            'n' => value.push('\n'),
+                            'r' => value.push('\r'),
+                            't' => value.push('\t'),
+                            'u' => {
+                                let hex: String = (0..4).map(|_| chars.next().unwrap().1).collect();
+                                let code = u32::from_str_radix(&hex, 16).unwrap();
+                                value.push(char::from_u32(code).unwrap());
+                            }
+                            other => panic!("bad escape \\{other} in {line:?}"),
+                        },
+                        c => value.push(c),
+                    }
+                };
+                (value, &quoted[end..])
+            }
+            None => {
+                let end = after.find(' ').unwrap_or(after.len());
+                (after[..end].to_string(), &after[end..])
+            }
+        };
+        pairs.push((key.to_string(), value));
+        rest = after.strip_prefix(' ').unwrap_or(after);
+        assert!(
+            after.is_empty() || after.starts_with(' '),
+            "junk after a value in {line:?}"
+        );
+    }
+    pairs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logfmt_lines_quote_and_escape_the_same_texts_and_keep_them() {
+    let stderr = run_exporter("logfmt").await;
+    assert!(
+        !stderr.contains(['\x1b', '\u{202e}']),
+        "raw ESC or RLO in:\n{stderr}"
+    );
+    let mut details = Vec::new();
+    for line in stderr.lines() {
+        let pairs = parse_logfmt(line);
+        let keys: Vec<&str> = pairs.iter().take(4).map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["ts", "level", "target", "msg"], "{line:?}");
+        assert!(
+            ["trace", "debug", "info", "warn", "error"].contains(&pairs[1].1.as_str()),
+            "{line:?}"
+        );
+        if pairs[3].1 == "subscription interrupted; reconnecting" {
+            let detail = pairs.iter().find(|(k, _)| k == "detail").unwrap();
+            details.push(detail.1.clone());
+        }
+    }
     assert_eq!(
         details,
         [

@@ -370,6 +370,26 @@ fn each_mistake_gets_its_exact_message() {
             "smc[0].ca_file: cannot read {dir}/ca.pem: No such file or directory (os error 2)",
         ),
         (
+            "client_cert_file without its key",
+            format!("{SMC}client_cert_file = \"client.crt\"\n"),
+            "smc[0].client_key_file: required when client_cert_file is set",
+        ),
+        (
+            "client_key_file without its certificate",
+            format!("{SMC}client_key_file = \"client.key\"\n"),
+            "smc[0].client_cert_file: required when client_key_file is set",
+        ),
+        (
+            "missing client_cert_file",
+            format!("{SMC}client_cert_file = \"client.crt\"\nclient_key_file = \"client.key\"\n"),
+            "smc[0].client_cert_file: No such file or directory (os error 2)",
+        ),
+        (
+            "bad server_name",
+            format!("{SMC}server_name = \"smc example\"\n"),
+            "smc[0].server_name: not a DNS name or IP address: \"smc example\"",
+        ),
+        (
             "TOML syntax error on a line holding the inline key",
             smc_with(
                 "api_key_file = \"key\"",

@@ -29,7 +29,7 @@ async fn rest_for(url: &str) -> SmcRest {
         "127.0.0.1:0".parse().unwrap(),
     )
     .unwrap();
-    let tls = smc_exporter::smc::tls::client_config(None, false).unwrap();
+    let tls = smc_exporter::smc::tls::client_config(&Default::default()).unwrap();
     SmcRest::new(&cfg.smc[0], &cfg.subscription, &tls).unwrap()
 }
 

@@ -22,9 +22,19 @@ const LINE_POLL: Duration = Duration::from_millis(5);
 
 #[derive(Clone, Debug)]
 pub enum Consumer {
-    Exporter { label: String, path: String },
+    Exporter {
+        label: String,
+        path: String,
+    },
     Floor(Parse),
-    Official { python: PathBuf, script: PathBuf },
+    /// `same_stream`: the query selects the exporter's fields, so the
+    /// simulator sends it the very frames the exporter gets (the issue's
+    /// comparison); otherwise every field (a script's default).
+    Official {
+        python: PathBuf,
+        script: PathBuf,
+        same_stream: bool,
+    },
 }
 
 impl Consumer {
@@ -35,14 +45,19 @@ impl Consumer {
             Consumer::Floor(Parse::Ignored) => {
                 "validating parse, keeps nothing (IgnoredAny)".into()
             }
-            Consumer::Official { .. } => "official Python client (fetch_raw)".into(),
+            Consumer::Official {
+                same_stream: true, ..
+            } => "official Python client (fetch_raw, the exporter's fields)".into(),
+            Consumer::Official { .. } => "official Python client (fetch_raw, every field)".into(),
         }
     }
 
     /// Which record variant the consumer gets (see smc_sim::replay).
     pub fn variant(&self) -> &'static str {
         match self {
-            Consumer::Official { .. } => "full records (every CONNECTIONS field)",
+            Consumer::Official {
+                same_stream: false, ..
+            } => "full records (every CONNECTIONS field)",
             _ => "id records (fields 4, 11, 116)",
         }
     }
@@ -157,10 +172,20 @@ async fn spawn(c: &Consumer, sim: &Sim, spec: ReplaySpec, dir: &Path) -> Result<
                 watch: Watch::Lines,
             })
         }
-        Consumer::Official { python, script } => {
+        Consumer::Official {
+            python,
+            script,
+            same_stream,
+        } => {
             let (py, sc) = (python.display().to_string(), script.display().to_string());
             let (s, la) = (spec.snapshot.to_string(), counts.live_added.to_string());
-            let args: [&str; 6] = [&sc, &sim.url, &sim.api_key, "bench-fw", &s, &la];
+            let fields = if *same_stream {
+                let ids = smc_sim::replay::ID_FIELDS.map(|f| f.to_string());
+                ids.join(",")
+            } else {
+                "all".to_string()
+            };
+            let args: [&str; 7] = [&sc, &sim.url, &sim.api_key, "bench-fw", &s, &la, &fields];
             let envs = [("PYTHONDONTWRITEBYTECODE", "1")];
             Ok(Running {
                 proc: procfs::spawn(&py, &args, &envs),

@@ -169,8 +169,8 @@ impl Args {
             .collect()
     }
 
-    /// The official client, or why not.
-    fn official(&self) -> Result<Consumer, String> {
+    /// The official client's python and script, or why not.
+    fn official(&self) -> Result<(PathBuf, PathBuf), String> {
         let venv = match &self.official_venv {
             Some(v) => user_path(v),
             None => root().join("target/official-client-venv"),
@@ -184,7 +184,7 @@ impl Args {
         }
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/ingest/official_client.py");
-        Ok(Consumer::Official { python, script })
+        Ok((python, script))
     }
 }
 
@@ -227,8 +227,16 @@ fn pick_consumers(a: &Args) -> (Vec<Consumer>, Vec<Variant>) {
             a.official()
         };
         match official {
-            Ok(o) => {
-                list.push(o);
+            Ok((python, script)) => {
+                // The same frames as the exporter (the ratio), and every
+                // field (what a script that keeps the records asks for).
+                for same_stream in [true, false] {
+                    list.push(Consumer::Official {
+                        python: python.clone(),
+                        script: script.clone(),
+                        same_stream,
+                    });
+                }
                 variants.push(Variant::Full)
             }
             Err(why) => println!("ingest: official Python client skipped: {why}"),

@@ -3,15 +3,17 @@
 Forcepoint's smc-python logs in to the replaying simulator and drains one
 CONNECTIONS query with `fetch_raw(max_recv=0, ...)`, the way a script that
 collects connections would. The query is in `id` field format without the
-class's default `field_ids` (as `fetch_as_element` does), so the simulator
-sends it the whole-record variant: every CONNECTIONS field.
+class's default `field_ids`: with FIELDS "all" (as `fetch_as_element`
+does), so the simulator sends it the whole-record variant, every
+CONNECTIONS field; with FIELDS a comma-separated list of field ids (the
+exporter's), so it gets the very frames the exporter gets.
 
 `fetch_raw` yields only `records.added` lists, and every frame of the
 stream has one, so counting added records tells when the snapshot
 (`snapshot` on stdout) and the live stream (`live`) have been consumed.
 Then it idles (the harness reads its CPU time and kills it), bounded.
 
-usage: official_client.py URL API_KEY TARGET SNAPSHOT_ROWS LIVE_ADDED
+usage: official_client.py URL API_KEY TARGET SNAPSHOT_ROWS LIVE_ADDED FIELDS
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ IDLE_AFTER = 600
 def main() -> int:
     url, key, target = sys.argv[1], sys.argv[2], sys.argv[3]
     snapshot, live_added = int(sys.argv[4]), int(sys.argv[5])
+    fields = sys.argv[6]
     session.login(url=url, api_key=key, api_version="7.1", timeout=30)
     query = ConnectionQuery(target)
     query.format.field_format("id")
     for custom in ("field_ids", "field_names"):
         query.format.data.pop(custom, None)
+    if fields != "all":
+        query.format.field_ids([int(f) for f in fields.split(",")])
     seen, said_snapshot = 0, False
     for added in query.fetch_raw(max_recv=0, query_timeout=QUERY_TIMEOUT, sock_timeout=1):
         seen += len(added)

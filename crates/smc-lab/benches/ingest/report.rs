@@ -83,7 +83,15 @@ pub fn print_table(rows: &[Row], spec: ReplaySpec, runs: usize, tick: f64) {
         );
     }
     let find = |f: &dyn Fn(&Consumer) -> bool| rows.iter().find(|r| f(&r.consumer));
-    let official = find(&|c| matches!(c, Consumer::Official { .. }));
+    let official = find(&|c| {
+        matches!(
+            c,
+            Consumer::Official {
+                same_stream: true,
+                ..
+            }
+        )
+    });
     let value = find(&|c| matches!(c, Consumer::Floor(crate::floor::Parse::Value)));
     for r in rows
         .iter()
@@ -92,7 +100,7 @@ pub fn print_table(rows: &[Row], spec: ReplaySpec, runs: usize, tick: f64) {
         let label = r.consumer.label();
         if let Some(o) = official {
             println!(
-                "ratio: {label} is {:.1}x the official client (whole stream)",
+                "ratio: {label} is {:.1}x the official client (whole stream, the same frames)",
                 o.whole_us / r.whole_us
             );
         }

@@ -8,12 +8,16 @@
 //!   `\u{202e}`), so one event is one line whatever a field holds. Backslashes
 //!   are not doubled: an escape in the output may also be literal text, but
 //!   it cannot start a line or reorder one.
+//! * logfmt logs ([`logfmt`]): quoted where needed, with the same
+//!   characters escaped inside the quotes.
 //! * JSON logs: serde escapes C0 controls; DEL, C1 and the bidi controls are
 //!   valid raw in JSON strings, so the writer replaces them with their
 //!   `\uXXXX` escapes ([`JsonSafe`]). A JSON parser reads the same strings.
 //!
 //! Debug and trace output of targets that print request headers (session
 //! cookie or token) is cut whatever the level asks for.
+
+pub mod logfmt;
 
 use std::fmt::{self, Write as _};
 use std::io::{self, IsTerminal};
@@ -29,7 +33,10 @@ use tracing_subscriber::{Layer, filter};
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// tracing's human-readable lines.
     Text,
+    /// `key=value` pairs, quoted where needed (Prometheus's format).
+    Logfmt,
     Json,
 }
 
@@ -70,6 +77,10 @@ where
     let layer = tracing_subscriber::fmt::layer().with_ansi(ansi);
     match format {
         LogFormat::Text => layer.fmt_fields(EscapedFields).with_writer(writer).boxed(),
+        LogFormat::Logfmt => layer
+            .event_format(logfmt::Logfmt)
+            .with_writer(writer)
+            .boxed(),
         LogFormat::Json => layer.json().with_writer(JsonSafe(writer)).boxed(),
     }
 }
