@@ -82,12 +82,10 @@ pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
         for (target, d) in targets {
             let fields = smc.group_fields(d);
             let labels: Arc<[&'static str]> = fields.iter().map(|g| g.label).collect();
-            let state = Arc::new(SubscriptionState::new(
-                name.clone(),
-                Arc::from(target.as_str()),
-                d,
-                labels,
-            ));
+            let state = Arc::new(
+                SubscriptionState::new(name.clone(), Arc::from(target.as_str()), d, labels)
+                    .with_max_staleness(cfg.subscription.state_max_staleness),
+            );
             specs.push((
                 i,
                 SubscriptionSpec {

@@ -26,7 +26,7 @@ pub use raw::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOMAIN,
     DEFAULT_HEALTHY_RESET, DEFAULT_LISTEN_ADDRESS, DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_MAX_SERIES_PER_FAMILY, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
-    DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE, MIN_SILENCE_LIMIT,
+    DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE, DEFAULT_STATE_MAX_STALENESS, MIN_SILENCE_LIMIT,
 };
 
 use crate::labels::StateFamily;
@@ -182,6 +182,11 @@ pub struct SubscriptionConfig {
     /// `healthy_reset`: a connection that stayed up this long after its
     /// snapshot resets the reconnect backoff.
     pub healthy_reset: Duration,
+    /// `state_max_staleness`: a subscription that has had no healthy
+    /// connection for this long no longer serves its state series (its
+    /// health series stay). `None` (`"0s"`, the default) = the last known
+    /// state is served until the next snapshot replaces it.
+    pub state_max_staleness: Option<Duration>,
 }
 
 impl Default for SubscriptionConfig {
@@ -196,6 +201,7 @@ impl Default for SubscriptionConfig {
             pong_timeout: Duration::from_secs(10),
             silence_limit: Some(Duration::from_secs(600)),
             healthy_reset: Duration::from_secs(60),
+            state_max_staleness: None,
         }
     }
 }

@@ -28,6 +28,8 @@ pub const DEFAULT_SILENCE_LIMIT: &str = "10m";
 /// §8 #22).
 pub const MIN_SILENCE_LIMIT: std::time::Duration = std::time::Duration::from_secs(120);
 pub const DEFAULT_HEALTHY_RESET: &str = "60s";
+/// Off: the last known state is served for as long as the process lives.
+pub const DEFAULT_STATE_MAX_STALENESS: &str = "0s";
 pub const DEFAULT_DOMAIN: &str = "Shared Domain";
 
 /// The built-in defaults layer of the figment (top-level keys only; per-SMC
@@ -50,6 +52,7 @@ struct SubscriptionDefaults {
     pong_timeout: &'static str,
     silence_limit: &'static str,
     healthy_reset: &'static str,
+    state_max_staleness: &'static str,
 }
 
 impl Default for Defaults {
@@ -67,6 +70,7 @@ impl Default for Defaults {
                 pong_timeout: DEFAULT_PONG_TIMEOUT,
                 silence_limit: DEFAULT_SILENCE_LIMIT,
                 healthy_reset: DEFAULT_HEALTHY_RESET,
+                state_max_staleness: DEFAULT_STATE_MAX_STALENESS,
             },
         }
     }
@@ -94,6 +98,7 @@ pub struct RawSubscription {
     pub pong_timeout: Option<DurationText>,
     pub silence_limit: Option<DurationText>,
     pub healthy_reset: Option<DurationText>,
+    pub state_max_staleness: Option<DurationText>,
 }
 
 #[derive(Deserialize)]

@@ -134,6 +134,11 @@ fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
         r.healthy_reset,
         DEFAULT_HEALTHY_RESET,
     )?;
+    let staleness = duration_or_zero(
+        "subscription.state_max_staleness",
+        r.state_max_staleness,
+        DEFAULT_STATE_MAX_STALENESS,
+    )?;
     Ok(SubscriptionConfig {
         connect_timeout,
         backoff_initial,
@@ -144,6 +149,7 @@ fn subscription(r: RawSubscription) -> Result<SubscriptionConfig> {
         pong_timeout,
         silence_limit,
         healthy_reset,
+        state_max_staleness: (!staleness.is_zero()).then_some(staleness),
     })
 }
 

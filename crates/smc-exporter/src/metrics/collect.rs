@@ -143,9 +143,14 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
 }
 
 fn state_families(store: &Store, sink: &mut impl MetricSink) {
+    let now = crate::smc::events::now_ms();
     for def in Definition::ALL {
         sink.family(&state_family(def));
-        for sub in store.subscriptions.iter().filter(|s| s.definition == def) {
+        for sub in store
+            .subscriptions
+            .iter()
+            .filter(|s| s.definition == def && !s.state_withdrawn(now))
+        {
             // Sorted by label values and rendered once per snapshot.
             sink.series_lines(&sub.series_lines());
         }

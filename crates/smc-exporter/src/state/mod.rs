@@ -150,6 +150,8 @@ pub struct SubscriptionHealth {
     snapshots: AtomicU64,
     unknown_deletes: AtomicU64,
     last_problem: std::sync::Mutex<Option<Problem>>,
+    /// Unix ms when `up` last went from 1 to 0; 0 while up or never up.
+    down_since_ms: AtomicU64,
 }
 
 impl SubscriptionHealth {
@@ -175,7 +177,21 @@ impl SubscriptionHealth {
         self.up.load(Ordering::Relaxed)
     }
     pub fn set_up(&self, v: bool) {
-        self.up.store(v, Ordering::Relaxed);
+        let was = self.up.swap(v, Ordering::Relaxed);
+        if v {
+            self.down_since_ms.store(0, Ordering::Relaxed);
+        } else if was {
+            self.down_since_ms
+                .store(crate::smc::events::now_ms().max(1), Ordering::Relaxed);
+        }
+    }
+    /// Unix ms since when the subscription has had no healthy connection,
+    /// after having had one; `None` while up or before it was ever up.
+    pub fn down_since_ms(&self) -> Option<u64> {
+        match self.down_since_ms.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(t),
+        }
     }
     /// True once any snapshot has completed in this process's life.
     pub fn ready(&self) -> bool {
@@ -249,6 +265,8 @@ pub struct SubscriptionState {
     /// The state-family lines of a recent snapshot, rendered by a scrape.
     lines: ArcSwapOption<SeriesLines>,
     pub health: SubscriptionHealth,
+    /// `subscription.state_max_staleness`: see [`Self::state_withdrawn`].
+    max_staleness: Option<std::time::Duration>,
 }
 
 impl SubscriptionState {
@@ -266,6 +284,25 @@ impl SubscriptionState {
             published: ArcSwap::from_pointee(Published::default()),
             lines: ArcSwapOption::empty(),
             health: SubscriptionHealth::default(),
+            max_staleness: None,
+        }
+    }
+
+    /// Withdraw the state series after `limit` without a healthy connection.
+    pub fn with_max_staleness(mut self, limit: Option<std::time::Duration>) -> Self {
+        self.max_staleness = limit;
+        self
+    }
+
+    /// True when the state series are not served at `now_ms`: a staleness
+    /// limit is set and the subscription has been down for longer (its
+    /// health series are served all the same, so alerts see it).
+    pub fn state_withdrawn(&self, now_ms: u64) -> bool {
+        match (self.max_staleness, self.health.down_since_ms()) {
+            (Some(limit), Some(since)) => {
+                u128::from(now_ms.saturating_sub(since)) > limit.as_millis()
+            }
+            _ => false,
         }
     }
 
@@ -388,5 +425,47 @@ impl Store {
             .iter()
             .find(|(f, _)| *f == family)
             .map(|(_, b)| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_state_is_withdrawn_only_after_the_limit_without_a_healthy_connection() {
+        let st = SubscriptionState::new(
+            Arc::from("hq"),
+            Arc::from("fw"),
+            Definition::Connections,
+            Arc::from(Vec::new()),
+        )
+        .with_max_staleness(Some(Duration::from_secs(1)));
+        let now = crate::smc::events::now_ms();
+        // Never up: nothing to withdraw (there is no state yet either).
+        st.health.set_up(false);
+        assert!(!st.state_withdrawn(now + 10_000));
+        st.health.set_up(true);
+        assert!(!st.state_withdrawn(now + 10_000));
+        st.health.set_up(false);
+        let since = st.health.down_since_ms().unwrap();
+        assert!(!st.state_withdrawn(since + 1_000));
+        assert!(st.state_withdrawn(since + 1_001));
+        // Down again while down: the clock does not restart.
+        st.health.set_up(false);
+        assert_eq!(st.health.down_since_ms(), Some(since));
+        st.health.set_up(true);
+        assert!(!st.state_withdrawn(since + 10_000));
+        // No limit: never withdrawn.
+        let unlimited = SubscriptionState::new(
+            Arc::from("hq"),
+            Arc::from("fw"),
+            Definition::Connections,
+            Arc::from(Vec::new()),
+        );
+        unlimited.health.set_up(true);
+        unlimited.health.set_up(false);
+        assert!(!unlimited.state_withdrawn(u64::MAX));
     }
 }

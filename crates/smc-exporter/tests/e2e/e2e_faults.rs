@@ -1098,3 +1098,36 @@ async fn burst_overflows_a_slow_reader_which_resyncs() {
     pair.stop().await;
     assert_no_panics();
 }
+
+/// `subscription.state_max_staleness` (issue 12, item 8): once every
+/// subscription has been without a healthy connection for longer than the
+/// limit, no state series is served, while the health series stay (so the
+/// alerts see the outage); after the SMC is back the state equals the truth.
+/// (Before: the last known state was served for the whole outage.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_state_is_withdrawn_after_the_limit_and_the_health_series_stay() {
+    let pair = start(39, |cfg| {
+        cfg.subscription.connect_timeout = Duration::from_millis(300);
+        cfg.subscription.state_max_staleness = Some(Duration::from_millis(500));
+    })
+    .await;
+    let state = |s: &Samples| {
+        s.keys()
+            .filter(|(n, _)| state_families().contains(&n.as_str()))
+            .count()
+    };
+    assert!(state(&scrape(&pair).await) > 0);
+    let v = fault(&pair, "stall_accept?seconds=4&drop=true").await;
+    assert_eq!(v["dropped"], json!(37));
+    let withdrawn = wait_metrics(&pair, "the state withdrawn", |_| {}, |s| state(s) == 0).await;
+    let up: Vec<f64> = withdrawn
+        .iter()
+        .filter(|((n, _), _)| n == "smc_subscription_up")
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(up, vec![0.0; 37], "every health series stays, at 0");
+    assert_eq!(total(&withdrawn, "smc_up", None), 0.0);
+    pair.converge().await;
+    pair.stop().await;
+    assert_no_panics();
+}

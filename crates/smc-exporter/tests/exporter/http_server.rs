@@ -242,8 +242,21 @@ async fn landing_page_links_and_escapes() {
     assert!(body.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"));
     assert!(!body.contains("<script>"));
     assert!(body.contains("<td>edge\\fw &quot;2&quot;</td>"));
-    assert!(body.contains("<td>fw-1</td><td>connections</td><td>up</td><td>54</td>"));
-    assert!(body.contains("<td>fw-3</td><td>routing</td><td>down</td><td>0</td>"));
+    let row = |needle: &str| {
+        body.lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no row with {needle} in {body}"))
+            .to_string()
+    };
+    assert!(
+        row("<td>fw-1</td><td>connections</td><td>54</td>")
+            .starts_with("<tr class=\"up\"><td class=\"state\">up</td>")
+    );
+    // Down, never interrupted: still waiting for its first snapshot.
+    assert!(
+        row("<td>fw-3</td><td>routing</td><td>0</td>")
+            .starts_with("<tr class=\"pending\"><td class=\"state\">waiting for its snapshot</td>")
+    );
     srv.stop().await;
 }
 
