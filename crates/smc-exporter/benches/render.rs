@@ -101,6 +101,7 @@ fn store() -> Store {
         })
         .collect();
     Store {
+        runtime: None,
         smcs: vec![smc],
         subscriptions,
         budgets: vec![(def.family(), budget)],

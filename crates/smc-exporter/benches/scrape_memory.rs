@@ -91,6 +91,7 @@ fn store() -> Store {
         budgets.push((d.family(), budget));
     }
     Store {
+        runtime: None,
         smcs: vec![smc],
         subscriptions,
         budgets,
@@ -125,7 +126,8 @@ async fn start_server(store: Arc<Store>, max_requests: usize, stop: Cancellation
         max_requests,
         ..Default::default()
     };
-    tokio::spawn(smc_exporter::http::serve_with(listener, store, opts, stop));
+    let live = Arc::new(smc_exporter::state::LiveStore::from_arc(store));
+    tokio::spawn(smc_exporter::http::serve_with(listener, live, opts, stop));
     addr.to_string()
 }
 

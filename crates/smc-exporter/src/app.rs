@@ -1,21 +1,28 @@
-//! Wiring: config → store → one session per SMC → one task per subscription →
-//! HTTP. Used by the daemon, by `demo` and by the integration tests.
+//! Wiring: config → plan (keyed, [`plan`]) → the reconciler (one session
+//! per SMC, one task per subscription, the store) → HTTP; reloads re-plan
+//! and the reconciler applies the difference. Used by the daemon, by `demo`
+//! and by the integration tests.
 
-use crate::labels::StateFamily;
+pub mod plan;
+pub mod reconcile;
+pub mod reload;
+pub mod shard;
+
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::smc::session::{SessionError, SmcSession};
-use crate::smc::subscription::{self, SubscriptionSpec};
-use crate::state::{SmcState, Store, SubscriptionState};
-use smc_fold::SeriesBudget;
-use smc_protocol::Definition;
+use crate::smc::session::SessionError;
+use crate::state::{LiveStore, RuntimeInfo, Store};
+
+pub use plan::{Discovered, Plan, SubKey, plan};
+pub use reconcile::Reconciler;
+pub use shard::Shard;
 
 /// How long shutdown waits for subscriptions to abort their fetches and
 /// close their sockets (each one gives up after
@@ -41,126 +48,148 @@ pub enum AppError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    /// A bug: the reconciler's maps disagree with its plan.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// How an exporter is started beyond its config.
+#[derive(Debug, Clone, Default)]
+pub struct StartOptions {
+    /// The file the config came from: reloads (SIGHUP, `POST /-/reload`)
+    /// re-read it. `None`: the exporter cannot reload.
+    pub config_path: Option<PathBuf>,
+    /// Which engines this replica serves.
+    pub shard: Shard,
+    /// `--config.auto-reload-interval`: reload when the file's content
+    /// changed, checked this often. `None`: off.
+    pub auto_reload: Option<Duration>,
+    /// `--web.enable-lifecycle`: answer `POST /-/reload`.
+    pub enable_lifecycle: bool,
 }
 
 /// A running exporter.
 pub struct Exporter {
-    pub store: Arc<Store>,
+    live: Arc<LiveStore>,
+    reconciler: Arc<Reconciler>,
     addr: SocketAddr,
     shutdown: CancellationToken,
-    tasks: TaskTracker,
     /// Completes when the HTTP server (on its own thread) has stopped.
     http: tokio::sync::oneshot::Receiver<()>,
-    sessions: Vec<Arc<SmcSession>>,
+    /// Where discovery's findings go (the reload task re-plans with them).
+    discovery: tokio::sync::mpsc::Sender<reload::Discovery>,
     /// Dropped without [`Exporter::shutdown`], the exporter still stops:
     /// the HTTP server's thread must not outlive it.
     _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
-/// Build the store and the subscription specs for a config.
-pub fn plan(cfg: &Config) -> (Store, Vec<(usize, SubscriptionSpec)>) {
-    // One budget per state family, in `Definition::ALL` order.
-    let per_family: Vec<Arc<SeriesBudget>> = Definition::ALL
-        .iter()
-        .map(|_| Arc::new(SeriesBudget::new(cfg.max_series_per_family)))
-        .collect();
-    let budget_of = |d: Definition| per_family[d.index()].clone();
-    let mut smcs = Vec::new();
-    let mut specs = Vec::new();
-    for (i, smc) in cfg.smc.iter().enumerate() {
-        let name: Arc<str> = Arc::from(smc.name.as_str());
-        smcs.push(Arc::new(SmcState::new(name.clone())));
-        let targets = smc
-            .engines
-            .iter()
-            .flat_map(|e| smc.definitions.iter().map(move |d| (e, *d)))
-            .chain(
-                smc.alert_domains
-                    .iter()
-                    .map(|dom| (dom, Definition::ActiveAlerts)),
-            );
-        for (target, d) in targets {
-            let fields = smc.group_fields(d);
-            let labels: Arc<[&'static str]> = fields.iter().map(|g| g.label).collect();
-            let state = Arc::new(
-                SubscriptionState::new(name.clone(), Arc::from(target.as_str()), d, labels)
-                    .with_max_staleness(cfg.subscription.state_max_staleness),
-            );
-            specs.push((
-                i,
-                SubscriptionSpec {
-                    state,
-                    group_fields: fields,
-                    budget: budget_of(d),
-                },
-            ));
-        }
-    }
-    let store = Store {
-        smcs,
-        subscriptions: specs.iter().map(|(_, s)| s.state.clone()).collect(),
-        budgets: Definition::ALL
-            .iter()
-            .map(|d| d.family())
-            .zip(per_family.iter().cloned())
-            .collect(),
-        ..Store::default()
-    };
-    (store, specs)
-}
-
 impl Exporter {
-    /// Start the subscriptions and serve HTTP on `listener`.
+    /// Start the subscriptions and serve HTTP on `listener` (no reloads, not sharded).
     pub async fn start(cfg: &Config, listener: TcpListener) -> Result<Exporter, AppError> {
+        Exporter::start_with(cfg, listener, StartOptions::default()).await
+    }
+
+    /// Start the subscriptions of this replica's shard and serve HTTP on
+    /// `listener`; with a config path, serve reloads.
+    pub async fn start_with(
+        cfg: &Config,
+        listener: TcpListener,
+        opts: StartOptions,
+    ) -> Result<Exporter, AppError> {
         let addr = listener.local_addr().map_err(|source| AppError::Listen {
             addr: cfg.listen_address,
             source,
         })?;
-        let (store, specs) = plan(cfg);
-        let store = Arc::new(store);
-        let mut sessions = Vec::new();
-        for (smc, state) in cfg.smc.iter().zip(&store.smcs) {
-            let s = SmcSession::new(smc, state.clone(), &cfg.subscription).map_err(|source| {
-                AppError::Session {
-                    smc: smc.name.clone(),
-                    source,
-                }
-            })?;
-            sessions.push(Arc::new(s));
-        }
+        let runtime = Arc::new(RuntimeInfo::new(
+            opts.shard.ordinal(),
+            opts.shard.total(),
+            reload::unix_ms(),
+        ));
+        let live = Arc::new(LiveStore::default());
         let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        for (i, spec) in specs {
-            if let Some(session) = sessions.get(i) {
-                tasks.spawn(subscription::run(
-                    session.clone(),
-                    spec,
-                    cfg.subscription.clone(),
-                    shutdown.clone(),
-                ));
-            }
+        let first = plan(cfg, &Discovered::new(), opts.shard);
+        let reconciler = Reconciler::start(first, live.clone(), runtime.clone(), shutdown.clone())?;
+        let (tx, rx) = reload::channel();
+        if opts.config_path.is_some() {
+            live.set_reloader(tx);
         }
-        tasks.close();
+        let (discovery, discoveries) = tokio::sync::mpsc::channel(reload::QUEUE);
+        let r = reload::Reloader::new(
+            opts.config_path.clone(),
+            cfg.clone(),
+            opts.shard,
+            runtime,
+            reconciler.clone(),
+        );
+        reconciler
+            .tasks()
+            .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
         let http = crate::http::serve_on_own_thread(
             listener,
-            store.clone(),
-            crate::http::ServerOptions::default(),
+            live.clone(),
+            crate::http::ServerOptions {
+                enable_lifecycle: opts.enable_lifecycle,
+                ..crate::http::ServerOptions::default()
+            },
             shutdown.clone(),
         )
         .map_err(|source| AppError::Listen {
             addr: cfg.listen_address,
             source,
         })?;
-        tracing::info!(%addr, subscriptions = store.subscriptions.len(), "smc-exporter started");
+        tracing::info!(
+            %addr,
+            subscriptions = live.load().subscriptions.len(),
+            shard = opts.shard.ordinal(),
+            total_shards = opts.shard.total(),
+            "smc-exporter started"
+        );
         Ok(Exporter {
-            store,
+            live,
+            reconciler,
+            discovery,
             addr,
             _stop_on_drop: shutdown.clone().drop_guard(),
             shutdown,
-            tasks,
             http,
-            sessions,
         })
+    }
+
+    /// What a scrape renders now.
+    pub fn store(&self) -> Arc<Store> {
+        self.live.load()
+    }
+
+    /// The reconciler (e.g. for discovery to apply a new plan).
+    pub fn reconciler(&self) -> &Arc<Reconciler> {
+        &self.reconciler
+    }
+
+    /// Reload the config file now, as SIGHUP does. `Err`: the one-line
+    /// reason it was refused (the running config stays), or why no reload
+    /// could be made.
+    pub async fn reload(&self) -> Result<(), String> {
+        let answer = self.live.request_reload().map_err(str::to_string)?;
+        answer
+            .await
+            .map_err(|_| "the exporter stopped before reloading".to_string())?
+    }
+
+    /// Discovery found `engines` on the `[[smc]]` named `smc`: subscribe
+    /// them (those that pass `engines_match` / `engines_exclude` and this
+    /// replica's shard) and drop the engines no longer found, through the
+    /// reconciler, in turn with reloads. Used only for an `[[smc]]` without
+    /// `engines`. Resolves once applied.
+    pub async fn discovered(&self, smc: &str, engines: Vec<String>) -> Result<(), String> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let d = reload::Discovery {
+            smc: smc.to_string(),
+            engines,
+            done,
+        };
+        let stopped = || "the exporter stopped".to_string();
+        self.discovery.send(d).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
     }
 
     /// The address /metrics is served on.
@@ -178,13 +207,21 @@ impl Exporter {
     /// so a socket that hangs cannot keep the sessions from logging out.
     pub async fn shutdown(self) {
         self.shutdown.cancel();
-        if tokio::time::timeout(CLOSE_GRACE, self.tasks.wait())
+        let tasks = self.reconciler.tasks();
+        tasks.close();
+        if tokio::time::timeout(CLOSE_GRACE, tasks.wait())
             .await
             .is_err()
         {
             tracing::warn!("some subscriptions did not close in time; logging out anyway");
         }
-        let logouts = futures_util::future::join_all(self.sessions.iter().map(|s| s.logout()));
+        let sessions = self.reconciler.sessions().await;
+        let retired = self.reconciler.retired();
+        retired.close();
+        let logouts = async {
+            futures_util::future::join_all(sessions.iter().map(|s| s.logout())).await;
+            retired.wait().await;
+        };
         if tokio::time::timeout(LOGOUT_GRACE, logouts).await.is_err() {
             tracing::warn!("logout did not finish in time; exiting anyway");
         }

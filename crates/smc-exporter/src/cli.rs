@@ -11,10 +11,10 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::net::TcpListener;
 
-use crate::app::Exporter;
+use crate::app::{Exporter, Shard, StartOptions};
 use crate::config::{self, Config};
 pub use crate::logging::LogFormat;
-use crate::signals::Signals;
+use crate::signals::{Signal, Signals};
 
 /// Exit status for a bad configuration or command line.
 pub const EXIT_CONFIG: u8 = 2;
@@ -41,6 +41,36 @@ pub struct Cli {
     /// Log line format.
     #[arg(long = "log.format", value_enum, default_value = "text")]
     pub log_format: LogFormat,
+    /// Reload the configuration when the file's content changes, checked
+    /// this often (e.g. "30s"). Off by default; SIGHUP and POST /-/reload
+    /// always reload.
+    #[arg(long = "config.auto-reload-interval", value_name = "DURATION", value_parser = parse_interval)]
+    pub auto_reload: Option<std::time::Duration>,
+    /// Answer POST /-/reload (off: 403), as Prometheus's flag of that name.
+    /// SIGHUP reloads either way.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+    /// This replica's shard, 0 ≤ N < --total-shards (kube-state-metrics'
+    /// flag). Default: from --pod, else 0.
+    #[arg(long = "shard", value_name = "N")]
+    pub shard: Option<u32>,
+    /// Number of shards the engines are split into (by a stable hash of SMC
+    /// and engine name); alert domains are served by shard 0.
+    #[arg(long = "total-shards", value_name = "M")]
+    pub total_shards: Option<u32>,
+    /// StatefulSet pod name: with --total-shards and no --shard, the shard
+    /// is its ordinal (the number after the last "-").
+    #[arg(long = "pod", value_name = "NAME", env = "POD_NAME")]
+    pub pod: Option<String>,
+}
+
+/// `--config.auto-reload-interval`: a humantime duration above zero.
+fn parse_interval(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?}: {e}"))?;
+    if d.is_zero() {
+        return Err("must be greater than 0 (omit the flag to turn auto-reload off)".into());
+    }
+    Ok(d)
 }
 
 /// The daemon's runtime. The blocking pool only runs DNS lookups (a
@@ -71,6 +101,13 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let shard = match Shard::from_flags(cli.shard, cli.total_shards, cli.pod.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let Some(path) = cli.config else {
         eprintln!(
             "error: no configuration: pass -c FILE (or try the demo: `cargo run --release -p smc-lab -- demo`)"
@@ -96,7 +133,13 @@ pub fn main_with(cli: Cli) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let listen = cli.listen.unwrap_or(cfg.listen_address);
-    runtime.block_on(serve(cfg, listen))
+    let opts = StartOptions {
+        config_path: Some(path),
+        shard,
+        auto_reload: cli.auto_reload,
+        enable_lifecycle: cli.enable_lifecycle,
+    };
+    runtime.block_on(serve(cfg, listen, opts))
 }
 
 /// Print an error line and return the failure exit code.
@@ -113,17 +156,21 @@ pub async fn bind(addr: SocketAddr, hint: &str) -> Result<TcpListener, ExitCode>
         .map_err(|e| fail(format!("listen on {addr}: {e}{hint}")))
 }
 
-async fn serve(cfg: Config, listen: SocketAddr) -> ExitCode {
+async fn serve(cfg: Config, listen: SocketAddr, opts: StartOptions) -> ExitCode {
     let mut signals = Signals::new();
     let listener = match bind(listen, "").await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let exporter = match Exporter::start(&cfg, listener).await {
+    let exporter = match Exporter::start_with(&cfg, listener, opts).await {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    signals.stopped().await;
+    // The reload logs its own outcome.
+    while signals.next().await == Signal::Reload {
+        tracing::info!("SIGHUP received: reloading the configuration");
+        let _ = exporter.reload().await;
+    }
     tracing::info!("stopping");
     exporter.shutdown().await;
     ExitCode::SUCCESS

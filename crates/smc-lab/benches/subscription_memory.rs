@@ -131,10 +131,10 @@ async fn exporter(
     // deduplicate; config validation, which would, is behind us).
     smc.engines = vec![EMPTY_ENGINE.to_string(); n];
     let x = Exporter::start(&cfg, l).await.map_err(|e| e.to_string())?;
-    if x.store.subscriptions.len() != n {
+    if x.store().subscriptions.len() != n {
         return Err(format!(
             "{} subscriptions, not {n}",
-            x.store.subscriptions.len()
+            x.store().subscriptions.len()
         ));
     }
     let ready = format!("http://{addr}/-/ready");

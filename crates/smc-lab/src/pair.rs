@@ -97,7 +97,7 @@ impl Pair {
     /// Wait (bounded) until every subscription finished its first snapshot.
     pub async fn ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while !self.exporter.store.ready() {
+        while !self.exporter.store().ready() {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "exporter not ready in 20 s"

@@ -23,10 +23,11 @@ mod validate;
 pub use demo::{DEMO_SMC_NAME, demo};
 pub use error::{ConfigError, ErrorKind};
 pub use raw::{
-    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT, DEFAULT_DOMAIN,
-    DEFAULT_HEALTHY_RESET, DEFAULT_LISTEN_ADDRESS, DEFAULT_MAX_FRAME_BYTES,
-    DEFAULT_MAX_SERIES_PER_FAMILY, DEFAULT_PING_INTERVAL, DEFAULT_PONG_TIMEOUT,
-    DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE, DEFAULT_STATE_MAX_STALENESS, MIN_SILENCE_LIMIT,
+    DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_DISCOVERY_INTERVAL, DEFAULT_DOMAIN, DEFAULT_HEALTHY_RESET, DEFAULT_LISTEN_ADDRESS,
+    DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_SERIES_PER_FAMILY, DEFAULT_PING_INTERVAL,
+    DEFAULT_PONG_TIMEOUT, DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE,
+    DEFAULT_STATE_MAX_STALENESS, MAX_ENGINE_REGEX_LEN, MIN_SILENCE_LIMIT,
 };
 
 use crate::labels::StateFamily;
@@ -157,7 +158,7 @@ pub struct Config {
 }
 
 /// Timing of subscriptions (`[subscription]`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionConfig {
     /// `connect_timeout`: TCP + TLS + upgrade + login deadline.
     pub connect_timeout: Duration,
@@ -232,8 +233,18 @@ pub struct SmcConfig {
     /// `server_name`: verify the SMC's certificate for this name instead of
     /// the url's host (a DNS name or an IP address).
     pub server_name: Option<String>,
-    /// `engines`: engine or cluster names to monitor.
+    /// `engines`: engine or cluster names to monitor. Empty: the key was
+    /// omitted, and the engines are those discovery lists on the SMC
+    /// (filtered by `engines_match` / `engines_exclude`).
     pub engines: Vec<String>,
+    /// `engines_match`: a discovered engine is kept only if its whole name
+    /// matches (anchored). Only used with discovery.
+    pub engines_match: Option<regex::Regex>,
+    /// `engines_exclude`: a discovered engine whose whole name matches is
+    /// left out. Only used with discovery.
+    pub engines_exclude: Option<regex::Regex>,
+    /// `discovery_interval`: how often discovery lists the SMC's engines.
+    pub discovery_interval: Duration,
     /// `definitions`: engine-scoped definitions to subscribe per engine
     /// (never ACTIVE_ALERTS; that one is per entry of `alert_domains`).
     pub definitions: Vec<Definition>,
@@ -256,6 +267,34 @@ impl SmcConfig {
                 .map(|(c, k)| (c.as_path(), k.as_path())),
             server_name: self.server_name.as_deref(),
         }
+    }
+
+    /// True when the engines come from discovery (no `engines` key).
+    pub fn discovers_engines(&self) -> bool {
+        self.engines.is_empty()
+    }
+
+    /// Whether a discovered engine name passes `engines_match` and
+    /// `engines_exclude` (both match the whole name).
+    pub fn engine_selected(&self, name: &str) -> bool {
+        self.engines_match.as_ref().is_none_or(|r| r.is_match(name))
+            && !self
+                .engines_exclude
+                .as_ref()
+                .is_some_and(|r| r.is_match(name))
+    }
+
+    /// What a session is made of: a change of any of these needs a new
+    /// session (the old one logged out). The API key is compared, never shown.
+    pub fn same_connection(&self, other: &SmcConfig) -> bool {
+        self.url == other.url
+            && self.api_version == other.api_version
+            && self.domain == other.domain
+            && self.api_key == other.api_key
+            && self.ca_file == other.ca_file
+            && self.insecure_skip_verify == other.insecure_skip_verify
+            && self.client_identity == other.client_identity
+            && self.server_name == other.server_name
     }
 
     /// The group fields for a definition (configured or default).

@@ -31,6 +31,10 @@ pub const DEFAULT_HEALTHY_RESET: &str = "60s";
 /// Off: the last known state is served for as long as the process lives.
 pub const DEFAULT_STATE_MAX_STALENESS: &str = "0s";
 pub const DEFAULT_DOMAIN: &str = "Shared Domain";
+/// How often the engines of an `[[smc]]` without `engines` are listed.
+pub const DEFAULT_DISCOVERY_INTERVAL: &str = "5m";
+/// `engines_match` / `engines_exclude` longer than this are refused.
+pub const MAX_ENGINE_REGEX_LEN: usize = 1024;
 
 /// The built-in defaults layer of the figment (top-level keys only; per-SMC
 /// defaults are filled in by validation).
@@ -117,6 +121,9 @@ pub struct RawSmc {
     pub client_key_file: Option<RelativePathBuf>,
     pub server_name: Option<String>,
     pub engines: Option<Vec<String>>,
+    pub engines_match: Option<String>,
+    pub engines_exclude: Option<String>,
+    pub discovery_interval: Option<DurationText>,
     pub definitions: Option<Vec<String>>,
     pub alert_domains: Option<Vec<String>>,
     pub group_by: Option<BTreeMap<String, Vec<String>>>,

@@ -235,52 +235,30 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
     let k = |key: &str| format!("{p}.{key}");
 
     let name = required_string(k("name"), r.name)?;
-    let url_text = required_string(k("url"), r.url)?;
-    let url = smc_url(&k("url"), &url_text)?;
-    if url.scheme() == "http" {
-        warnings.push(format!(
-            "{}: plain http: the API key and session cookie cross the network unencrypted",
-            k("url")
-        ));
-    }
+    let url = smc_url_warned(&k("url"), r.url, warnings)?;
 
-    let api_version = match r.api_version {
-        None => None,
-        Some(v) => Some(api_version(&k("api_version"), &v.0)?),
-    };
+    let api_version = r
+        .api_version
+        .map(|v| api_version(&k("api_version"), &v.0))
+        .transpose()?;
 
     let domain = domain(&k("domain"), r.domain)?;
     let api_key = api_key(&p, r.api_key_file, r.api_key_env, r.api_key, warnings)?;
 
-    let ca_file = r.ca_file.map(|f| ca_file(&k("ca_file"), f)).transpose()?;
+    let raw_tls = RawTls {
+        ca_file: r.ca_file,
+        insecure_skip_verify: r.insecure_skip_verify,
+        client_cert_file: r.client_cert_file,
+        client_key_file: r.client_key_file,
+        server_name: r.server_name,
+    };
+    let tls = smc_tls(&k, &name, &url, raw_tls, warnings)?;
 
-    let insecure_skip_verify = r.insecure_skip_verify.unwrap_or(false);
-    if insecure_skip_verify {
-        insecure_warnings(&k, &name, &url, ca_file.is_some(), warnings);
-    }
+    let raw_sel = (r.engines, r.engines_match, r.engines_exclude);
+    let sel = engine_selection(&k, raw_sel, r.discovery_interval, warnings)?;
 
-    let client_identity = client_identity(&k, r.client_cert_file, r.client_key_file)?;
-    let server_name = r
-        .server_name
-        .map(|n| server_name(&k("server_name"), n))
-        .transpose()?;
-
-    let engines = engines(&k("engines"), r.engines)?;
-
-    let definitions = definitions(&k("definitions"), r.definitions)?;
-    let alert_domains = names_list(
-        &k("alert_domains"),
-        "domain",
-        r.alert_domains.unwrap_or_default(),
-    )?;
-
-    let group_by = smc_group_by(
-        &k("group_by"),
-        r.group_by.unwrap_or_default(),
-        &definitions,
-        &alert_domains,
-        warnings,
-    )?;
+    let (definitions, alert_domains, group_by) =
+        subscriptions_of(&k, r.definitions, r.alert_domains, r.group_by, warnings)?;
 
     Ok(SmcConfig {
         name,
@@ -288,14 +266,85 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         api_version,
         domain,
         api_key,
+        ca_file: tls.ca_file,
+        insecure_skip_verify: tls.insecure_skip_verify,
+        client_identity: tls.client_identity,
+        server_name: tls.server_name,
+        engines: sel.engines,
+        engines_match: sel.matching,
+        engines_exclude: sel.excluding,
+        discovery_interval: sel.interval,
+        definitions,
+        alert_domains,
+        group_by,
+    })
+}
+
+type GroupBy = BTreeMap<Definition, Vec<GroupField>>;
+
+/// `definitions`, `alert_domains` and `group_by` of one `[[smc]]`.
+fn subscriptions_of(
+    k: &dyn Fn(&str) -> String,
+    definitions: Option<Vec<String>>,
+    alert_domains: Option<Vec<String>>,
+    group_by: Option<BTreeMap<String, Vec<String>>>,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<Definition>, Vec<String>, GroupBy)> {
+    let definitions = self::definitions(&k("definitions"), definitions)?;
+    let alert_domains = names_list(
+        &k("alert_domains"),
+        "domain",
+        alert_domains.unwrap_or_default(),
+    )?;
+    let group_by = smc_group_by(
+        &k("group_by"),
+        group_by.unwrap_or_default(),
+        &definitions,
+        &alert_domains,
+        warnings,
+    )?;
+    Ok((definitions, alert_domains, group_by))
+}
+
+/// The TLS keys of one `[[smc]]`, as read.
+struct RawTls {
+    ca_file: Option<RelativePathBuf>,
+    insecure_skip_verify: Option<bool>,
+    client_cert_file: Option<RelativePathBuf>,
+    client_key_file: Option<RelativePathBuf>,
+    server_name: Option<String>,
+}
+
+/// The TLS keys of one `[[smc]]`, checked.
+struct SmcTls {
+    ca_file: Option<std::path::PathBuf>,
+    insecure_skip_verify: bool,
+    client_identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    server_name: Option<String>,
+}
+
+fn smc_tls(
+    k: &dyn Fn(&str) -> String,
+    name: &str,
+    url: &url::Url,
+    r: RawTls,
+    warnings: &mut Vec<String>,
+) -> Result<SmcTls> {
+    let ca_file = r.ca_file.map(|f| ca_file(&k("ca_file"), f)).transpose()?;
+    let insecure_skip_verify = r.insecure_skip_verify.unwrap_or(false);
+    if insecure_skip_verify {
+        insecure_warnings(k, name, url, ca_file.is_some(), warnings);
+    }
+    let client_identity = client_identity(k, r.client_cert_file, r.client_key_file)?;
+    let server_name = r
+        .server_name
+        .map(|n| server_name(&k("server_name"), n))
+        .transpose()?;
+    Ok(SmcTls {
         ca_file,
         insecure_skip_verify,
         client_identity,
         server_name,
-        engines,
-        definitions,
-        alert_domains,
-        group_by,
     })
 }
 
@@ -311,16 +360,101 @@ fn domain(key: &str, d: Option<String>) -> Result<String> {
     }
 }
 
-/// The engine (or cluster) names: required.
+/// `engines`, `engines_match`, `engines_exclude` of one `[[smc]]`.
+/// and `discovery_interval`.
+struct EngineSelection {
+    engines: Vec<String>,
+    matching: Option<regex::Regex>,
+    excluding: Option<regex::Regex>,
+    interval: Duration,
+}
+
+type RawSelection = (Option<Vec<String>>, Option<String>, Option<String>);
+
+fn engine_selection(
+    k: &dyn Fn(&str) -> String,
+    (engines_raw, matching, excluding): RawSelection,
+    interval: Option<DurationText>,
+    warnings: &mut Vec<String>,
+) -> Result<EngineSelection> {
+    let engines = engines(&k("engines"), engines_raw)?;
+    let matching = engine_regex(&k("engines_match"), matching)?;
+    let excluding = engine_regex(&k("engines_exclude"), excluding)?;
+    if !engines.is_empty() {
+        for (key, set) in [
+            ("engines_match", matching.is_some()),
+            ("engines_exclude", excluding.is_some()),
+        ] {
+            if set {
+                warnings.push(format!(
+                    "{}: has no effect: engines is listed, so the SMC's engines are not discovered",
+                    k(key)
+                ));
+            }
+        }
+    }
+    let interval = duration(
+        &k("discovery_interval"),
+        interval,
+        DEFAULT_DISCOVERY_INTERVAL,
+    )?;
+    Ok(EngineSelection {
+        engines,
+        matching,
+        excluding,
+        interval,
+    })
+}
+
+/// `url`: required and valid; plain http is warned about.
+fn smc_url_warned(key: &str, v: Option<String>, warnings: &mut Vec<String>) -> Result<url::Url> {
+    let text = required_string(key.to_string(), v)?;
+    let url = smc_url(key, &text)?;
+    if url.scheme() == "http" {
+        warnings.push(format!(
+            "{key}: plain http: the API key and session cookie cross the network unencrypted"
+        ));
+    }
+    Ok(url)
+}
+
+/// The engine (or cluster) names. Omitted: discovered from the SMC (an
+/// empty list here); given, at least one.
 fn engines(key: &str, v: Option<Vec<String>>) -> Result<Vec<String>> {
     match v {
-        None => Err(ConfigError::new(
-            ErrorKind::Missing,
-            key,
-            "required key is missing (list the engine or cluster names to monitor)",
-        )),
+        None => Ok(Vec::new()),
         Some(v) => names_list(key, "engine", v),
     }
+}
+
+/// `engines_match` / `engines_exclude`: a bounded regex matched against the
+/// whole engine name.
+fn engine_regex(key: &str, v: Option<String>) -> Result<Option<regex::Regex>> {
+    let Some(text) = v else { return Ok(None) };
+    if text.len() > MAX_ENGINE_REGEX_LEN {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "is {} bytes long; at most {MAX_ENGINE_REGEX_LEN}",
+                text.len()
+            ),
+        ));
+    }
+    regex::RegexBuilder::new(&format!("^(?:{text})$"))
+        .size_limit(1 << 20)
+        .build()
+        .map(Some)
+        .map_err(|e| {
+            // The regex crate's message spans lines (a caret diagram): one line here.
+            let reason = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
+            ConfigError::invalid(key, format!("invalid regex: {reason}"))
+        })
 }
 
 /// Read the CA file once so that a directory or an unreadable file fails
@@ -667,7 +801,7 @@ fn names_list(key: &str, what: &str, v: Vec<String>) -> Result<Vec<String>> {
     if v.is_empty() && what == "engine" {
         return Err(ConfigError::invalid(
             key,
-            "must list at least one engine or cluster name",
+            "must list at least one engine or cluster name (omit it to discover the SMC's engines)",
         ));
     }
     Ok(v)

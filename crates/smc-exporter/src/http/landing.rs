@@ -217,6 +217,7 @@ mod tests {
                 ),
             ],
             budgets: Vec::new(),
+            runtime: None,
             ..Store::default()
         };
         let page = page(&store);

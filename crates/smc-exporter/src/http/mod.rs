@@ -1,5 +1,5 @@
-//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready` and a landing page,
-//! on hyper 1 (HTTP/1.1) with graceful shutdown.
+//! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`
+//! and a landing page, on hyper 1 (HTTP/1.1) with graceful shutdown.
 //!
 //! A request never waits on a socket task: handlers only read the store's
 //! snapshots and atomics. Rendering and gzip run on render threads
@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::RenderOptions;
-use crate::state::Store;
+use crate::state::LiveStore;
 
 /// How long a client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -48,6 +48,10 @@ pub struct ServerOptions {
     pub max_requests: usize,
     /// What `/metrics` renders (tests leave out the `process_*` families).
     pub render: RenderOptions,
+    /// `--web.enable-lifecycle`: answer `POST /-/reload` (else 403), as
+    /// Prometheus does: whoever reaches the port must not be able to make
+    /// the exporter re-read its files unless the operator said so.
+    pub enable_lifecycle: bool,
 }
 
 impl Default for ServerOptions {
@@ -55,6 +59,7 @@ impl Default for ServerOptions {
         ServerOptions {
             max_requests: DEFAULT_MAX_REQUESTS,
             render: RenderOptions::default(),
+            enable_lifecycle: false,
         }
     }
 }
@@ -70,7 +75,7 @@ pub enum HttpError {
 /// [`serve_with`] the default options.
 pub async fn serve(
     listener: TcpListener,
-    store: Arc<Store>,
+    store: Arc<LiveStore>,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     serve_with(listener, store, ServerOptions::default(), shutdown).await
@@ -83,7 +88,7 @@ pub async fn serve(
 /// the receiver completes when the server has stopped.
 pub fn serve_on_own_thread(
     listener: TcpListener,
-    store: Arc<Store>,
+    store: Arc<LiveStore>,
     opts: ServerOptions,
     shutdown: CancellationToken,
 ) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
@@ -141,7 +146,7 @@ async fn serve_connection(
 /// requests finish (up to 10 s), close idle keep-alive connections and return.
 pub async fn serve_with(
     listener: TcpListener,
-    store: Arc<Store>,
+    store: Arc<LiveStore>,
     opts: ServerOptions,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {

@@ -14,7 +14,7 @@ use http::{Method, Request, Response, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{self, Format, RenderOptions};
-use crate::state::Store;
+use crate::state::{LiveStore, Store};
 
 use super::ServerOptions;
 use super::body::Body;
@@ -33,25 +33,30 @@ const RETRY_AFTER_SECONDS: &str = "1";
 
 /// What every request shares: the store, the renders in flight, the limit.
 pub(super) struct Routes {
-    store: Arc<Store>,
+    store: Arc<LiveStore>,
     scrapes: Arc<SingleFlight>,
     /// `None`: no limit (`max_requests` 0).
     limit: Option<Arc<Semaphore>>,
     max_requests: usize,
+    /// `POST /-/reload` is answered (`--web.enable-lifecycle`).
+    lifecycle: bool,
 }
 
 impl Routes {
-    pub(super) fn new(store: Arc<Store>, opts: &ServerOptions) -> Routes {
+    pub(super) fn new(store: Arc<LiveStore>, opts: &ServerOptions) -> Routes {
         let render = renderer(Arc::clone(&store), opts.render);
-        Routes::with_render(store, opts.max_requests, render)
+        let mut r = Routes::with_render(store, opts.max_requests, render);
+        r.lifecycle = opts.enable_lifecycle;
+        r
     }
 
-    fn with_render(store: Arc<Store>, max_requests: usize, render: RenderFn) -> Routes {
+    fn with_render(store: Arc<LiveStore>, max_requests: usize, render: RenderFn) -> Routes {
         Routes {
             store,
             scrapes: SingleFlight::new(render),
             limit: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
             max_requests,
+            lifecycle: false,
         }
     }
 
@@ -68,6 +73,9 @@ impl Routes {
     async fn route<B>(&self, req: &Request<B>) -> Resp {
         let path = req.uri().path();
         let known = matches!(path, "/metrics" | "/-/healthy" | "/-/ready" | "/");
+        if path == "/-/reload" {
+            return self.reload(req.method()).await;
+        }
         if !known {
             return plain(StatusCode::NOT_FOUND, "Not Found\n");
         }
@@ -81,7 +89,7 @@ impl Routes {
         match path {
             // The probes are cheap and stay answerable when scrapes are refused.
             "/-/healthy" => plain(StatusCode::OK, "OK"),
-            "/-/ready" => ready(&self.store),
+            "/-/ready" => ready(&self.store.load()),
             _ => {
                 // The pages that render the whole store count against the limit.
                 let Ok(permit) = self.admit() else {
@@ -90,7 +98,7 @@ impl Routes {
                 let r = if path == "/metrics" {
                     self.metrics(req).await
                 } else {
-                    html(landing::page(&self.store))
+                    html(landing::page(&self.store.load()))
                 };
                 r.map(|b| b.holding(permit))
             }
@@ -121,6 +129,32 @@ impl Routes {
         r.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
         r
+    }
+
+    /// `POST /-/reload`: re-read the config and key files and apply them
+    /// (Prometheus' endpoint, also behind `--web.enable-lifecycle`: 403
+    /// without it). 200 when applied; 500 with the one-line
+    /// `key.path: reason` when the new config is refused (the running one
+    /// stays); 405 with `Allow: POST` for other methods.
+    async fn reload(&self, method: &Method) -> Resp {
+        if *method != Method::POST {
+            let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("POST"));
+            return r;
+        }
+        if !self.lifecycle {
+            return plain(StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n");
+        }
+        let answer = match self.store.request_reload() {
+            Ok(a) => a,
+            Err(why) => return plain(StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
+        };
+        match answer.await {
+            Ok(Ok(())) => plain(StatusCode::OK, "configuration reloaded\n"),
+            Ok(Err(line)) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{line}\n")),
+            Err(_) => plain(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n"),
+        }
     }
 
     async fn metrics<B>(&self, req: &Request<B>) -> Resp {
@@ -155,12 +189,12 @@ impl Routes {
 /// Render (and compress) the store: what the render threads run. Each
 /// format's buffer starts at its previous size plus 1/16, so a render
 /// allocates its body once, about the size it ends up.
-fn renderer(store: Arc<Store>, opts: RenderOptions) -> RenderFn {
+fn renderer(store: Arc<LiveStore>, opts: RenderOptions) -> RenderFn {
     let last_len = [AtomicUsize::new(0), AtomicUsize::new(0)];
     Arc::new(move |v: Variant| {
         let last = &last_len[usize::from(v.format == Format::OpenMetrics)];
         let hint = last.load(Ordering::Relaxed);
-        let body = metrics::render_sized(&store, v.format, &opts, hint + hint / 16);
+        let body = metrics::render_sized(&store.load(), v.format, &opts, hint + hint / 16);
         last.store(body.len(), Ordering::Relaxed);
         if v.gzip {
             match gzip_bytes(body.as_bytes()) {
@@ -254,7 +288,7 @@ mod tests {
                 gzipped: false,
             }
         });
-        let routes = Routes::with_render(Arc::new(Store::default()), max_requests, render);
+        let routes = Routes::with_render(Arc::new(LiveStore::default()), max_requests, render);
         (Arc::new(routes), started, release)
     }
 

@@ -60,6 +60,25 @@ pub const MESSAGE_ERRORS: FamilyDesc = FamilyDesc::counter(
     "Received messages that could not be used, by kind.",
 );
 
+// The running daemon (only when the store has `runtime`).
+pub const RELOAD_SUCCESSFUL: FamilyDesc = FamilyDesc::gauge(
+    "smc_exporter_config_last_reload_successful",
+    "1 if the last configuration reload attempt (SIGHUP, POST /-/reload, auto-reload) succeeded, else 0.",
+);
+pub const RELOAD_SUCCESS_TIME: FamilyDesc = FamilyDesc::gauge(
+    "smc_exporter_config_last_reload_success_timestamp_seconds",
+    "Unix time of the last successful configuration load (at start, or a reload).",
+)
+.with_unit("seconds");
+pub const SHARD_ORDINAL: FamilyDesc = FamilyDesc::gauge(
+    "smc_exporter_shard_ordinal",
+    "The shard this replica serves (--shard, or the StatefulSet pod ordinal); 0 when not sharded.",
+);
+pub const TOTAL_SHARDS: FamilyDesc = FamilyDesc::gauge(
+    "smc_exporter_total_shards",
+    "The number of shards the engines are split into (--total-shards); 1 when not sharded.",
+);
+
 // Exporter.
 pub const BUILD_INFO: FamilyDesc = FamilyDesc::gauge(
     "smc_exporter_build_info",
@@ -135,6 +154,7 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
     subscription_families(store, sink);
     super::engines::engine_families(store, sink);
     exporter_families(store, opts, sink);
+    runtime_families(store, sink);
     match opts.process {
         ProcessMetrics::Omit => {}
         ProcessMetrics::Read => process_families(&ProcessStats::read(), sink),
@@ -290,6 +310,19 @@ fn exporter_families(store: &Store, opts: &RenderOptions, sink: &mut impl Metric
         let cut = store.budget(def.family()).map_or(0, |b| b.truncated());
         sink.sample(&[("family", def.family())], Value::Int(cut));
     }
+}
+
+/// The reload and shard gauges of a running daemon.
+fn runtime_families(store: &Store, sink: &mut impl MetricSink) {
+    let Some(rt) = &store.runtime else { return };
+    sink.family(&RELOAD_SUCCESSFUL);
+    sink.sample(&[], Value::Int(u64::from(rt.reload_ok())));
+    sink.family(&RELOAD_SUCCESS_TIME);
+    sink.sample(&[], Value::Float(rt.reload_success_ms() as f64 / 1000.0));
+    sink.family(&SHARD_ORDINAL);
+    sink.sample(&[], Value::Int(u64::from(rt.shard_ordinal)));
+    sink.family(&TOTAL_SHARDS);
+    sink.sample(&[], Value::Int(u64::from(rt.total_shards)));
 }
 
 /// The `process_*` families; a value that could not be read is omitted.

@@ -517,14 +517,22 @@ mod tests {
                 "127.0.0.1:0".parse().unwrap(),
             )
             .unwrap();
-            let (store, specs) = crate::app::plan(&cfg);
-            let (_, spec) = specs
-                .into_iter()
-                .find(|(_, s)| s.state.definition == Definition::Connections)
-                .unwrap();
+            let d = Definition::Connections;
+            let fields = cfg.smc[0].group_fields(d);
+            let spec = SubscriptionSpec {
+                state: Arc::new(SubscriptionState::new(
+                    "demo".into(),
+                    "fw".into(),
+                    d,
+                    fields.iter().map(|g| g.label).collect(),
+                )),
+                group_fields: fields,
+                budget: Arc::new(smc_fold::SeriesBudget::new(cfg.max_series_per_family)),
+            };
             let mut settings = cfg.subscription.clone();
             settings.snapshot_settle = SETTLE;
-            let session = SmcSession::new(&cfg.smc[0], store.smcs[0].clone(), &settings).unwrap();
+            let smc = Arc::new(crate::state::SmcState::new("demo".into()));
+            let session = SmcSession::new(&cfg.smc[0], smc, &settings).unwrap();
             World {
                 session,
                 state: spec.state.clone(),

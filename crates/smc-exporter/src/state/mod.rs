@@ -139,31 +139,48 @@ impl Problem {
 
 /// Counters and gauges of one subscription's connection life. All atomics,
 /// but the last problem.
+///
+/// The counters live behind an `Arc` of their own: when a reload changes a
+/// subscription (a new `group_by`), its successor state shares them, so a
+/// counter of the key only goes up for the life of the process.
 #[derive(Debug, Default)]
 pub struct SubscriptionHealth {
     up: AtomicBool,
     ready: AtomicBool,
+    /// The first snapshot completed: `ready` as a signal to wait on.
+    ready_signal: tokio::sync::watch::Sender<bool>,
     last_message_ms: AtomicU64,
+    /// Unix ms when `up` last went from 1 to 0; 0 while up or never up.
+    down_since_ms: AtomicU64,
+    counters: Arc<HealthCounters>,
+}
+
+/// The counters of a subscription key (shared by its successive states).
+#[derive(Debug, Default)]
+struct HealthCounters {
     reconnects: [AtomicU64; ReconnectReason::ALL.len()],
     records: [AtomicU64; Change::ALL.len()],
     message_errors: [AtomicU64; MessageErrorKind::ALL.len()],
     snapshots: AtomicU64,
     unknown_deletes: AtomicU64,
     last_problem: std::sync::Mutex<Option<Problem>>,
-    /// Unix ms when `up` last went from 1 to 0; 0 while up or never up.
-    down_since_ms: AtomicU64,
 }
 
 impl SubscriptionHealth {
     /// The last interruption, if there was one in this process's life.
     pub fn last_problem(&self) -> Option<Problem> {
-        self.last_problem
+        self.counters
+            .last_problem
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
     }
     pub fn set_last_problem(&self, p: Problem) {
-        *self.last_problem.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+        *self
+            .counters
+            .last_problem
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(p);
     }
     /// Reconnects of every reason.
     pub fn reconnects_total(&self) -> u64 {
@@ -199,6 +216,20 @@ impl SubscriptionHealth {
     }
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::Relaxed);
+        self.ready_signal.send_replace(true);
+    }
+    /// Resolves once [`ready`](Self::ready) is true.
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready_signal.subscribe();
+        // Err: the sender is gone, which cannot happen while `self` lives.
+        let _ = rx.wait_for(|r| *r).await;
+    }
+    /// A fresh health (not up, not ready) counting into `self`'s counters.
+    fn successor(&self) -> SubscriptionHealth {
+        SubscriptionHealth {
+            counters: Arc::clone(&self.counters),
+            ..SubscriptionHealth::default()
+        }
     }
     /// Unix time in milliseconds of the last message received, or of the
     /// first connection if no message arrived since; 0 before that.
@@ -217,39 +248,41 @@ impl SubscriptionHealth {
                 .compare_exchange(0, unix_ms, Ordering::Relaxed, Ordering::Relaxed);
     }
     pub fn reconnects(&self, r: ReconnectReason) -> u64 {
-        self.reconnects[r.index()].load(Ordering::Relaxed)
+        self.counters.reconnects[r.index()].load(Ordering::Relaxed)
     }
     pub fn inc_reconnect(&self, r: ReconnectReason) {
-        self.reconnects[r.index()].fetch_add(1, Ordering::Relaxed);
+        self.counters.reconnects[r.index()].fetch_add(1, Ordering::Relaxed);
     }
     pub fn records(&self, c: Change) -> u64 {
-        self.records[c.index()].load(Ordering::Relaxed)
+        self.counters.records[c.index()].load(Ordering::Relaxed)
     }
     pub fn add_records(&self, c: Change, n: u64) {
-        self.records[c.index()].fetch_add(n, Ordering::Relaxed);
+        self.counters.records[c.index()].fetch_add(n, Ordering::Relaxed);
     }
     pub fn message_errors(&self, k: MessageErrorKind) -> u64 {
-        self.message_errors[k as usize].load(Ordering::Relaxed)
+        self.counters.message_errors[k as usize].load(Ordering::Relaxed)
     }
     pub fn inc_message_error(&self, k: MessageErrorKind) {
         self.add_message_errors(k, 1);
     }
     pub fn add_message_errors(&self, k: MessageErrorKind, n: u64) {
-        self.message_errors[k as usize].fetch_add(n, Ordering::Relaxed);
+        self.counters.message_errors[k as usize].fetch_add(n, Ordering::Relaxed);
     }
     /// Completed snapshots (initial sync and every resync).
     pub fn snapshots(&self) -> u64 {
-        self.snapshots.load(Ordering::Relaxed)
+        self.counters.snapshots.load(Ordering::Relaxed)
     }
     pub fn inc_snapshots(&self) {
-        self.snapshots.fetch_add(1, Ordering::Relaxed);
+        self.counters.snapshots.fetch_add(1, Ordering::Relaxed);
     }
     /// Deletes of keys the table did not hold.
     pub fn unknown_deletes(&self) -> u64 {
-        self.unknown_deletes.load(Ordering::Relaxed)
+        self.counters.unknown_deletes.load(Ordering::Relaxed)
     }
     pub fn add_unknown_deletes(&self, n: u64) {
-        self.unknown_deletes.fetch_add(n, Ordering::Relaxed);
+        self.counters
+            .unknown_deletes
+            .fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -265,8 +298,9 @@ pub struct SubscriptionState {
     /// The state-family lines of a recent snapshot, rendered by a scrape.
     lines: ArcSwapOption<SeriesLines>,
     pub health: SubscriptionHealth,
-    /// `subscription.state_max_staleness`: see [`Self::state_withdrawn`].
-    max_staleness: Option<std::time::Duration>,
+    /// `subscription.state_max_staleness` in ms, 0 = off: see
+    /// [`Self::state_withdrawn`].
+    max_staleness_ms: AtomicU64,
 }
 
 impl SubscriptionState {
@@ -284,25 +318,48 @@ impl SubscriptionState {
             published: ArcSwap::from_pointee(Published::default()),
             lines: ArcSwapOption::empty(),
             health: SubscriptionHealth::default(),
-            max_staleness: None,
+            max_staleness_ms: AtomicU64::new(0),
         }
     }
 
-    /// Withdraw the state series after `limit` without a healthy connection.
-    pub fn with_max_staleness(mut self, limit: Option<std::time::Duration>) -> Self {
-        self.max_staleness = limit;
+    /// Withdraw the state series after `limit` without a healthy
+    /// connection (`None`: never).
+    pub fn with_max_staleness(self, limit: Option<std::time::Duration>) -> Self {
+        self.set_max_staleness(limit);
         self
+    }
+    pub fn set_max_staleness(&self, limit: Option<std::time::Duration>) {
+        let ms = limit.map_or(0, |l| {
+            u64::try_from(l.as_millis()).unwrap_or(u64::MAX).max(1)
+        });
+        self.max_staleness_ms.store(ms, Ordering::Relaxed);
     }
 
     /// True when the state series are not served at `now_ms`: a staleness
     /// limit is set and the subscription has been down for longer (its
     /// health series are served all the same, so alerts see it).
     pub fn state_withdrawn(&self, now_ms: u64) -> bool {
-        match (self.max_staleness, self.health.down_since_ms()) {
-            (Some(limit), Some(since)) => {
-                u128::from(now_ms.saturating_sub(since)) > limit.as_millis()
-            }
-            _ => false,
+        match (
+            self.max_staleness_ms.load(Ordering::Relaxed),
+            self.health.down_since_ms(),
+        ) {
+            (0, _) | (_, None) => false,
+            (limit, Some(since)) => now_ms.saturating_sub(since) > limit,
+        }
+    }
+
+    /// The state of the same key after a reload changed its labels: nothing
+    /// published yet, not ready, but the counters are `self`'s (shared).
+    pub fn successor(&self, group_labels: Arc<[&'static str]>) -> Self {
+        SubscriptionState {
+            smc: self.smc.clone(),
+            target: self.target.clone(),
+            definition: self.definition,
+            group_labels,
+            published: ArcSwap::from_pointee(Published::default()),
+            lines: ArcSwapOption::empty(),
+            health: self.health.successor(),
+            max_staleness_ms: AtomicU64::new(self.max_staleness_ms.load(Ordering::Relaxed)),
         }
     }
 
@@ -400,8 +457,10 @@ impl SmcState {
     }
 }
 
-/// Everything a scrape renders. Built once at start-up; its members are shared
-/// with the tasks that update them.
+/// Everything a scrape renders: one immutable set of states, built at
+/// start-up and again by every change of the plan (a reload, discovery);
+/// its members are shared with the tasks that update them. A running
+/// exporter serves it through a [`LiveStore`].
 #[derive(Debug, Default)]
 pub struct Store {
     pub smcs: Vec<Arc<SmcState>>,
@@ -411,6 +470,112 @@ pub struct Store {
     /// Per SMC whose engines are polled over REST: what the poll found
     /// (`smc_engine_node_*`, `smc_discovered_engines`, `smc_discovery_runs_total`).
     pub engines: Vec<Arc<engines::EngineState>>,
+    /// The running daemon's own status (reloads, shard); `None` in a store
+    /// built by hand (tests, benches), whose exposition then has none of
+    /// those families.
+    pub runtime: Option<Arc<RuntimeInfo>>,
+}
+
+/// The store a running exporter serves: swapped in one step when the plan
+/// changes, so a scrape sees the old set or the new one, never a mix. It
+/// also carries the way to ask the exporter for a reload (`POST /-/reload`).
+#[derive(Debug, Default)]
+pub struct LiveStore {
+    current: ArcSwap<Store>,
+    reload: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
+}
+
+/// A reload request: answered with `Ok` once applied, or with the one-line
+/// reason the new configuration was refused.
+pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+impl LiveStore {
+    pub fn new(store: Store) -> Self {
+        LiveStore {
+            current: ArcSwap::from_pointee(store),
+            reload: std::sync::OnceLock::new(),
+        }
+    }
+    /// Serve a store that is shared already (tests, benches).
+    pub fn from_arc(store: Arc<Store>) -> Self {
+        LiveStore {
+            current: ArcSwap::new(store),
+            reload: std::sync::OnceLock::new(),
+        }
+    }
+    /// The current set (one atomic load and a refcount).
+    pub fn load(&self) -> Arc<Store> {
+        self.current.load_full()
+    }
+    /// Serve `store` from now on.
+    pub fn swap(&self, store: Store) {
+        self.current.store(Arc::new(store));
+    }
+    /// Where reload requests go (set once, by the exporter that can reload).
+    pub fn set_reloader(&self, tx: tokio::sync::mpsc::Sender<ReloadRequest>) {
+        let _ = self.reload.set(tx);
+    }
+    /// Ask for a reload. The receiver fails if the exporter stopped before
+    /// answering. Reloads run one at a time; a few wait in line, more are
+    /// refused as busy.
+    pub fn request_reload(
+        &self,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<(), String>>, &'static str> {
+        let tx = self
+            .reload
+            .get()
+            .ok_or("this exporter was not started from a configuration file; nothing to reload")?;
+        let (answer, rx) = tokio::sync::oneshot::channel();
+        tx.try_send(answer)
+            .map_err(|_| "reloads are already queued; try again later")?;
+        Ok(rx)
+    }
+}
+
+impl From<Store> for LiveStore {
+    fn from(s: Store) -> Self {
+        LiveStore::new(s)
+    }
+}
+
+/// The daemon's status that is not a subscription's: the last reload and
+/// the shard it serves.
+#[derive(Debug)]
+pub struct RuntimeInfo {
+    reload_ok: AtomicBool,
+    reload_success_ms: AtomicU64,
+    /// `--shard` (0 when not sharded).
+    pub shard_ordinal: u32,
+    /// `--total-shards` (1 when not sharded).
+    pub total_shards: u32,
+}
+
+impl RuntimeInfo {
+    /// The configuration loaded at start (at `unix_ms`) counts as a
+    /// successful load, as in Prometheus.
+    pub fn new(shard_ordinal: u32, total_shards: u32, unix_ms: u64) -> Self {
+        RuntimeInfo {
+            reload_ok: AtomicBool::new(true),
+            reload_success_ms: AtomicU64::new(unix_ms),
+            shard_ordinal,
+            total_shards,
+        }
+    }
+    /// Whether the last reload attempt succeeded.
+    pub fn reload_ok(&self) -> bool {
+        self.reload_ok.load(Ordering::Relaxed)
+    }
+    /// Unix time in milliseconds of the last successful (re)load.
+    pub fn reload_success_ms(&self) -> u64 {
+        self.reload_success_ms.load(Ordering::Relaxed)
+    }
+    pub fn reload_succeeded(&self, unix_ms: u64) {
+        self.reload_success_ms.store(unix_ms, Ordering::Relaxed);
+        self.reload_ok.store(true, Ordering::Relaxed);
+    }
+    pub fn reload_failed(&self) {
+        self.reload_ok.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Store {

@@ -42,7 +42,7 @@ async fn cap_at_family_size_drops_nothing_across_resync() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     while pair
         .exporter
-        .store
+        .store()
         .subscriptions
         .iter()
         .any(|s| s.health.snapshots() < 2)

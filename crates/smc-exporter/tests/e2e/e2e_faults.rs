@@ -487,7 +487,7 @@ async fn bad_frames_are_counted_and_skipped() {
             }
         };
         // Exactly the injected frames are counted, each on its subscription.
-        for s in &pair.exporter.store.subscriptions {
+        for s in &pair.exporter.store().subscriptions {
             let (t, d) = (&*s.target, s.definition.label());
             let expected = hit.iter().filter(|h| h.0 == t && h.1 == d).count() as f64;
             let got = total_for(&after, t, d);

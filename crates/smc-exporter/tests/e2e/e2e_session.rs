@@ -189,7 +189,7 @@ async fn refused_upgrades_back_off_and_every_session_is_logged_out() {
     })
     .await;
     let http = smc_lab::http::client();
-    let subs = x.store.subscriptions.len();
+    let subs = x.store().subscriptions.len();
     assert_eq!(
         subs, 74,
         "2 SMCs × (5 engines × 7 definitions + 2 alert domains)"
@@ -246,7 +246,7 @@ async fn refused_upgrades_back_off_and_every_session_is_logged_out() {
     )
     .await;
     let errors: Vec<Option<String>> = x
-        .store
+        .store()
         .smcs
         .iter()
         .map(|s| s.last_error().map(|e| e.to_string()))
@@ -294,7 +294,7 @@ async fn refused_upgrades_back_off_and_every_session_is_logged_out() {
             logins[i]
         );
         assert_eq!(smc_value(&after, "smc_login_failures_total", smc), 0.0);
-        assert_eq!(x.store.smcs[i].last_error(), None, "{smc}");
+        assert_eq!(x.store().smcs[i].last_error(), None, "{smc}");
         issued += logins[i] as usize;
     }
     // Every replaced session was logged out; the two current ones are live.
@@ -371,7 +371,7 @@ async fn unreachable_smc_is_down_within_one_backoff_cycle() {
         0.0
     );
     assert_eq!(smc_value(&down, "smc_login_failures_total", &smc), 0.0);
-    let err = x.store.smcs[0].last_error().unwrap_or_default();
+    let err = x.store().smcs[0].last_error().unwrap_or_default();
     assert!(err.starts_with("SMC unreachable: "), "{err}");
     // The SMC comes back (same world seed, so the same API key), without
     // the old session: one re-login, everything up again.
@@ -385,7 +385,7 @@ async fn unreachable_smc_is_down_within_one_backoff_cycle() {
     )
     .await
     .unwrap();
-    let subs = x.store.subscriptions.len() as f64;
+    let subs = x.store().subscriptions.len() as f64;
     let s = wait_for(
         &http,
         x.addr(),
@@ -397,7 +397,7 @@ async fn unreachable_smc_is_down_within_one_backoff_cycle() {
     .await;
     assert_eq!(smc_value(&s, "smc_logins_total", &smc), 2.0);
     assert_eq!(smc_value(&s, "smc_login_failures_total", &smc), 0.0);
-    assert_eq!(x.store.smcs[0].last_error(), None);
+    assert_eq!(x.store().smcs[0].last_error(), None);
     wait_for(
         &http,
         x.addr(),
@@ -491,7 +491,7 @@ async fn connection_failures_during_login_are_connect_errors_on_the_shared_sched
         "{connect_errors} connect_error reconnects for {attempts} attempts"
     );
     assert_eq!(smc_value(&s, "smc_up", smc), 0.0);
-    let err = x.store.smcs[0].last_error().unwrap_or_default();
+    let err = x.store().smcs[0].last_error().unwrap_or_default();
     assert!(err.starts_with("SMC unreachable: "), "{err}");
     x.shutdown().await;
     acceptor.abort();
@@ -520,14 +520,14 @@ async fn silent_socket_is_neither_up_nor_ready_and_its_silence_is_visible() {
     let mut cfg = config::demo(&sim.url(), &w.api_key, &w.engines, &w.alert_domains, addr).unwrap();
     fast(&mut cfg);
     let x = Exporter::start(&cfg, l).await.unwrap();
-    let subs = x.store.subscriptions.len();
+    let subs = x.store().subscriptions.len();
     let quiet = |s: &Samples| {
         assert_eq!(
             total(s, "smc_subscription_up", None),
             0.0,
             "a subscription whose socket never answered is up"
         );
-        assert!(!x.store.ready(), "ready although no socket ever answered");
+        assert!(!x.store().ready(), "ready although no socket ever answered");
     };
     let first = wait_for(
         &http,
@@ -639,7 +639,7 @@ async fn refused_logins_cost_one_reconnect_per_attempt_and_recovery_follows_the_
     )
     .await;
     let gate_opened = Instant::now();
-    let subs = pair.exporter.store.subscriptions.len() as f64;
+    let subs = pair.exporter.store().subscriptions.len() as f64;
     let all_up = wait_for(
         &pair.http,
         addr,

@@ -204,7 +204,7 @@ async fn next_upgrade(fake: &mut FakeSmc) -> Instant {
 
 /// Reconnects of the only subscription, by reason label, non-zero only.
 fn reconnects(x: &Exporter) -> Vec<(&'static str, u64)> {
-    let h = &x.store.subscriptions[0].health;
+    let h = &x.store().subscriptions[0].health;
     ReconnectReason::ALL
         .iter()
         .map(|r| (r.label(), h.reconnects(*r)))
@@ -362,9 +362,9 @@ async fn one_relogin_when_sessions_expire(token_auth: bool) {
     .await;
     pair.ready().await;
     pair.converge().await;
-    let subs = pair.exporter.store.subscriptions.len();
+    let subs = pair.exporter.store().subscriptions.len();
     assert!(subs > 10, "many subscriptions share the session: {subs}");
-    let smc = &pair.exporter.store.smcs[0];
+    let smc = &pair.exporter.store().smcs[0];
     assert_eq!(smc.logins(), 1);
 
     assert_eq!(pair.sim.expire_sessions(), 1);
@@ -375,7 +375,7 @@ async fn one_relogin_when_sessions_expire(token_auth: bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while pair
         .exporter
-        .store
+        .store()
         .subscriptions
         .iter()
         .any(|s| s.health.snapshots() < 2)

@@ -25,7 +25,7 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
         );
     }
     let samples = parse_samples(&pair.metrics().await);
-    for s in &pair.exporter.store.subscriptions {
+    for s in &pair.exporter.store().subscriptions {
         let key = (
             "smc_subscription_up".to_string(),
             [
@@ -61,7 +61,7 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
 
     // After the simulator drops every connection, with changes during the outage.
     let dropped = pair.sim.drop_connections();
-    assert_eq!(dropped, pair.exporter.store.subscriptions.len());
+    assert_eq!(dropped, pair.exporter.store().subscriptions.len());
     pair.sim.churn(300);
     pair.converge().await;
     let after_drop = parse_samples(&pair.metrics().await);
@@ -74,7 +74,7 @@ async fn snapshot_churn_and_reconnect_match_ground_truth() {
         reconnects >= dropped as f64,
         "every dropped subscription reconnected: {reconnects}"
     );
-    for s in &pair.exporter.store.subscriptions {
+    for s in &pair.exporter.store().subscriptions {
         assert!(
             s.health.snapshots() >= 2,
             "{}/{} resynced",

@@ -21,5 +21,6 @@ mod e2e_truth;
 mod landing_browser;
 mod log_forging;
 mod priority;
+mod reload;
 mod secrets;
 mod signals;

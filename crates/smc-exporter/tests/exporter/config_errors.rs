@@ -232,14 +232,24 @@ fn each_mistake_gets_its_exact_message() {
             "smc[0].api_key: must not be empty",
         ),
         (
-            "engines missing",
-            smc_with("engines = [\"fw1\"]", ""),
-            "smc[0].engines: required key is missing (list the engine or cluster names to monitor)",
+            "bad engines_match regex",
+            smc_with("engines = [\"fw1\"]", "engines_match = \"fw-(\""),
+            "smc[0].engines_match: invalid regex: error: unclosed group",
+        ),
+        (
+            "bad engines_exclude regex",
+            smc_with("engines = [\"fw1\"]", "engines_exclude = \"*lab\""),
+            "smc[0].engines_exclude: invalid regex: error: repetition operator missing expression",
+        ),
+        (
+            "zero discovery_interval",
+            smc_with("engines = [\"fw1\"]", "discovery_interval = \"0s\""),
+            "smc[0].discovery_interval: must be greater than 0",
         ),
         (
             "empty engines",
             smc_with("engines = [\"fw1\"]", "engines = []"),
-            "smc[0].engines: must list at least one engine or cluster name",
+            "smc[0].engines: must list at least one engine or cluster name (omit it to discover the SMC's engines)",
         ),
         (
             "duplicate engine",

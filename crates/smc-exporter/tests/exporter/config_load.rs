@@ -349,3 +349,37 @@ fn example_documents_every_groupable_label() {
         assert_eq!(cols[2], allowed.join(" "), "{d}");
     }
 }
+
+#[test]
+fn engines_may_be_omitted_for_discovery_with_anchored_filters() {
+    let toml = MINIMAL.replace(
+        "engines = [\"fw1\", \"fw2\"]",
+        "engines_match = \"fw-.*\"\nengines_exclude = \"fw-lab\\\\d\"\ndiscovery_interval = \"30s\"",
+    );
+    let (_dir, c) = load_str(&toml);
+    let s = &c.smc[0];
+    assert!(s.discovers_engines());
+    assert!(s.alert_domains.is_empty());
+    assert_eq!(s.discovery_interval, Duration::from_secs(30));
+    // Both regexes match the whole name.
+    assert!(s.engine_selected("fw-001"));
+    assert!(!s.engine_selected("xfw-001"));
+    assert!(!s.engine_selected("fw-lab1"));
+    assert!(s.engine_selected("fw-lab12"));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    // Default interval: 5 minutes.
+    let (_dir, c) = load_str(&MINIMAL.replace("engines = [\"fw1\", \"fw2\"]", ""));
+    assert_eq!(c.smc[0].discovery_interval, Duration::from_secs(300));
+    assert!(c.smc[0].engine_selected("anything"));
+}
+
+#[test]
+fn engine_filters_beside_a_listed_engines_are_warned() {
+    let (_dir, c) = load_str(&format!("{MINIMAL}engines_match = \"fw1\"\n"));
+    assert_eq!(
+        c.warnings,
+        [
+            "smc[0].engines_match: has no effect: engines is listed, so the SMC's engines are not discovered"
+        ]
+    );
+}

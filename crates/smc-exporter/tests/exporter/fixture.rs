@@ -160,6 +160,7 @@ pub fn store() -> Store {
         .collect();
 
     Store {
+        runtime: None,
         smcs: vec![a, b],
         subscriptions: vec![conns, blocks, alerts, routes],
         budgets,

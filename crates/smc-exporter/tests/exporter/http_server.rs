@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, ALLOW, CONTENT_ENCODING, CONTENT_TYPE, VARY};
 use smc_exporter::http::{HttpError, ServerOptions, serve, serve_with};
 use smc_exporter::metrics::{Format, render_with};
-use smc_exporter::state::Store;
+use smc_exporter::state::{LiveStore, Store};
 use smc_protocol::Definition;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -37,15 +37,11 @@ async fn start_with(store: Store, opts: Option<ServerOptions>) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let store = Arc::new(store);
+    let live = Arc::new(LiveStore::from_arc(Arc::clone(&store)));
     let shutdown = CancellationToken::new();
     let task = match opts {
-        None => tokio::spawn(serve(listener, Arc::clone(&store), shutdown.clone())),
-        Some(o) => tokio::spawn(serve_with(
-            listener,
-            Arc::clone(&store),
-            o,
-            shutdown.clone(),
-        )),
+        None => tokio::spawn(serve(listener, Arc::clone(&live), shutdown.clone())),
+        Some(o) => tokio::spawn(serve_with(listener, Arc::clone(&live), o, shutdown.clone())),
     };
     Server {
         base: format!("http://{addr}"),
@@ -180,10 +176,54 @@ async fn wrong_method_is_405_with_allow() {
 #[tokio::test]
 async fn unknown_path_is_404() {
     let srv = start(crate::fixture::store()).await;
-    for path in ["/nope", "/metrics/", "/-/reload", "/favicon.ico"] {
+    for path in ["/nope", "/metrics/", "/-/reload/", "/favicon.ico"] {
         let r = srv.client.get(srv.url(path)).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
     }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reload_is_forbidden_unless_the_lifecycle_api_is_enabled() {
+    // The default, as Prometheus's --web.enable-lifecycle: whoever reaches
+    // the port cannot make the exporter re-read its files.
+    let srv = start_with(crate::fixture::store(), Some(ServerOptions::default())).await;
+    let r = srv.client.post(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(r.text().await.unwrap(), "Lifecycle API is not enabled.\n");
+    let r = srv.client.get(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reload_is_post_only_and_says_when_there_is_nothing_to_reload() {
+    let opts = ServerOptions {
+        enable_lifecycle: true,
+        ..ServerOptions::default()
+    };
+    let srv = start_with(crate::fixture::store(), Some(opts)).await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let r = srv
+            .client
+            .request(method.clone(), srv.url("/-/reload"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(r.headers()["allow"], "POST", "{method}");
+    }
+    // A store without a reloader (no config file behind it).
+    let r = srv.client.post(srv.url("/-/reload")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        r.text().await.unwrap(),
+        "this exporter was not started from a configuration file; nothing to reload\n"
+    );
     srv.stop().await;
 }
 
@@ -348,6 +388,7 @@ async fn concurrent_scrapes_are_byte_identical_to_a_direct_render() {
     let opts = ServerOptions {
         max_requests: 0,
         render: crate::fixture::GOLDEN,
+        ..ServerOptions::default()
     };
     let srv = start_with(crate::fixture::store(), Some(opts)).await;
     let expected = |f| render_with(&srv.store, f, &crate::fixture::GOLDEN);

@@ -49,6 +49,7 @@ fn fold_and_render(rows: &[(String, String)]) -> (Store, String) {
     ));
     sub.publish(table.publish());
     let store = Store {
+        runtime: None,
         smcs: vec![Arc::new(SmcState::new("smc".into()))],
         subscriptions: vec![sub],
         budgets: Definition::ALL

@@ -84,6 +84,49 @@ fn every_group_by_option_is_documented() {
 }
 
 #[test]
+fn the_running_daemons_families_are_documented() {
+    let docs = docs();
+    let mut store = crate::fixture::store();
+    store.runtime = Some(std::sync::Arc::new(smc_exporter::state::RuntimeInfo::new(
+        1,
+        3,
+        1_700_000_000_500,
+    )));
+    let text = render_with(&store, Format::Text, &crate::fixture::GOLDEN);
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("smc_exporter_config_")
+                || l.starts_with("smc_exporter_shard")
+                || l.starts_with("smc_exporter_total")
+        })
+        .collect();
+    assert_eq!(
+        samples,
+        [
+            "smc_exporter_config_last_reload_successful 1",
+            "smc_exporter_config_last_reload_success_timestamp_seconds 1700000000.5",
+            "smc_exporter_shard_ordinal 1",
+            "smc_exporter_total_shards 3",
+        ]
+    );
+    for l in samples {
+        let f = l.split(' ').next().unwrap();
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+    // A store built by hand has none of them.
+    let plain = render_with(
+        &crate::fixture::store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    assert!(!plain.contains("smc_exporter_config_"));
+}
+
+#[test]
 fn every_engine_family_and_value_is_documented() {
     use smc_exporter::metrics::engines::{NODE_STATES, NODE_STATUSES};
     use smc_exporter::state::engines::DiscoveryResult;

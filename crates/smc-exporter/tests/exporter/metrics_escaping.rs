@@ -44,6 +44,7 @@ proptest! {
     fn label_values_round_trip(target in "\\PC*", node in any::<String>(), state in "[\\\\\"\n a-z]{0,12}") {
         let sub = crate::fixture::sub("smc-a", &target, Definition::Connections, &["node", "protocol", "state"], &[(&[&node, "TCP", &state], 1)], 1);
         let store = Store {
+        runtime: None,
             smcs: vec![Arc::new(SmcState::new("smc-a".into()))],
             subscriptions: vec![sub],
             budgets: Vec::new(),

@@ -1,0 +1,486 @@
+//! The reconciler: the one place that turns a change of [`Plan`] into
+//! started, restarted and cancelled tasks, and a new [`Store`] swapped in
+//! whole.
+//!
+//! - Unchanged keys keep their task, socket, table and counters.
+//! - Removed keys are cancelled (abort, close) and leave the store at once,
+//!   so the next scrape no longer shows them.
+//! - Added keys start with a fresh state.
+//! - A changed key (a new `group_by`, a new series limit) starts its
+//!   successor beside it: a new state (sharing the key's counters) on a task
+//!   of its own. The old state keeps being served until the successor's
+//!   first snapshot completes; then the successor is swapped in and the old
+//!   task cancelled (no dip).
+//! - An SMC whose connection changed (url, key, TLS, domain, API version,
+//!   `[subscription]` timing) gets a new session: its subscriptions with an
+//!   unchanged plan are restarted on it with the same state once their old
+//!   task has closed (their last snapshot stays served until the new one
+//!   completes); the old session is logged out after all its tasks ended.
+//!
+//! Applies are serialized by one lock; every store swap happens under it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use smc_fold::SeriesBudget;
+use smc_protocol::Definition;
+
+use crate::app::plan::{Diff, Plan, SubKey, SubPlan};
+use crate::app::{AppError, CLOSE_GRACE};
+use crate::labels::StateFamily;
+use crate::smc::session::SmcSession;
+use crate::smc::subscription::{self, SubscriptionSpec};
+use crate::state::{LiveStore, RuntimeInfo, SmcState, Store, SubscriptionState};
+
+/// One running subscription task.
+#[derive(Debug)]
+struct Task {
+    state: Arc<SubscriptionState>,
+    token: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+/// A key's served task, and its successor while that one syncs.
+#[derive(Debug)]
+struct RunningSub {
+    served: Task,
+    pending: Option<Task>,
+}
+
+impl RunningSub {
+    fn cancel(&self) {
+        self.served.token.cancel();
+        if let Some(p) = &self.pending {
+            p.token.cancel();
+        }
+    }
+}
+
+/// One SMC's session and the tracker of the tasks that use it.
+#[derive(Debug)]
+struct RunningSmc {
+    session: Arc<SmcSession>,
+    /// Every subscription task on `session`: its logout waits for them.
+    users: TaskTracker,
+}
+
+#[derive(Debug)]
+struct Running {
+    plan: Plan,
+    smcs: BTreeMap<Arc<str>, RunningSmc>,
+    subs: BTreeMap<SubKey, RunningSub>,
+    /// One budget per state family, in `Definition::ALL` order.
+    budgets: Vec<Arc<SeriesBudget>>,
+}
+
+/// Applies plans; see the module documentation.
+#[derive(Debug)]
+pub struct Reconciler {
+    running: tokio::sync::Mutex<Running>,
+    live: Arc<LiveStore>,
+    runtime: Arc<RuntimeInfo>,
+    shutdown: CancellationToken,
+    /// Every subscription task and successor watch.
+    tasks: TaskTracker,
+    /// Logouts of replaced or removed sessions.
+    retired: TaskTracker,
+}
+
+fn budgets_for(max: usize) -> Vec<Arc<SeriesBudget>> {
+    Definition::ALL
+        .iter()
+        .map(|_| Arc::new(SeriesBudget::new(max)))
+        .collect()
+}
+
+fn new_session(
+    plan: &Plan,
+    name: &Arc<str>,
+    state: Arc<SmcState>,
+) -> Result<Arc<SmcSession>, AppError> {
+    let cfg = plan
+        .smcs
+        .get(name)
+        .ok_or_else(|| AppError::Internal(format!("smc {name:?} is not in the plan")))?;
+    SmcSession::new(cfg, state, &plan.subscription)
+        .map(Arc::new)
+        .map_err(|source| AppError::Session {
+            smc: cfg.name.clone(),
+            source,
+        })
+}
+
+fn sub_state(key: &SubKey, sp: &SubPlan) -> Arc<SubscriptionState> {
+    Arc::new(SubscriptionState::new(
+        key.smc.clone(),
+        key.target.clone(),
+        key.definition,
+        labels_of(sp),
+    ))
+}
+
+fn labels_of(sp: &SubPlan) -> Arc<[&'static str]> {
+    sp.group_fields.iter().map(|g| g.label).collect()
+}
+
+impl Reconciler {
+    /// Start `plan`: its sessions and subscriptions, and the store.
+    pub fn start(
+        plan: Plan,
+        live: Arc<LiveStore>,
+        runtime: Arc<RuntimeInfo>,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Reconciler>, AppError> {
+        let mut smcs = BTreeMap::new();
+        for name in &plan.smc_order {
+            let state = Arc::new(SmcState::new(name.clone()));
+            let session = new_session(&plan, name, state)?;
+            smcs.insert(
+                name.clone(),
+                RunningSmc {
+                    session,
+                    users: TaskTracker::new(),
+                },
+            );
+        }
+        let budgets = budgets_for(plan.max_series_per_family);
+        let r = Arc::new(Reconciler {
+            running: tokio::sync::Mutex::new(Running {
+                plan: plan.clone(),
+                smcs,
+                subs: BTreeMap::new(),
+                budgets,
+            }),
+            live,
+            runtime,
+            shutdown,
+            tasks: TaskTracker::new(),
+            retired: TaskTracker::new(),
+        });
+        // Nothing else holds the lock yet.
+        let mut running = r
+            .running
+            .try_lock()
+            .map_err(|_| AppError::Internal("reconciler busy at start".into()))?;
+        for key in &plan.order {
+            if let Some(sp) = plan.subs.get(key) {
+                let task = r.spawn(&running, key, sub_state(key, sp), sp)?;
+                running.subs.insert(
+                    key.clone(),
+                    RunningSub {
+                        served: task,
+                        pending: None,
+                    },
+                );
+            }
+        }
+        r.publish(&running);
+        drop(running);
+        Ok(r)
+    }
+
+    /// The sessions now in use (for the logout at shutdown).
+    pub async fn sessions(&self) -> Vec<Arc<SmcSession>> {
+        let running = self.running.lock().await;
+        running.smcs.values().map(|s| s.session.clone()).collect()
+    }
+
+    /// Every task this reconciler started (subscriptions, successor watches).
+    pub fn tasks(&self) -> &TaskTracker {
+        &self.tasks
+    }
+
+    /// Logouts of sessions replaced or removed by a reload.
+    pub fn retired(&self) -> &TaskTracker {
+        &self.retired
+    }
+
+    /// Turn the running plan into `new`. On `Err` (a new session could not
+    /// be built, e.g. an unreadable CA file) nothing changed.
+    pub async fn apply(self: &Arc<Self>, new: Plan) -> Result<Diff, AppError> {
+        let mut running = self.running.lock().await;
+        let diff = Plan::diff(&running.plan, &new);
+        if diff.is_empty() {
+            running.plan = new;
+            self.publish(&running);
+            return Ok(diff);
+        }
+        // Everything that can fail, before anything changes.
+        let mut sessions = BTreeMap::new();
+        for name in diff.sessions.to_add.iter().chain(&diff.sessions.to_change) {
+            let state = running
+                .smcs
+                .get(name)
+                .map(|s| s.session.state.clone())
+                .unwrap_or_else(|| Arc::new(SmcState::new(name.clone())));
+            sessions.insert(name.clone(), new_session(&new, name, state)?);
+        }
+        let old_plan = std::mem::replace(&mut running.plan, new);
+        if old_plan.max_series_per_family != running.plan.max_series_per_family {
+            running.budgets = budgets_for(running.plan.max_series_per_family);
+        }
+        for key in &diff.subscriptions.to_remove {
+            if let Some(sub) = running.subs.remove(key) {
+                sub.cancel();
+            }
+        }
+        let mut stopped = self.replace_sessions(&mut running, &diff, sessions).await;
+        for key in &diff.subscriptions.to_change {
+            self.change(&mut running, key, &old_plan, &mut stopped)?;
+        }
+        for key in &diff.subscriptions.to_add {
+            if let Some(sp) = running.plan.subs.get(key).cloned() {
+                let task = self.spawn(&running, key, sub_state(key, &sp), &sp)?;
+                running.subs.insert(
+                    key.clone(),
+                    RunningSub {
+                        served: task,
+                        pending: None,
+                    },
+                );
+            }
+        }
+        self.publish(&running);
+        tracing::info!(
+            added = diff.subscriptions.to_add.len(),
+            changed = diff.subscriptions.to_change.len(),
+            removed = diff.subscriptions.to_remove.len(),
+            new_sessions = diff.sessions.to_add.len() + diff.sessions.to_change.len(),
+            closed_sessions = diff.sessions.to_remove.len(),
+            "plan applied"
+        );
+        Ok(diff)
+    }
+
+    /// Swap in the new sessions; retire the old and removed ones (logged
+    /// out once their tasks ended). Every subscription of a changed session
+    /// is stopped here (and waited for, bounded): the returned states are
+    /// to be restarted on the new session.
+    async fn replace_sessions(
+        &self,
+        running: &mut Running,
+        diff: &Diff,
+        mut sessions: BTreeMap<Arc<str>, Arc<SmcSession>>,
+    ) -> BTreeMap<SubKey, Arc<SubscriptionState>> {
+        for name in &diff.sessions.to_remove {
+            if let Some(old) = running.smcs.remove(name) {
+                self.retire(old);
+            }
+        }
+        let mut stopped = BTreeMap::new();
+        let mut closing = Vec::new();
+        for name in &diff.sessions.to_change {
+            let keys: Vec<SubKey> = running
+                .subs
+                .keys()
+                .filter(|k| k.smc == *name)
+                .cloned()
+                .collect();
+            for key in keys {
+                if let Some(sub) = running.subs.remove(&key) {
+                    sub.cancel();
+                    closing.push(sub.served.handle);
+                    closing.extend(sub.pending.map(|p| p.handle));
+                    stopped.insert(key, sub.served.state);
+                }
+            }
+            if let (Some(session), Some(old)) = (sessions.remove(name), running.smcs.remove(name)) {
+                running.smcs.insert(
+                    name.clone(),
+                    RunningSmc {
+                        session,
+                        users: TaskTracker::new(),
+                    },
+                );
+                self.retire(old);
+            }
+        }
+        for name in &diff.sessions.to_add {
+            if let Some(session) = sessions.remove(name) {
+                running.smcs.insert(
+                    name.clone(),
+                    RunningSmc {
+                        session,
+                        users: TaskTracker::new(),
+                    },
+                );
+            }
+        }
+        // A restarted task shares its state with the old one: wait for that
+        // one to close first (bounded like shutdown).
+        let closed = futures_util::future::join_all(closing);
+        if tokio::time::timeout(CLOSE_GRACE, closed).await.is_err() {
+            tracing::warn!("some subscriptions did not close in time; restarting them anyway");
+        }
+        stopped
+    }
+
+    /// Log out a session once every task that used it has ended.
+    fn retire(&self, old: RunningSmc) {
+        old.users.close();
+        self.retired.spawn(async move {
+            if tokio::time::timeout(CLOSE_GRACE, old.users.wait()).await.is_err() {
+                tracing::warn!(smc = %old.session.state.name, "some subscriptions did not close in time; logging out anyway");
+            }
+            old.session.logout().await;
+        });
+    }
+
+    /// A key in `to_change`. Stopped with its session (in `stopped`): it
+    /// restarts on the new session with its state if its plan is the same,
+    /// else with its successor's, served at once. Otherwise its successor
+    /// starts beside it and is swapped in when its snapshot completes.
+    fn change(
+        self: &Arc<Self>,
+        running: &mut Running,
+        key: &SubKey,
+        old_plan: &Plan,
+        stopped: &mut BTreeMap<SubKey, Arc<SubscriptionState>>,
+    ) -> Result<(), AppError> {
+        let Some(sp) = running.plan.subs.get(key).cloned() else {
+            return Ok(());
+        };
+        let same_plan = old_plan.subs.get(key) == Some(&sp);
+        if let Some(state) = stopped.remove(key) {
+            let state = if same_plan {
+                state
+            } else {
+                Arc::new(state.successor(labels_of(&sp)))
+            };
+            let task = self.spawn(running, key, state, &sp)?;
+            running.subs.insert(
+                key.clone(),
+                RunningSub {
+                    served: task,
+                    pending: None,
+                },
+            );
+            return Ok(());
+        }
+        let Some(served) = running.subs.get(key).map(|s| s.served.state.clone()) else {
+            let task = self.spawn(running, key, sub_state(key, &sp), &sp)?;
+            running.subs.insert(
+                key.clone(),
+                RunningSub {
+                    served: task,
+                    pending: None,
+                },
+            );
+            return Ok(());
+        };
+        let successor = Arc::new(served.successor(labels_of(&sp)));
+        let task = self.spawn(running, key, successor.clone(), &sp)?;
+        let watch = task.token.clone();
+        if let Some(sub) = running.subs.get_mut(key) {
+            if let Some(p) = sub.pending.replace(task) {
+                p.token.cancel();
+            }
+        }
+        let me = Arc::clone(self);
+        let key = key.clone();
+        self.tasks.spawn(async move {
+            tokio::select! {
+                _ = successor.health.wait_ready() => me.promote(&key, &successor).await,
+                _ = watch.cancelled() => {}
+            }
+        });
+        Ok(())
+    }
+
+    /// The successor `state` of `key` completed its snapshot: serve it and
+    /// cancel the task it replaces (unless a later apply replaced it).
+    async fn promote(&self, key: &SubKey, state: &Arc<SubscriptionState>) {
+        let mut running = self.running.lock().await;
+        let Some(sub) = running.subs.get_mut(key) else {
+            return;
+        };
+        if !sub
+            .pending
+            .as_ref()
+            .is_some_and(|p| Arc::ptr_eq(&p.state, state))
+        {
+            return;
+        }
+        if let Some(p) = sub.pending.take() {
+            let old = std::mem::replace(&mut sub.served, p);
+            old.token.cancel();
+        }
+        self.publish(&running);
+    }
+
+    /// Start the task of `key` on its SMC's current session.
+    fn spawn(
+        &self,
+        running: &Running,
+        key: &SubKey,
+        state: Arc<SubscriptionState>,
+        sp: &SubPlan,
+    ) -> Result<Task, AppError> {
+        let smc = running
+            .smcs
+            .get(&key.smc)
+            .ok_or_else(|| AppError::Internal(format!("no session for smc {:?}", key.smc)))?;
+        let budget = running
+            .budgets
+            .get(key.definition.index())
+            .cloned()
+            .ok_or_else(|| AppError::Internal("no series budget".into()))?;
+        // Every (re)start applies the plan's staleness limit (a reload may
+        // change it for states that carry on).
+        state.set_max_staleness(running.plan.subscription.state_max_staleness);
+        let token = self.shutdown.child_token();
+        let spec = SubscriptionSpec {
+            state: state.clone(),
+            group_fields: sp.group_fields.clone(),
+            budget,
+        };
+        let fut = subscription::run(
+            smc.session.clone(),
+            spec,
+            running.plan.subscription.clone(),
+            token.clone(),
+        );
+        let handle = self.tasks.spawn(smc.users.track_future(fut));
+        Ok(Task {
+            state,
+            token,
+            handle,
+        })
+    }
+
+    /// Build the store of what is served now and swap it in.
+    fn publish(&self, running: &Running) {
+        let smcs = running
+            .plan
+            .smc_order
+            .iter()
+            .filter_map(|n| running.smcs.get(n))
+            .map(|s| s.session.state.clone())
+            .collect();
+        let subscriptions = running
+            .plan
+            .order
+            .iter()
+            .filter_map(|k| running.subs.get(k))
+            .map(|s| s.served.state.clone())
+            .collect();
+        let budgets = Definition::ALL
+            .iter()
+            .map(|d| d.family())
+            .zip(running.budgets.iter().cloned())
+            .collect();
+        self.live.swap(Store {
+            smcs,
+            subscriptions,
+            budgets,
+            runtime: Some(self.runtime.clone()),
+            // The engine polls' states (`smc::engine_poll`): none until
+            // discovery is wired to the reconciler.
+            engines: Vec::new(),
+        });
+    }
+}
