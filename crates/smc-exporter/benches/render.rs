@@ -105,6 +105,7 @@ fn store() -> Store {
         smcs: vec![smc],
         subscriptions,
         budgets: vec![(def.family(), budget)],
+        ..Store::default()
     }
 }
 

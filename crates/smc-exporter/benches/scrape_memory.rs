@@ -95,6 +95,7 @@ fn store() -> Store {
         smcs: vec![smc],
         subscriptions,
         budgets,
+        ..Store::default()
     }
 }
 

@@ -3,7 +3,8 @@
 //! * the `smc-lab` binary: `simulate` (a simulated SMC) and `demo` (the
 //!   simulator and the exporter in one process), in [`commands`];
 //! * [`truth`]: the simulator's structured ground truth rendered as the
-//!   state families the exporter should serve;
+//!   state families the exporter should serve; [`engine_truth`]: its
+//!   engines as the engine and node health samples;
 //! * the test kit of the workspace's integration tests and benchmarks: a
 //!   simulator + exporter [`pair`], spawned [`process`]es, [`expo`]sition
 //!   parsing, the HTTP [`http`] client, test certificates ([`pki`]), an SMC [`client`] for the simulator's
@@ -18,6 +19,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod commands;
+pub mod engine_truth;
 pub mod truth;
 
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

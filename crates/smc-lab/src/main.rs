@@ -67,6 +67,10 @@ enum Command {
         /// Ask every client for a certificate signed by this PEM CA.
         #[arg(long, value_name = "PEM", requires = "tls_cert")]
         tls_client_ca: Option<std::path::PathBuf>,
+        /// Number of engines: the five named ones, then fw-006, fw-007, …
+        /// (at most 10000).
+        #[arg(long, default_value_t = 5)]
+        engines: usize,
     },
     /// Run the simulator and the exporter together on loopback.
     Demo {
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             tls_cert,
             tls_key,
             tls_client_ca,
+            engines,
         } => {
             let tls = match sim_tls(tls_cert, tls_key, tls_client_ca) {
                 Ok(t) => t,
@@ -131,6 +136,7 @@ fn main() -> ExitCode {
                     scale,
                     token_auth: auth == SimAuth::Token,
                     tls,
+                    engines,
                     ..SimOptions::default()
                 },
             ))

@@ -17,7 +17,10 @@
 //! randomness reach the data, so a test can compare what an exporter folded
 //! with [`SimServer::truth_tables`]. Each churn step mutates one table entry, appends
 //! one log record and, about one step in ten, creates, updates or deletes a
-//! host or network element.
+//! host or network element; about one step in 25 moves one node of an engine
+//! to another status (Online, Offline, Standby in clusters, Unknown with
+//! state TIMEOUT, No Policy Installed), from a stream of its own, so the
+//! tables are the same with or without it ([`SimServer::engine_truth`]).
 //!
 //! # SMC endpoints
 //!
@@ -25,14 +28,16 @@
 //! |---|---|
 //! | `GET /api` | `{"version":[{"rel","href"}…]}`, no auth |
 //! | `POST /{ver}/login` | `{"domain","authenticationkey"}` → 200 + `Set-Cookie: JSESSIONID` (token mode: `Authorization: <token>`, no cookie); 401 wrong key; 404 unknown `{ver}` |
-//! | `GET /{ver}/api` | entry points (`current_user`, `logout`, `system`, `elements`); 401 without a live session |
+//! | `GET /{ver}/api` | entry points (`current_user`, `logout`, `system`, `elements`, `engine_clusters`); 401 without a live session |
 //! | `GET /{ver}/system/current_user` | 404 (accepted by the official client) |
 //! | `GET /{ver}/system`, `GET /{ver}/system/smc_version` | links / `{"value":"7.1.2 [10455]"}` |
 //! | `PUT /{ver}/logout` | 204, ends the session |
 //! | `GET /{ver}/monitoring/session/socket` | WebSocket upgrade (cookie `JSESSIONID` of a live session, else 401; token mode: `Sec-WebSocket-Protocol` offering `access_token` and a live token, and `access_token` is echoed) |
 //! | `GET /{ver}/monitoring/log/socket` | WebSocket upgrade, same auth: the log socket (`logs.rs`): field-metadata request (`query` without `type`, `detailed` format) → `success` + `fields` (a descriptor for every requested id) + `end`; `stored` → `success`, `status`, `records` lists ≤ 200 (`quantity`, `backwards`, `start_ms`/`end_ms`, `start_record`), `end`; `current` → appended records until abort; bad query → `{"failure"}`, socket stays open |
 //! | `GET /{ver}/notification/socket` | WebSocket upgrade, same auth: `{"context":X}` → `{"success":"Subscribed","subscription_id":N,"context":X}`, then element events (`event` object; `events` list at API ≤ 6.5); `{"unsubscribe":N}` → `{"success":"Unsubscribed","subscription_id":N}` (`notify.rs`) |
-//! | `GET /{ver}/elements/<type>/<id>` | a live element (engines, hosts, networks, routers): `{"name","comment","link":[{"rel":"self","href","type"}]}` plus `address` (host, router) or `ipv4_network` (network); 404 when unknown or deleted |
+//! | `GET /{ver}/elements/engine_clusters`, `GET /{ver}/elements?filter_context=engine_clusters[&filter=F]` | the live engines (`engines.rs`, protocol §9.1): `{"result":[{"name","href","type"}…]}` in world order; `filter`: names containing `F`, case-insensitive; without `filter_context`, `{"result":[]}` |
+//! | `GET /{ver}/elements/<engine>/node[/<nodeid>[/status]]` | a live engine's nodes `{"result":[{"name","href","type"}…]}`, a node element `{"name","nodeid","engine_version","disabled","link":[self, status]}`, or the node's status `{"name","status","state","installed_policy"?,"version","dyn_up","platform","configuration_status"}` (§9.2–9.3; `installed_policy` absent when none); 404 when unknown |
+//! | `GET /{ver}/elements/<type>/<id>` | a live element (engines, hosts, networks, routers): `{"name","comment","link":[{"rel":"self","href","type"}]}` plus `address` (host, router) or `ipv4_network` (network); an engine also has `nodes`: `[{"firewall_node": node}…]` and a `nodes` link; 404 when unknown or deleted |
 //! | `DELETE /{ver}/elements/<kind>/<id>/block_list/<b64 id>` (`blacklist` below 7.0), `…/vpn_sa/<b64 spi>` | 204: the entry leaves its table (subscribers get the `deleted` delta); 404 when unknown or the other naming |
 //!
 //! Every JSON answer has `Content-Type: application/json` exactly (no charset:
@@ -48,7 +53,11 @@
 //!
 //! | method + path | effect |
 //! |---|---|
-//! | `GET /sim/world` | [`WorldInfo`] as JSON: API key, API versions, engines, alert domains |
+//! | `GET /sim/world` | [`WorldInfo`] as JSON: API key, API versions, engines (live now), alert domains |
+//! | `GET /sim/truth/engines` | `{"engines":[`[`EngineTruth`]`…]}`: every live engine (`name`, `type`, `element`) and each node's health (`name`, `nodeid`, `status`, `state`, `installed_policy` or null, `version`, `dyn_up`, `platform`, `configuration_status`) |
+//! | `POST /sim/engines?action=add&name=N[&nodes=K]` | a new engine (`K` 1..=8 nodes, default 1: `single_fw`, else `fw_cluster`) in the first admin domain, with its tables, element (notification `create`) and online nodes → `{"added": engine}`; 400 bad or taken name |
+//! | `POST /sim/engines?action=remove&name=N` | the engine leaves the listing; its element goes (notification `delete`, then 404), its tables go: its open session sockets see their queue close and end, a new query for it answers `{"failure":"Unknown target 'N' for D: no such engine"}` as for any unknown engine → `{"removed":N}`; 404 unknown; 400 for the last engine. Its old log records stay in the history; new ones come from the live engines |
+//! | `POST /sim/nodes?engine=E&node=N&status=S[&state=T]` | set a node's status (`N`: node name or `nodeid`; `S` one of [`NODE_STATUSES`], `T` one of [`NODE_STATES`], default `TIMEOUT` for `Unknown`, else `READY`; `No Policy Installed` drops `installed_policy`) → the node's health; 404 unknown engine/node, 400 bad value |
 //! | `GET /sim/truth?smc=NAME` | the expected state families in Prometheus text 0.0.4 (`smc` label defaults to `sim`), rendered by [`SimOptions::truth_text`]; 501 `{"details","status"}` without one |
 //! | `POST /sim/churn?steps=N` | apply N mutations now → `{"applied":N}` |
 //! | `POST /sim/churn?rate=R` | set the background churn rate (mutations per second, 0 = off) → `{"rate":R}` |
@@ -109,6 +118,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod engines;
 mod fault;
 mod filter;
 mod logs;
@@ -132,6 +142,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use engines::{EngineTruth, NODE_STATES, NODE_STATUSES, NodeHealth};
 pub use fault::KINDS as FAULT_KINDS;
 pub use truth::{TableTruth, TruthRow, TruthText};
 use world::World;
@@ -166,6 +177,11 @@ pub struct SimOptions {
     /// Serve https / wss with this configuration (see [`tls_config`]), and
     /// advertise `https://` hrefs; `None`: plain http.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Number of engines (at least 1; default 5: `Helsinki FW`, `plano-fw`,
+    /// `ngf-1065`, `HQ Cluster`, `DC Cluster`, the same world as ever);
+    /// more are generated after them: `fw-006`, `fw-007`, … (`fw-006` and
+    /// every third after it a two-node cluster).
+    pub engines: usize,
 }
 
 /// A TLS configuration for [`SimOptions::tls`] from PEM text: the server
@@ -217,6 +233,9 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
+/// Most engines [`SimOptions::engines`] may ask for.
+pub const MAX_ENGINES: usize = 10_000;
+
 impl Default for SimOptions {
     fn default() -> Self {
         SimOptions {
@@ -228,6 +247,7 @@ impl Default for SimOptions {
             token_auth: false,
             truth_text: None,
             replay: None,
+            engines: 5,
             tls: None,
         }
     }
@@ -238,7 +258,9 @@ impl Default for SimOptions {
 pub struct WorldInfo {
     pub api_key: String,
     pub api_versions: Vec<String>,
-    /// Engine and cluster names (targets of every definition but ACTIVE_ALERTS).
+    /// Engine and cluster names (targets of every definition but
+    /// ACTIVE_ALERTS): the live ones, in world order (engines come and go
+    /// through `POST /sim/engines`).
     pub engines: Vec<String>,
     /// Admin domain names (targets of ACTIVE_ALERTS).
     pub alert_domains: Vec<String>,
@@ -429,6 +451,15 @@ impl Shared {
         self.world().truth_tables()
     }
 
+    /// [`WorldInfo`] with the engines live now (engines come and go through
+    /// `POST /sim/engines`).
+    pub(crate) fn world_info(&self) -> WorldInfo {
+        WorldInfo {
+            engines: self.world().engine_names(),
+            ..self.info.clone()
+        }
+    }
+
     /// The `GET /sim/truth` text, if a renderer was given.
     pub(crate) fn truth_text(&self, smc: &str) -> Option<String> {
         let r = self.truth_text.as_ref()?;
@@ -508,7 +539,12 @@ pub async fn start(
         ));
     }
     let addr = listener.local_addr()?;
-    let world = World::generate(opts.seed, opts.scale);
+    if !(1..=MAX_ENGINES).contains(&opts.engines) {
+        return Err(SimError::InvalidOption(format!(
+            "engines must be in 1..={MAX_ENGINES}"
+        )));
+    }
+    let world = World::generate_n(opts.seed, opts.scale, opts.engines);
     let info = WorldInfo {
         api_key: opts
             .api_key
@@ -606,7 +642,12 @@ impl SimServer {
     }
 
     pub fn world_info(&self) -> WorldInfo {
-        self.shared.info.clone()
+        self.shared.world_info()
+    }
+
+    /// Every live engine and its nodes' health (same as `GET /sim/truth/engines`).
+    pub fn engine_truth(&self) -> Vec<EngineTruth> {
+        self.shared.world().engine_truth()
     }
 
     /// The ground truth: every table's rows, now.

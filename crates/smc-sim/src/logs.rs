@@ -583,7 +583,8 @@ pub(crate) fn truth(shared: &Shared, backwards: bool) -> Value {
 pub(crate) fn append_now(shared: &Shared, n: usize) -> usize {
     let mut w = shared.world();
     let w = &mut *w;
-    w.logs.append(n, &w.g.engines, w.g.clock)
+    let (engines, clock) = (w.log_engines().to_vec(), w.g.clock);
+    w.logs.append(n, &engines, clock)
 }
 
 // ---------------------------------------------------------------------------

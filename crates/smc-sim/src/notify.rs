@@ -345,6 +345,34 @@ impl Elements {
         Ok(out)
     }
 
+    /// An engine added live: its element, and a `create` event.
+    pub fn add_engine(&mut self, kind: &str, id: u64, name: &str) {
+        let etype: Arc<str> = Arc::from(kind);
+        self.items.insert(
+            (etype.clone(), id),
+            Element {
+                etype: etype.clone(),
+                id,
+                name: name.to_string(),
+                comment: String::new(),
+                address: None,
+                network: None,
+            },
+        );
+        self.notify(&ElementEvent {
+            action: Action::Create,
+            etype,
+            id,
+        });
+    }
+
+    /// An engine removed live: its element goes, with a `delete` event.
+    pub fn remove_engine(&mut self, kind: &str, id: u64) {
+        if let Some(ev) = self.delete(kind, id) {
+            self.notify(&ev);
+        }
+    }
+
     fn notify(&mut self, ev: &ElementEvent) {
         self.subscribers
             .retain(|s| match s.tx.try_send(ev.clone()) {
@@ -391,11 +419,13 @@ pub(crate) fn get_element(
     version: &str,
 ) -> Option<Value> {
     let id = id.parse::<u64>().ok()?;
-    shared
-        .world()
-        .elements
-        .get(etype, id)
-        .map(|e| e.to_json(base, version))
+    let w = shared.world();
+    let mut v = w.elements.get(etype, id)?.to_json(base, version);
+    // An engine's element also lists its nodes (`engines.rs`).
+    if let Some(e) = w.live_engine(&format!("{etype}/{id}")) {
+        crate::engines::add_nodes(&mut v, e, base, version);
+    }
+    Some(v)
 }
 
 /// `DELETE` of a `block_list_href`/`blacklist_href`

@@ -20,7 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use super::{Shared, fault, logs, notify, socket};
+use super::{Shared, engines, fault, logs, notify, socket};
 
 type Resp = Response<Full<Bytes>>;
 
@@ -305,6 +305,7 @@ async fn smc(
                     e("logout", "logout", "PUT"),
                     e("system", "system", "GET"),
                     e("elements", "elements", "GET"),
+                    e("engine_clusters", "elements/engine_clusters", "GET"),
                 ]}),
             )
         }
@@ -322,7 +323,33 @@ async fn smc(
             StatusCode::OK,
             &json!({ "value": format!("{ver}.2 [10455]") }),
         ),
-        (Method::GET, ["elements"]) => json_resp(StatusCode::OK, &json!({ "result": [] })),
+        (Method::GET, ["elements"]) => {
+            let params = query_params(&req);
+            let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+            if param("filter_context") == Some("engine_clusters") {
+                let v = engines::listing(&shared.world(), &base, ver, param("filter"));
+                return json_resp(StatusCode::OK, &v);
+            }
+            json_resp(StatusCode::OK, &json!({ "result": [] }))
+        }
+        (Method::GET, ["elements", "engine_clusters"]) => {
+            let params = query_params(&req);
+            let filter = params
+                .iter()
+                .find(|(n, _)| n == "filter")
+                .map(|(_, v)| v.as_str());
+            json_resp(
+                StatusCode::OK,
+                &engines::listing(&shared.world(), &base, ver, filter),
+            )
+        }
+        (Method::GET, ["elements", etype, id, "node", node @ ..]) => {
+            let element = format!("{etype}/{id}");
+            match engines::node_get(&shared.world(), &element, node, &base, ver) {
+                Some(v) => json_resp(StatusCode::OK, &v),
+                None => error(StatusCode::NOT_FOUND, "No such element"),
+            }
+        }
         (Method::GET, ["elements", etype, id]) => {
             match notify::get_element(&shared, etype, id, &base, ver) {
                 Some(v) => json_resp(StatusCode::OK, &v),
@@ -535,6 +562,40 @@ fn elements<'a>(shared: &Shared, base: &str, param: impl Fn(&str) -> Option<&'a 
     }
 }
 
+/// `POST /sim/engines?action=add&name=N[&nodes=K]` → `{"added": engine}`;
+/// `action=remove&name=N` → `{"removed": N}`.
+fn engine_control<'a>(shared: &Shared, param: impl Fn(&str) -> Option<&'a str>) -> Resp {
+    let name = param("name").unwrap_or("");
+    let r = match param("action").unwrap_or("") {
+        "add" => match param("nodes").unwrap_or("1").parse::<u32>() {
+            Ok(n) => shared
+                .world()
+                .add_engine(name, n)
+                .map(|e| json!({ "added": e })),
+            Err(_) => Err(engines::EngineError::Nodes),
+        },
+        "remove" => shared
+            .world()
+            .remove_engine(name)
+            .map(|()| json!({ "removed": name })),
+        _ => Err(engines::EngineError::Action),
+    };
+    match r {
+        Ok(v) => json_resp(StatusCode::OK, &v),
+        Err(e) => engine_error(&e),
+    }
+}
+
+/// 404 for an unknown engine or node, else 400.
+fn engine_error(e: &engines::EngineError) -> Resp {
+    match e {
+        engines::EngineError::NoEngine(_) | engines::EngineError::NoNode(_) => {
+            error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        _ => error(StatusCode::BAD_REQUEST, &e.to_string()),
+    }
+}
+
 /// `GET /sim/replay`, `POST /sim/replay?phase=N` (replay mode only).
 fn replay_control(shared: &Shared, method: &Method, phase: Option<&str>) -> Resp {
     let Some(replay) = &shared.replay else {
@@ -560,7 +621,7 @@ async fn control(
     let params = query_params(&req);
     let param = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     match (req.method().clone(), rest) {
-        (Method::GET, ["world"]) => match serde_json::to_value(&shared.info) {
+        (Method::GET, ["world"]) => match serde_json::to_value(shared.world_info()) {
             Ok(v) => json_resp(StatusCode::OK, &v),
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
         },
@@ -578,6 +639,22 @@ async fn control(
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
             r
+        }
+        (Method::GET, ["truth", "engines"]) => json_resp(
+            StatusCode::OK,
+            &json!({ "engines": shared.world().engine_truth() }),
+        ),
+        (Method::POST, ["engines"]) => engine_control(shared, param),
+        (Method::POST, ["nodes"]) => {
+            let (engine, node) = (param("engine").unwrap_or(""), param("node").unwrap_or(""));
+            let status = param("status").unwrap_or("");
+            match shared
+                .world()
+                .set_node_status(engine, node, status, param("state"))
+            {
+                Ok(n) => json_resp(StatusCode::OK, &json!(n)),
+                Err(e) => engine_error(&e),
+            }
         }
         (Method::GET, ["table"]) => table(shared, &base_url(&req, local, shared.scheme()), param),
         (Method::POST, ["churn"]) => {

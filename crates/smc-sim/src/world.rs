@@ -17,6 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use smc_protocol::{Change, Definition};
 
+use crate::engines::{
+    EngineError, EngineTruth, HealthRng, NODE_STATES, NODE_STATUSES, NodeHealth, check_name,
+    find_node, set_status, truth,
+};
 use crate::truth::{TableTruth, TruthRow};
 
 /// 2024-01-01 00:00:00 UTC.
@@ -76,6 +80,12 @@ pub(crate) struct Engine {
     pub public_ip: Ipv4Addr,
     /// VPN peer gateways of this engine.
     pub peers: Vec<&'static str>,
+    /// False once removed (`POST /sim/engines?action=remove`): its tables
+    /// and element are gone; the entry stays so table scopes keep their
+    /// indices.
+    pub live: bool,
+    /// Each node's health (`engines.rs`), in `nodes` order.
+    pub health: Vec<crate::engines::NodeHealth>,
 }
 
 /// One row of a session-monitoring table.
@@ -512,38 +522,92 @@ pub(crate) struct Gen {
     pub domains: Vec<String>,
 }
 
-/// The generator state and the session tables of a world from `seed`.
-/// `keep_engines`: use these engines instead of the generated ones (the
-/// generator stream is the same either way).
-fn generate_tables(seed: u64, scale: u32, keep_engines: Option<Vec<Engine>>) -> (Gen, Vec<Table>) {
+/// The five named engines of every world: name, nodes, element type, domain.
+const ENGINE_SPECS: [(&str, u32, &str, &str); 5] = [
+    ("Helsinki FW", 1, "single_fw", "Shared Domain"),
+    ("plano-fw", 1, "single_fw", "Branch Offices"),
+    ("ngf-1065", 1, "single_fw", "Branch Offices"),
+    ("HQ Cluster", 2, "fw_cluster", "Shared Domain"),
+    ("DC Cluster", 2, "fw_cluster", "Shared Domain"),
+];
+
+/// A new engine (health filled in by the world).
+fn new_engine(
+    rng: &mut ChaCha8Rng,
+    i: usize,
+    (name, nodes, _kind, domain): (&str, u32, &str, &str),
+) -> Engine {
+    let mut peers: Vec<&'static str> = PEERS.to_vec();
+    // A deterministic shuffle, then keep 2..=5 peers.
+    for j in (1..peers.len()).rev() {
+        peers.swap(j, rng.random_range(0..=j));
+    }
+    peers.truncate(rng.random_range(2..=5));
+    Engine {
+        name: name.to_string(),
+        nodes: (1..=nodes).map(|n| format!("{name} node {n}")).collect(),
+        element: String::new(),
+        domain: domain.to_string(),
+        site: (10 + i * 10 % 240) as u8,
+        public_ip: Ipv4Addr::new(198, 51, 100 + (i / 35) as u8 % 100, 10 + (i % 35) as u8 * 7),
+        peers,
+        live: true,
+        health: Vec::new(),
+    }
+}
+
+/// The shape of the engine past the five named ones with index `i`:
+/// `fw-006`, `fw-007`, … (`fw-006` and every third after it a two-node cluster), domains alternating.
+fn extra_spec(i: usize) -> (String, u32, &'static str, &'static str) {
+    let cluster = i % 3 == 2;
+    (
+        format!("fw-{:03}", i + 1),
+        if cluster { 2 } else { 1 },
+        if cluster { "fw_cluster" } else { "single_fw" },
+        if i % 2 == 0 {
+            "Shared Domain"
+        } else {
+            "Branch Offices"
+        },
+    )
+}
+
+/// The engines of a world of `count` engines: the first five named ones
+/// (drawn from the table stream `rng`, as they always were), then
+/// generated ones from their own stream, so a world of five is the same
+/// world it always was.
+fn generate_engines(rng: &mut ChaCha8Rng, seed: u64, count: usize) -> Vec<Engine> {
+    let mut engines = Vec::new();
+    for (i, spec) in ENGINE_SPECS.into_iter().enumerate().take(count) {
+        let mut e = new_engine(rng, i, spec);
+        e.site = 10 + i as u8 * 10;
+        e.public_ip = Ipv4Addr::new(198, 51, 100, 10 + i as u8 * 7);
+        e.element = format!("{}/{}", spec.2, rng.random_range(100..2000) * 10 + i as u32);
+        engines.push(e);
+    }
+    let mut extra = ChaCha8Rng::seed_from_u64(seed ^ 0xe4_91e5_0000_0006);
+    for i in ENGINE_SPECS.len()..count {
+        let (name, nodes, kind, domain) = extra_spec(i);
+        let mut e = new_engine(&mut extra, i, (&name, nodes, kind, domain));
+        e.element = format!("{kind}/{}", 50_000 + i);
+        engines.push(e);
+    }
+    engines
+}
+
+/// The generator state and the session tables of a world from `seed` with
+/// `count` engines. `keep_engines`: use these engines instead of the
+/// generated ones (the generator stream is the same either way).
+fn generate_tables(
+    seed: u64,
+    scale: u32,
+    count: usize,
+    keep_engines: Option<Vec<Engine>>,
+) -> (Gen, Vec<Table>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let clock = EPOCH_2024 + rng.random_range(0..365 * 86_400);
     let domains = vec!["Shared Domain".to_string(), "Branch Offices".to_string()];
-    let specs: [(&str, u32, &str, &str); 5] = [
-        ("Helsinki FW", 1, "single_fw", "Shared Domain"),
-        ("plano-fw", 1, "single_fw", "Branch Offices"),
-        ("ngf-1065", 1, "single_fw", "Branch Offices"),
-        ("HQ Cluster", 2, "fw_cluster", "Shared Domain"),
-        ("DC Cluster", 2, "fw_cluster", "Shared Domain"),
-    ];
-    let mut engines = Vec::new();
-    for (i, (name, nodes, kind, domain)) in specs.into_iter().enumerate() {
-        let mut peers: Vec<&'static str> = PEERS.to_vec();
-        // A deterministic shuffle, then keep 2..=5 peers.
-        for j in (1..peers.len()).rev() {
-            peers.swap(j, rng.random_range(0..=j));
-        }
-        peers.truncate(rng.random_range(2..=5));
-        engines.push(Engine {
-            name: name.to_string(),
-            nodes: (1..=nodes).map(|n| format!("{name} node {n}")).collect(),
-            element: format!("{kind}/{}", rng.random_range(100..2000) * 10 + i as u32),
-            domain: domain.to_string(),
-            site: 10 + i as u8 * 10,
-            public_ip: Ipv4Addr::new(198, 51, 100, 10 + i as u8 * 7),
-            peers,
-        });
-    }
+    let mut engines = generate_engines(&mut rng, seed, count);
     if let Some(kept) = keep_engines {
         engines = kept;
     }
@@ -555,44 +619,13 @@ fn generate_tables(seed: u64, scale: u32, keep_engines: Option<Vec<Engine>>) -> 
         engines,
         domains,
     };
-    let scale = scale.max(1) as usize;
     let mut tables = Vec::new();
     for e in 0..g.engines.len() {
-        for def in Definition::engine_scoped() {
-            let base = match def {
-                Definition::Connections => {
-                    let mut n = g.rng.random_range(300..=900);
-                    if n % 200 == 0 {
-                        n += 13;
-                    }
-                    n
-                }
-                Definition::BlockList => g.rng.random_range(8..=60),
-                Definition::VpnSa => g.rng.random_range(10..=40),
-                Definition::Users => g.rng.random_range(20..=150),
-                Definition::Routing => g.rng.random_range(12..=60),
-                // plano-fw has no SSL VPN portal: an empty table.
-                Definition::SslVpn if g.engines[e].name == "plano-fw" => 0,
-                Definition::SslVpn => g.rng.random_range(5..=40),
-                Definition::Neighbors => g.rng.random_range(10..=80),
-                Definition::ActiveAlerts => 0,
-            };
-            let n = base * scale;
-            let scope = Scope::Engine(e);
-            let entries = (0..n)
-                .map(|_| Arc::new(g.entry(def, &scope, true)))
-                .collect();
-            tables.push(Table {
-                def,
-                target: g.engines[e].name.clone(),
-                scope,
-                initial: n,
-                entries,
-                subscribers: Vec::new(),
-                overflows: 0,
-            });
+        if g.engines[e].live {
+            tables.extend(engine_tables(&mut g, e, scale));
         }
     }
+    let scale = scale.max(1) as usize;
     for d in 0..g.domains.len() {
         let n = g.rng.random_range(20..=120) * scale;
         let scope = Scope::Domain(d);
@@ -612,6 +645,47 @@ fn generate_tables(seed: u64, scale: u32, keep_engines: Option<Vec<Engine>>) -> 
     (g, tables)
 }
 
+/// The engine-scoped tables of engine `e`, drawn from the table stream.
+fn engine_tables(g: &mut Gen, e: usize, scale: u32) -> Vec<Table> {
+    let scale = scale.max(1) as usize;
+    let mut tables = Vec::new();
+    for def in Definition::engine_scoped() {
+        let base = match def {
+            Definition::Connections => {
+                let mut n = g.rng.random_range(300..=900);
+                if n % 200 == 0 {
+                    n += 13;
+                }
+                n
+            }
+            Definition::BlockList => g.rng.random_range(8..=60),
+            Definition::VpnSa => g.rng.random_range(10..=40),
+            Definition::Users => g.rng.random_range(20..=150),
+            Definition::Routing => g.rng.random_range(12..=60),
+            // plano-fw has no SSL VPN portal: an empty table.
+            Definition::SslVpn if g.engines[e].name == "plano-fw" => 0,
+            Definition::SslVpn => g.rng.random_range(5..=40),
+            Definition::Neighbors => g.rng.random_range(10..=80),
+            Definition::ActiveAlerts => 0,
+        };
+        let n = base * scale;
+        let scope = Scope::Engine(e);
+        let entries = (0..n)
+            .map(|_| Arc::new(g.entry(def, &scope, true)))
+            .collect();
+        tables.push(Table {
+            def,
+            target: g.engines[e].name.clone(),
+            scope,
+            initial: n,
+            entries,
+            subscribers: Vec::new(),
+            overflows: 0,
+        });
+    }
+    tables
+}
+
 #[derive(Debug)]
 pub(crate) struct World {
     pub g: Gen,
@@ -623,14 +697,33 @@ pub(crate) struct World {
     /// The element registry behind the notification socket and element REST
     /// (`super::notify`).
     pub elements: super::notify::Elements,
+    /// The node-health stream (`super::engines`).
+    health: HealthRng,
+    /// Size multiplier of the tables (for engines added live).
+    scale: u32,
+    /// The engines new log records come from once one was removed (the
+    /// live ones); `None` while none was: then all of them, as always.
+    log_engines: Option<Vec<Engine>>,
 }
 
 impl World {
+    /// A world of the five named engines.
+    #[cfg(test)]
     pub fn generate(seed: u64, scale: u32) -> World {
-        let (g, tables) = generate_tables(seed, scale, None);
+        World::generate_n(seed, scale, ENGINE_SPECS.len())
+    }
+
+    /// A world of `engines` engines (at least 1): the five named ones
+    /// first, then `fw-006`, `fw-007`, … ([`extra_spec`]).
+    pub fn generate_n(seed: u64, scale: u32, engines: usize) -> World {
+        let (mut g, tables) = generate_tables(seed, scale, engines.max(1), None);
         // Own seeded streams: the tables' sequence does not depend on them.
         let logs = super::logs::LogHistory::generate(seed, &g.engines, g.clock);
         let elements = super::notify::Elements::generate(seed, &g.engines);
+        let mut health = HealthRng::new(seed);
+        for e in &mut g.engines {
+            e.health = health.generate(&e.nodes);
+        }
         World {
             g,
             tables,
@@ -638,7 +731,118 @@ impl World {
             steps: 0,
             logs,
             elements,
+            health,
+            scale,
+            log_engines: None,
         }
+    }
+
+    /// `POST /sim/engines?action=add`: a new live engine of `nodes` nodes
+    /// (`single_fw` for one, else `fw_cluster`) in the first admin domain,
+    /// with its tables, its element (a `create` event) and online nodes.
+    pub fn add_engine(&mut self, name: &str, nodes: u32) -> Result<EngineTruth, EngineError> {
+        check_name(name)?;
+        if !(1..=8).contains(&nodes) {
+            return Err(EngineError::Nodes);
+        }
+        if self.g.engines.iter().any(|e| e.live && e.name == name) {
+            return Err(EngineError::Exists(name.to_string()));
+        }
+        let i = self.g.engines.len();
+        let kind = if nodes == 1 {
+            "single_fw"
+        } else {
+            "fw_cluster"
+        };
+        let domain = self.g.domains[0].clone();
+        let mut e = new_engine(&mut self.g.rng, i, (name, nodes, kind, &domain));
+        e.element = format!("{kind}/{}", 50_000 + i);
+        e.health = self.health.generate(&e.nodes);
+        self.elements.add_engine(kind, 50_000 + i as u64, name);
+        if let Some(l) = &mut self.log_engines {
+            l.push(e.clone());
+        }
+        self.g.engines.push(e);
+        let tables = engine_tables(&mut self.g, i, self.scale);
+        self.tables.extend(tables);
+        Ok(truth(&self.g.engines[i]))
+    }
+
+    /// `POST /sim/engines?action=remove`: the engine's listing entry,
+    /// element (a `delete` event) and tables go; its session sockets see
+    /// their queues close and end; a new query for it fails as for an
+    /// unknown engine.
+    pub fn remove_engine(&mut self, name: &str) -> Result<(), EngineError> {
+        let live = self.g.engines.iter().filter(|e| e.live).count();
+        let Some(i) = self.g.engines.iter().position(|e| e.live && e.name == name) else {
+            return Err(EngineError::NoEngine(name.to_string()));
+        };
+        if live == 1 {
+            return Err(EngineError::Last);
+        }
+        self.g.engines[i].live = false;
+        self.log_engines = Some(self.live_engines().cloned().collect());
+        self.tables
+            .retain(|t| !matches!(t.scope, Scope::Engine(e) if e == i));
+        if let Some((kind, id)) = self.g.engines[i].element.split_once('/') {
+            if let Ok(id) = id.parse::<u64>() {
+                self.elements.remove_engine(kind, id);
+            }
+        }
+        Ok(())
+    }
+
+    /// `POST /sim/nodes`: set one node's status (and state).
+    pub fn set_node_status(
+        &mut self,
+        engine: &str,
+        node: &str,
+        status: &str,
+        state: Option<&str>,
+    ) -> Result<NodeHealth, EngineError> {
+        if !NODE_STATUSES.contains(&status) {
+            return Err(EngineError::Status);
+        }
+        if state.is_some_and(|s| !NODE_STATES.contains(&s)) {
+            return Err(EngineError::State);
+        }
+        let e = self
+            .g
+            .engines
+            .iter_mut()
+            .find(|e| e.live && e.name == engine)
+            .ok_or_else(|| EngineError::NoEngine(engine.to_string()))?;
+        let n = find_node(e, node).ok_or_else(|| EngineError::NoNode(node.to_string()))?;
+        set_status(n, status, state);
+        Ok(n.clone())
+    }
+
+    /// Every live engine and its nodes' health, in world order.
+    pub fn engine_truth(&self) -> Vec<EngineTruth> {
+        self.g
+            .engines
+            .iter()
+            .filter(|e| e.live)
+            .map(truth)
+            .collect()
+    }
+
+    /// The live engine whose element path is `element` (`single_fw/1649`).
+    pub fn live_engine(&self, element: &str) -> Option<&Engine> {
+        self.g
+            .engines
+            .iter()
+            .find(|e| e.live && e.element == element)
+    }
+
+    /// The engines new log records name (see `log_engines`).
+    pub fn log_engines(&self) -> &[Engine] {
+        self.log_engines.as_deref().unwrap_or(&self.g.engines)
+    }
+
+    /// Every live engine, in world order.
+    pub fn live_engines(&self) -> impl Iterator<Item = &Engine> {
+        self.g.engines.iter().filter(|e| e.live)
     }
 
     /// A restarted SMC (`POST /sim/fault/restart`): new session tables and
@@ -649,14 +853,16 @@ impl World {
     /// their queues close; subscriber ids keep counting, so an old socket
     /// unregistering late cannot remove a new one.
     pub fn restart(&mut self, seed: u64, scale: u32) {
-        let (mut g, tables) = generate_tables(seed, scale, Some(self.g.engines.clone()));
+        let n = self.g.engines.len();
+        let (mut g, tables) = generate_tables(seed, scale, n, Some(self.g.engines.clone()));
         g.clock = g.clock.max(self.g.clock);
         self.g = g;
         self.tables = tables;
     }
 
+    /// Names of the live engines, in world order.
     pub fn engine_names(&self) -> Vec<String> {
-        self.g.engines.iter().map(|e| e.name.clone()).collect()
+        self.live_engines().map(|e| e.name.clone()).collect()
     }
 
     pub fn domain_names(&self) -> Vec<String> {
@@ -701,8 +907,10 @@ impl World {
     /// then, an element event.
     pub fn step(&mut self) {
         self.step_table();
-        self.logs.step(&self.g.engines, self.g.clock);
+        let engines = self.log_engines.as_deref().unwrap_or(&self.g.engines);
+        self.logs.step(engines, self.g.clock);
         self.elements.step();
+        self.health.step(&mut self.g.engines);
     }
 
     /// Remove the first entry of a `def` table reported by engine element
@@ -867,10 +1075,13 @@ impl Gen {
                 // Alerts come from the domain's engines, or any engine if none.
                 let dn = self.domains[*d].clone();
                 let own: Vec<usize> = (0..self.engines.len())
-                    .filter(|&i| self.engines[i].domain == dn)
+                    .filter(|&i| self.engines[i].domain == dn && self.engines[i].live)
                     .collect();
                 let i = if own.is_empty() {
-                    self.rng.random_range(0..self.engines.len())
+                    let live: Vec<usize> = (0..self.engines.len())
+                        .filter(|&i| self.engines[i].live)
+                        .collect();
+                    pick(&mut self.rng, &live)
                 } else {
                     pick(&mut self.rng, &own)
                 };

@@ -478,6 +478,9 @@ impl Reconciler {
             subscriptions,
             budgets,
             runtime: Some(self.runtime.clone()),
+            // The engine polls' states (`smc::engine_poll`): none until
+            // discovery is wired to the reconciler.
+            engines: Vec::new(),
         });
     }
 }

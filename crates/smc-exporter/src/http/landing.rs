@@ -218,6 +218,7 @@ mod tests {
             ],
             budgets: Vec::new(),
             runtime: None,
+            ..Store::default()
         };
         let page = page(&store);
         assert!(!page.contains("<img"), "{page}");

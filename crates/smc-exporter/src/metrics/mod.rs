@@ -51,6 +51,7 @@
 //! See `docs/metrics.md`. The names are the product's public API.
 
 mod collect;
+pub mod engines;
 pub mod exposition;
 mod negotiate;
 mod process;

@@ -1,10 +1,13 @@
 //! The SMC client: session (REST login, the login gate), subscription (one
-//! WebSocket per target × definition), its liveness and backoff, and the
-//! connection-life events they emit. The wire format is `smc-protocol`'s.
+//! WebSocket per target × definition), its liveness and backoff, the
+//! connection-life events they emit, and the REST engine poll
+//! (`engine_poll`, scheduled by `discovery`). The wire format is `smc-protocol`'s.
 
 pub mod backoff;
 pub mod connect;
+pub mod discovery;
 pub mod driver;
+pub mod engine_poll;
 pub mod events;
 pub mod folder;
 pub mod gate;

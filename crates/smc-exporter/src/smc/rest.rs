@@ -4,8 +4,9 @@
 //! is current, and when to log in again, is [`super::session`]'s job.
 //!
 //! REST calls after login: `GET /{ver}/api` (entry points, part of login; a
-//! 401/403 there fails the login) and `PUT logout` (a 401/403 means the
-//! session had already ended). There are no others.
+//! 401/403 there fails the login), `PUT logout` (a 401/403 means the
+//! session had already ended), and the engine listing, engine elements and
+//! node status of the engine poll ([`engines`]).
 //!
 //! What the SMC answers is not trusted to move credentials: redirects are
 //! never followed (a 3xx is an error naming it), and every href it hands
@@ -14,6 +15,7 @@
 //! [`MAX_BODY_BYTES`]. See `docs/hardening.md`.
 
 mod body;
+pub mod engines;
 mod origin;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -112,6 +112,13 @@ impl SmcSession {
         self.rest.base()
     }
 
+    /// The SMC's REST client (for REST reads such as the engine poll; use
+    /// it with [`credentials`](Self::credentials), and
+    /// [`invalidate`](Self::invalidate) a session it refuses).
+    pub fn rest(&self) -> &SmcRest {
+        &self.rest
+    }
+
     pub fn tls_config(&self) -> Arc<rustls::ClientConfig> {
         self.tls.clone()
     }

@@ -16,6 +16,8 @@ use smc_protocol::{Change, Definition};
 
 use crate::metrics::SeriesLines;
 
+pub mod engines;
+
 /// Why a subscription reconnected. A bounded set: it is a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReconnectReason {
@@ -465,6 +467,9 @@ pub struct Store {
     pub subscriptions: Vec<Arc<SubscriptionState>>,
     /// Series budget per state family name (`smc_connections`, ...).
     pub budgets: Vec<(&'static str, Arc<SeriesBudget>)>,
+    /// Per SMC whose engines are polled over REST: what the poll found
+    /// (`smc_engine_node_*`, `smc_discovered_engines`, `smc_discovery_runs_total`).
+    pub engines: Vec<Arc<engines::EngineState>>,
     /// The running daemon's own status (reloads, shard); `None` in a store
     /// built by hand (tests, benches), whose exposition then has none of
     /// those families.

@@ -164,5 +164,30 @@ pub fn store() -> Store {
         smcs: vec![a, b],
         subscriptions: vec![conns, blocks, alerts, routes],
         budgets,
+        ..Store::default()
+    }
+}
+
+/// A store with one polled SMC: the engine families are rendered only then.
+pub fn engine_store() -> smc_exporter::state::Store {
+    use smc_exporter::state::engines::*;
+    use std::sync::Arc;
+    let st = EngineState::new("smc-a".into());
+    st.publish(EngineSnapshot {
+        engines: vec![EngineInfo {
+            name: "fw".into(),
+            etype: "single_fw".into(),
+            nodes: vec![NodeInfo {
+                name: "fw node 1".into(),
+                health: Some(NodeHealth {
+                    status: Some("Online".into()),
+                    ..NodeHealth::default()
+                }),
+            }],
+        }],
+    });
+    smc_exporter::state::Store {
+        engines: vec![Arc::new(st)],
+        ..smc_exporter::state::Store::default()
     }
 }

@@ -63,6 +63,7 @@ fn fold_and_render(rows: &[(String, String)]) -> (Store, String) {
                 (x.family(), b)
             })
             .collect(),
+        ..Store::default()
     };
     let text = render_with(&store, Format::Text, &OPTS);
     (store, text)

@@ -10,6 +10,7 @@ mod config_errors;
 mod config_load;
 mod deploy_artifacts;
 mod fixture;
+mod hostile_engines;
 mod hostile_rest;
 mod http_server;
 mod label_values;

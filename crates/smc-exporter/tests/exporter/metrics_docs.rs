@@ -125,3 +125,52 @@ fn the_running_daemons_families_are_documented() {
     );
     assert!(!plain.contains("smc_exporter_config_"));
 }
+
+#[test]
+fn every_engine_family_and_value_is_documented() {
+    use smc_exporter::metrics::engines::{NODE_STATES, NODE_STATUSES};
+    use smc_exporter::state::engines::DiscoveryResult;
+    let docs = docs();
+    let text = render_with(
+        &crate::fixture::engine_store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    let engine_families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|f| f.starts_with("smc_engine_") || f.starts_with("smc_discover"))
+        .collect();
+    assert_eq!(
+        engine_families,
+        [
+            "smc_engine_node_info",
+            "smc_engine_node_status",
+            "smc_engine_node_state",
+            "smc_discovered_engines",
+            "smc_discovery_runs_total"
+        ]
+    );
+    for f in engine_families {
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+    let values = NODE_STATUSES
+        .iter()
+        .chain(NODE_STATES.iter())
+        .copied()
+        .chain(DiscoveryResult::ALL.iter().map(|r| r.label()));
+    for v in values {
+        assert!(docs.contains(&format!("`{v}`")), "`{v}` is not documented");
+    }
+    // Without a polled SMC there are none of them.
+    let plain = render_with(
+        &crate::fixture::store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    assert!(!plain.contains("smc_engine_") && !plain.contains("smc_discover"));
+}

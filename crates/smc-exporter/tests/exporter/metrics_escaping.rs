@@ -48,6 +48,7 @@ proptest! {
             smcs: vec![Arc::new(SmcState::new("smc-a".into()))],
             subscriptions: vec![sub],
             budgets: Vec::new(),
+            ..Store::default()
         };
         for f in [Format::OpenMetrics, Format::Text] {
             let out = render_with(&store, f, &crate::fixture::GOLDEN);
@@ -58,5 +59,39 @@ proptest! {
             prop_assert_eq!(labels, want);
             prop_assert!(line.ends_with("} 1"), "sample value: {}", line);
         }
+    }
+}
+
+#[test]
+fn engine_and_node_names_are_escaped_in_the_engine_families() {
+    use smc_exporter::state::engines::*;
+    let st = EngineState::new("smc-a".into());
+    st.publish(EngineSnapshot {
+        engines: vec![EngineInfo {
+            name: "fw \"edge\"\nx\\y".into(),
+            etype: "single_fw".into(),
+            nodes: vec![NodeInfo {
+                name: "n\n1".into(),
+                health: Some(NodeHealth {
+                    status: Some("Online\n# TYPE forged gauge".into()),
+                    ..NodeHealth::default()
+                }),
+            }],
+        }],
+    });
+    let store = Store {
+        engines: vec![Arc::new(st)],
+        ..Store::default()
+    };
+    for f in [Format::OpenMetrics, Format::Text] {
+        let out = render_with(&store, f, &crate::fixture::GOLDEN);
+        assert!(out.contains(
+            r#"smc_engine_node_status{smc="smc-a",engine="fw \"edge\"\nx\\y",node="n\n1",status="other"} 1"#
+        ), "{out}");
+        assert!(!out.contains("# TYPE forged"));
+        assert!(
+            out.lines()
+                .all(|l| !l.starts_with("x\\y") && !l.starts_with("1\""))
+        );
     }
 }

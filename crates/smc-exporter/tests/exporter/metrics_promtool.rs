@@ -54,6 +54,14 @@ fn promtool_finds_no_problems() {
         ),
         ("fixture + process", render(&store, Format::Text)),
         ("empty store", render(&Default::default(), Format::Text)),
+        (
+            "engine families",
+            render_with(
+                &crate::fixture::engine_store(),
+                Format::Text,
+                &crate::fixture::GOLDEN,
+            ),
+        ),
     ];
     for (what, text) in renders {
         let Some((ok, report)) = promtool_check(&text) else {

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod sim_engines;
 mod sim_filters;
 mod sim_logs_notify;
 mod sim_protocol;
