@@ -83,6 +83,33 @@ pub struct Exporter {
     _stop_on_drop: tokio_util::sync::DropGuard,
 }
 
+/// The reload task: SIGHUP / `POST /-/reload` requests (with a config
+/// file), the auto-reload ticks and the engine polls' discoveries.
+fn start_reloader(
+    cfg: &Config,
+    opts: &StartOptions,
+    live: &Arc<LiveStore>,
+    runtime: Arc<RuntimeInfo>,
+    reconciler: &Arc<Reconciler>,
+    discoveries: tokio::sync::mpsc::Receiver<reload::Discovery>,
+    shutdown: &CancellationToken,
+) {
+    let (tx, rx) = reload::channel();
+    if opts.config_path.is_some() {
+        live.set_reloader(tx);
+    }
+    let r = reload::Reloader::new(
+        opts.config_path.clone(),
+        cfg.clone(),
+        opts.shard,
+        runtime,
+        reconciler.clone(),
+    );
+    reconciler
+        .tasks()
+        .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
+}
+
 impl Exporter {
     /// Start the subscriptions and serve HTTP on `listener` (no reloads, not sharded).
     pub async fn start(cfg: &Config, listener: TcpListener) -> Result<Exporter, AppError> {
@@ -108,22 +135,23 @@ impl Exporter {
         let live = Arc::new(LiveStore::default());
         let shutdown = CancellationToken::new();
         let first = plan(cfg, &Discovered::new(), opts.shard);
-        let reconciler = Reconciler::start(first, live.clone(), runtime.clone(), shutdown.clone())?;
-        let (tx, rx) = reload::channel();
-        if opts.config_path.is_some() {
-            live.set_reloader(tx);
-        }
         let (discovery, discoveries) = tokio::sync::mpsc::channel(reload::QUEUE);
-        let r = reload::Reloader::new(
-            opts.config_path.clone(),
-            cfg.clone(),
-            opts.shard,
+        let reconciler = Reconciler::start(
+            first,
+            live.clone(),
+            runtime.clone(),
+            shutdown.clone(),
+            discovery.clone(),
+        )?;
+        start_reloader(
+            cfg,
+            &opts,
+            &live,
             runtime,
-            reconciler.clone(),
+            &reconciler,
+            discoveries,
+            &shutdown,
         );
-        reconciler
-            .tasks()
-            .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
         let http = crate::http::serve_on_own_thread(
             listener,
             live.clone(),

@@ -17,6 +17,12 @@
 //!   task has closed (their last snapshot stays served until the new one
 //!   completes); the old session is logged out after all its tasks ended.
 //!
+//! - Every SMC also runs its engine poll (`smc::engine_poll`: the engine
+//!   listing and node health, every `discovery_interval`) on its session;
+//!   each listing goes to the reload task as a discovery, which re-plans the
+//!   SMCs without `engines` (the others ignore it). The poll's state lives
+//!   as long as the SMC is in the plan, across session changes.
+//!
 //! Applies are serialized by one lock; every store swap happens under it.
 
 use std::collections::BTreeMap;
@@ -30,10 +36,13 @@ use smc_fold::SeriesBudget;
 use smc_protocol::Definition;
 
 use crate::app::plan::{Diff, Plan, SubKey, SubPlan};
+use crate::app::reload::Discovery;
 use crate::app::{AppError, CLOSE_GRACE};
 use crate::labels::StateFamily;
+use crate::smc::engine_poll;
 use crate::smc::session::SmcSession;
 use crate::smc::subscription::{self, SubscriptionSpec};
+use crate::state::engines::EngineState;
 use crate::state::{LiveStore, RuntimeInfo, SmcState, Store, SubscriptionState};
 
 /// One running subscription task.
@@ -64,8 +73,13 @@ impl RunningSub {
 #[derive(Debug)]
 struct RunningSmc {
     session: Arc<SmcSession>,
-    /// Every subscription task on `session`: its logout waits for them.
+    /// Every subscription task on `session`, and its engine poll: its
+    /// logout waits for them.
     users: TaskTracker,
+    /// What the engine poll found (kept across session changes).
+    engines: Arc<EngineState>,
+    /// Stops the engine poll.
+    poll: CancellationToken,
 }
 
 #[derive(Debug)]
@@ -84,6 +98,8 @@ pub struct Reconciler {
     live: Arc<LiveStore>,
     runtime: Arc<RuntimeInfo>,
     shutdown: CancellationToken,
+    /// Where the engine polls' listings go (the reload task).
+    discovery: tokio::sync::mpsc::Sender<Discovery>,
     /// Every subscription task and successor watch.
     tasks: TaskTracker,
     /// Logouts of replaced or removed sessions.
@@ -114,6 +130,63 @@ fn new_session(
         })
 }
 
+/// One SMC's session with its engine poll started: the poll lists the
+/// SMC's engines and node health every `discovery_interval` and hands each
+/// listing to the reload task (`discovery`), tracked with the session's
+/// users so its logout waits for it.
+fn running_smc(
+    plan: &Plan,
+    name: &Arc<str>,
+    session: Arc<SmcSession>,
+    engines: Arc<EngineState>,
+    shutdown: &CancellationToken,
+    discovery: &tokio::sync::mpsc::Sender<Discovery>,
+) -> RunningSmc {
+    let users = TaskTracker::new();
+    let poll = shutdown.child_token();
+    let interval = plan
+        .smcs
+        .get(name)
+        .map_or(std::time::Duration::from_secs(300), |c| {
+            c.discovery_interval
+        });
+    let (tx, smc) = (discovery.clone(), name.to_string());
+    let on_listed = move |snapshot: &Arc<crate::state::engines::EngineSnapshot>| {
+        let (done, _) = tokio::sync::oneshot::channel();
+        let d = Discovery {
+            smc: smc.clone(),
+            engines: snapshot.names(),
+            done,
+        };
+        // Full: reloads are queued; the next listing says the same.
+        let _ = tx.try_send(d);
+    };
+    let fut = engine_poll::run(
+        session.clone(),
+        engines.clone(),
+        interval,
+        plan.subscription.backoff_initial,
+        poll.clone(),
+        on_listed,
+    );
+    users.spawn(fut);
+    RunningSmc {
+        session,
+        users,
+        engines,
+        poll,
+    }
+}
+
+/// The engines `plan` subscribes on SMC `smc` (their node health is served).
+fn planned_engines(plan: &Plan, smc: &str) -> std::collections::BTreeSet<String> {
+    plan.subs
+        .keys()
+        .filter(|k| &*k.smc == smc && k.definition != Definition::ActiveAlerts)
+        .map(|k| k.target.to_string())
+        .collect()
+}
+
 fn sub_state(key: &SubKey, sp: &SubPlan) -> Arc<SubscriptionState> {
     Arc::new(SubscriptionState::new(
         key.smc.clone(),
@@ -134,18 +207,18 @@ impl Reconciler {
         live: Arc<LiveStore>,
         runtime: Arc<RuntimeInfo>,
         shutdown: CancellationToken,
+        discovery: tokio::sync::mpsc::Sender<Discovery>,
     ) -> Result<Arc<Reconciler>, AppError> {
-        let mut smcs = BTreeMap::new();
+        let mut sessions = Vec::new();
         for name in &plan.smc_order {
             let state = Arc::new(SmcState::new(name.clone()));
-            let session = new_session(&plan, name, state)?;
-            smcs.insert(
-                name.clone(),
-                RunningSmc {
-                    session,
-                    users: TaskTracker::new(),
-                },
-            );
+            sessions.push((name.clone(), new_session(&plan, name, state)?));
+        }
+        let mut smcs = BTreeMap::new();
+        for (name, session) in sessions {
+            let engines = Arc::new(EngineState::new(name.clone()));
+            let smc = running_smc(&plan, &name, session, engines, &shutdown, &discovery);
+            smcs.insert(name, smc);
         }
         let budgets = budgets_for(plan.max_series_per_family);
         let r = Arc::new(Reconciler {
@@ -158,6 +231,7 @@ impl Reconciler {
             live,
             runtime,
             shutdown,
+            discovery,
             tasks: TaskTracker::new(),
             retired: TaskTracker::new(),
         });
@@ -289,25 +363,16 @@ impl Reconciler {
                 }
             }
             if let (Some(session), Some(old)) = (sessions.remove(name), running.smcs.remove(name)) {
-                running.smcs.insert(
-                    name.clone(),
-                    RunningSmc {
-                        session,
-                        users: TaskTracker::new(),
-                    },
-                );
+                let smc = self.running_smc(&running.plan, name, session, old.engines.clone());
+                running.smcs.insert(name.clone(), smc);
                 self.retire(old);
             }
         }
         for name in &diff.sessions.to_add {
             if let Some(session) = sessions.remove(name) {
-                running.smcs.insert(
-                    name.clone(),
-                    RunningSmc {
-                        session,
-                        users: TaskTracker::new(),
-                    },
-                );
+                let engines = Arc::new(EngineState::new(name.clone()));
+                let smc = self.running_smc(&running.plan, name, session, engines);
+                running.smcs.insert(name.clone(), smc);
             }
         }
         // A restarted task shares its state with the old one: wait for that
@@ -320,7 +385,25 @@ impl Reconciler {
     }
 
     /// Log out a session once every task that used it has ended.
+    fn running_smc(
+        &self,
+        plan: &Plan,
+        name: &Arc<str>,
+        session: Arc<SmcSession>,
+        engines: Arc<EngineState>,
+    ) -> RunningSmc {
+        running_smc(
+            plan,
+            name,
+            session,
+            engines,
+            &self.shutdown,
+            &self.discovery,
+        )
+    }
+
     fn retire(&self, old: RunningSmc) {
+        old.poll.cancel();
         old.users.close();
         self.retired.spawn(async move {
             if tokio::time::timeout(CLOSE_GRACE, old.users.wait()).await.is_err() {
@@ -478,9 +561,17 @@ impl Reconciler {
             subscriptions,
             budgets,
             runtime: Some(self.runtime.clone()),
-            // The engine polls' states (`smc::engine_poll`): none until
-            // discovery is wired to the reconciler.
-            engines: Vec::new(),
+            engines: running
+                .plan
+                .smc_order
+                .iter()
+                .filter_map(|n| running.smcs.get(n))
+                .map(|s| {
+                    s.engines
+                        .set_served(planned_engines(&running.plan, &s.engines.smc));
+                    s.engines.clone()
+                })
+                .collect(),
         });
     }
 }

@@ -157,12 +157,11 @@ impl Reloader {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                req = requests.recv() => match req {
-                    Some(answer) => {
-                        let r = self.reload("request").await;
-                        let _ = answer.send(r);
-                    }
-                    None => return,
+                // Without a config file nothing sends requests (the sender
+                // is dropped at start); discoveries are served all the same.
+                Some(answer) = requests.recv() => {
+                    let r = self.reload("request").await;
+                    let _ = answer.send(r);
                 },
                 Some(d) = discoveries.recv() => {
                     let r = self.discovered(d.smc, d.engines).await;

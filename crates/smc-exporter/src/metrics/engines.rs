@@ -131,7 +131,7 @@ pub fn engine_families(store: &Store, sink: &mut impl MetricSink) {
 fn each_node(store: &Store, mut f: impl FnMut(&EngineState, &EngineInfo, &NodeInfo)) {
     for st in &store.engines {
         let Some(snap) = st.snapshot() else { continue };
-        for e in &snap.engines {
+        for e in snap.engines.iter().filter(|e| st.serves(&e.name)) {
             for n in &e.nodes {
                 f(st, e, n);
             }

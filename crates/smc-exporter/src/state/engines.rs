@@ -111,6 +111,12 @@ pub struct EngineState {
     /// The last poll that listed engines; `None` before the first.
     snapshot: ArcSwapOption<EngineSnapshot>,
     runs: [AtomicU64; DiscoveryResult::ALL.len()],
+    /// The engines whose node health this replica serves: those of its
+    /// plan (configured, or discovered and kept by the filters and the
+    /// shard), so a removed or excluded engine leaves the health families
+    /// too and shards do not serve one engine twice. `None`: every listed
+    /// engine.
+    served: ArcSwapOption<std::collections::BTreeSet<String>>,
 }
 
 impl EngineState {
@@ -119,7 +125,21 @@ impl EngineState {
             smc,
             snapshot: ArcSwapOption::empty(),
             runs: Default::default(),
+            served: ArcSwapOption::empty(),
         }
+    }
+
+    /// Serve the node health of these engines only.
+    pub fn set_served(&self, engines: std::collections::BTreeSet<String>) {
+        self.served.store(Some(Arc::new(engines)));
+    }
+
+    /// Whether the node health of `engine` is served.
+    pub fn serves(&self, engine: &str) -> bool {
+        self.served
+            .load()
+            .as_ref()
+            .is_none_or(|s| s.contains(engine))
     }
 
     /// The last published snapshot (one atomic load).

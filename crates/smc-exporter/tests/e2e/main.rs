@@ -11,6 +11,7 @@
 const EXPORTER: &str = env!("CARGO_BIN_EXE_smc-exporter");
 
 mod e2e_cap;
+mod e2e_discovery;
 mod e2e_engines;
 mod e2e_faults;
 mod e2e_session;
