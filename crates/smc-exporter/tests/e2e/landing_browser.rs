@@ -3,7 +3,7 @@
 //! loads `/`, and the DOM it built shows the broken subscription first, with
 //! the SMC's reason in words, the name as text (no element was injected),
 //! and the healthy one after it; a screenshot goes to
-//! `target/landing-page.png`.
+//! `target/tmp/landing-page.png` (cargo's `CARGO_TARGET_TMPDIR`).
 //!
 //! Runs when `chromium` is on PATH. Without it the test prints a note and
 //! passes, unless `SMC_EXPORTER_REQUIRE_CHROMIUM=1` (set in CI, which
@@ -46,8 +46,12 @@ fn chromium(args: &[&str], url: &str) -> Option<std::process::Output> {
     }
 }
 
+/// In cargo's scratch directory for integration tests (inside the target
+/// directory, wherever `CARGO_TARGET_DIR` puts it; it exists).
 fn screenshot_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/landing-page.png")
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(dir).unwrap();
+    dir.join("landing-page.png")
 }
 
 /// The rows of the table `id` in a dumped DOM, each row's HTML.
