@@ -18,7 +18,11 @@ use smc_sim::SimOptions;
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>fw";
 
-/// `chromium --headless` with `args` on `url`; `None` when not installed.
+/// Longest a chromium run may take before it is killed.
+const CHROMIUM_WITHIN: Duration = Duration::from_secs(60);
+
+/// `chromium --headless` with `args` on `url`, bounded by
+/// [`CHROMIUM_WITHIN`]; `None` when not installed.
 fn chromium(args: &[&str], url: &str) -> Option<std::process::Output> {
     let base = [
         "--headless",
@@ -26,13 +30,30 @@ fn chromium(args: &[&str], url: &str) -> Option<std::process::Output> {
         "--disable-gpu",
         "--no-first-run",
     ];
-    match Command::new("chromium")
+    let spawned = Command::new("chromium")
         .args(base)
         .args(args)
         .arg(url)
-        .output()
-    {
-        Ok(out) => Some(out),
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    match spawned {
+        Ok(child) => {
+            // Read its output on a thread (a full pipe must not stall it),
+            // and kill it if it takes too long.
+            let pid = child.id().to_string();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let _ = tx.send(child.wait_with_output());
+            });
+            match rx.recv_timeout(CHROMIUM_WITHIN) {
+                Ok(out) => Some(out.unwrap()),
+                Err(_) => {
+                    let _ = Command::new("kill").args(["-9", &pid]).status();
+                    panic!("chromium did not finish within {CHROMIUM_WITHIN:?}");
+                }
+            }
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let required = std::env::var("SMC_EXPORTER_REQUIRE_CHROMIUM").as_deref() == Ok("1");
             assert!(
