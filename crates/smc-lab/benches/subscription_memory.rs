@@ -1,8 +1,10 @@
 //! Memory harness: resident memory per idle subscription.
 //!
 //! `cargo bench -p smc-lab --bench subscription_memory`. Runs the simulator (a still
-//! world, churn 0) and subscribes the exporter to a table that holds no rows
-//! (SSL VPN sessions of `plano-fw`), many times over: the subscriptions open
+//! world, churn 0, with 1,005 engines) and subscribes the exporter to tables
+//! that hold no rows (SSL VPN sessions of the generated engines `fw-006` …,
+//! one subscription each: the plan is keyed by target, so one engine
+//! subscribed twice is one subscription), many times over: the subscriptions open
 //! their sockets, complete an empty snapshot and then idle, so what they cost
 //! is the socket, its buffers and the task, with no data. It starts 100
 //! subscriptions, waits for `/-/ready`, then 900 more (a second exporter on
@@ -32,9 +34,17 @@ use tokio::net::TcpListener;
 const FIRST: usize = 100;
 const SECOND: usize = 900;
 const LIMIT_KIB: f64 = 48.0;
-/// An engine and a definition whose table the simulator keeps empty.
-const EMPTY_ENGINE: &str = "plano-fw";
+/// The definition whose table the simulator keeps empty on its generated
+/// engines (`fw-006` …: the engines after the five named ones).
 const EMPTY_DEFINITION: Definition = Definition::SslVpn;
+/// The simulator's world: the five named engines and one generated engine
+/// per subscription.
+const SIM_ENGINES: usize = 5 + FIRST + SECOND;
+
+/// The `i`-th generated engine (0-based): `fw-006`, `fw-007`, …
+fn empty_engine(i: usize) -> String {
+    format!("fw-{:03}", i + 6)
+}
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn vm_rss() -> Option<usize> {
@@ -64,6 +74,7 @@ fn sim_child() -> ExitCode {
         };
         let opts = SimOptions {
             churn_per_second: 0.0,
+            engines: SIM_ENGINES,
             ..SimOptions::default()
         };
         let Ok(server) = sim::start(l, opts).await else {
@@ -115,6 +126,7 @@ fn spawn_sim() -> Result<(SimChild, String, String), String> {
 async fn exporter(
     url: &str,
     key: &str,
+    first: usize,
     n: usize,
     http: &reqwest::Client,
 ) -> Result<Exporter, String> {
@@ -122,14 +134,10 @@ async fn exporter(
         .await
         .map_err(|e| e.to_string())?;
     let addr: SocketAddr = l.local_addr().map_err(|e| e.to_string())?;
-    let mut cfg = config::demo(url, key, &[EMPTY_ENGINE.to_string()], &[], addr)
-        .map_err(|e| e.to_string())?;
+    let engines: Vec<String> = (first..first + n).map(empty_engine).collect();
+    let mut cfg = config::demo(url, key, &engines, &[], addr).map_err(|e| e.to_string())?;
     cfg.subscription.snapshot_settle = Duration::from_millis(300);
-    let smc = &mut cfg.smc[0];
-    smc.definitions = vec![EMPTY_DEFINITION];
-    // The same engine n times: n independent subscriptions (plan() does not
-    // deduplicate; config validation, which would, is behind us).
-    smc.engines = vec![EMPTY_ENGINE.to_string(); n];
+    cfg.smc[0].definitions = vec![EMPTY_DEFINITION];
     let x = Exporter::start(&cfg, l).await.map_err(|e| e.to_string())?;
     if x.store().subscriptions.len() != n {
         return Err(format!(
@@ -164,9 +172,9 @@ async fn run(url: String, key: String) -> Result<f64, String> {
     let _ = http.get(format!("{url}/api")).send().await;
     let rss0 = rss()?;
     let started = Instant::now();
-    let a = exporter(&url, &key, FIRST, &http).await?;
+    let a = exporter(&url, &key, 0, FIRST, &http).await?;
     let rss1 = rss()?;
-    let b = exporter(&url, &key, SECOND, &http).await?;
+    let b = exporter(&url, &key, FIRST, SECOND, &http).await?;
     let rss2 = rss()?;
     let elapsed = started.elapsed();
     let per_first = (rss1 as f64 - rss0 as f64) / FIRST as f64;
