@@ -144,18 +144,14 @@ async fn insecure_skip_verify_accepts_an_unknown_ca() {
 async fn refused_line(opts: SimOptions, config_extra: &str) -> (serde_json::Value, f64) {
     let sim = start_sim(opts).await;
     let w = sim.world_info();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), &w.api_key).unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let (_dir, cfg) = crate::config_dir(
+        &sim,
+        &format!(
             "[[smc]]\nname = \"tls\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = {:?}\ndefinitions = [\"CONNECTIONS\"]\n{config_extra}",
             sim.url(),
             &w.engines[..1]
         ),
-    )
-    .unwrap();
+    );
     let mut p = Proc::spawn(
         crate::EXPORTER,
         &[

@@ -93,18 +93,14 @@ async fn the_browser_shows_the_broken_subscription_first_and_injects_nothing() {
     })
     .await;
     let w = sim.world_info();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), &w.api_key).unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let (_dir, cfg) = crate::config_dir(
+        &sim,
+        &format!(
             "[subscription]\nbackoff_initial = \"50ms\"\nbackoff_max = \"200ms\"\nsnapshot_settle = \"300ms\"\n\n[[smc]]\nname = \"hq\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = [{:?}, {HOSTILE:?}]\ndefinitions = [\"CONNECTIONS\"]\n",
             sim.url(),
             w.engines[0]
         ),
-    )
-    .unwrap();
+    );
     let mut p = Proc::spawn(
         crate::EXPORTER,
         &[

@@ -10,6 +10,17 @@
 /// The real `smc-exporter` binary, built by cargo for these tests.
 const EXPORTER: &str = env!("CARGO_BIN_EXE_smc-exporter");
 
+/// A directory holding `key` (the simulator's API key) and `config.toml`
+/// (`toml`, which names `api_key_file = "key"`): the config of a spawned
+/// exporter. Returns the directory (removed on drop) and the config's path.
+fn config_dir(sim: &smc_sim::SimServer, toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("key"), sim.world_info().api_key).unwrap();
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(&cfg, toml).unwrap();
+    (dir, cfg)
+}
+
 mod e2e_cap;
 mod e2e_discovery;
 mod e2e_engines;

@@ -34,18 +34,14 @@ async fn ingest_threads_run_below_the_http_and_render_threads() {
     })
     .await;
     let w = sim.world_info();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), &w.api_key).unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let (_dir, cfg) = crate::config_dir(
+        &sim,
+        &format!(
             "[subscription]\nsnapshot_settle = \"300ms\"\n\n[[smc]]\nname = \"sim\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = {:?}\ndefinitions = [\"CONNECTIONS\"]\n",
             sim.url(),
             &w.engines[..2]
         ),
-    )
-    .unwrap();
+    );
     let mut p = Proc::spawn(
         crate::EXPORTER,
         &[

@@ -42,18 +42,14 @@ async fn ready_watchdog_reloading_and_stopping_reach_systemd() {
     })
     .await;
     let w = sim.world_info();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), &w.api_key).unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        format!(
+    let (dir, cfg) = crate::config_dir(
+        &sim,
+        &format!(
             "[subscription]\nsnapshot_settle = \"300ms\"\n\n[[smc]]\nname = \"sim\"\nurl = \"{}\"\napi_key_file = \"key\"\nengines = {:?}\ndefinitions = [\"CONNECTIONS\"]\n",
             sim.url(),
             &w.engines[..2]
         ),
-    )
-    .unwrap();
+    );
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
     // systemd names the pid the watchdog is for; `sh` learns its own pid
