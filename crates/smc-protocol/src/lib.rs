@@ -23,6 +23,7 @@ mod change;
 mod decode;
 mod definition;
 mod fields;
+mod node;
 mod query;
 mod severity;
 mod version;
@@ -34,6 +35,7 @@ pub use decode::{
 };
 pub use definition::Definition;
 pub use fields::{FIELDS, FieldSpec, field_by_id, field_by_name};
+pub use node::{NODE_STATES, NODE_STATUSES};
 pub use query::{abort_frame, query_json};
 pub use severity::{SEVERITIES, Transform, severity_label};
 pub use version::{

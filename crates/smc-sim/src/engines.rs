@@ -14,35 +14,7 @@ use serde_json::{Value, json};
 
 use crate::world::{Engine, World};
 
-/// Every node `status` the SMC documents (the official client's
-/// `ApplianceStatus.status`).
-pub const NODE_STATUSES: &[&str] = &[
-    "Not Monitored",
-    "Unknown",
-    "Online",
-    "Going Online",
-    "Locked Online",
-    "Going Locked Online",
-    "Offline",
-    "Going Offline",
-    "Locked Offline",
-    "Going Locked Offline",
-    "Standby",
-    "Going Standby",
-    "No Policy Installed",
-];
-
-/// Every node `state` the SMC documents (`ApplianceStatus.state`).
-pub const NODE_STATES: &[&str] = &[
-    "INITIAL",
-    "READY",
-    "ERROR",
-    "SERVER_ERROR",
-    "NO_STATUS",
-    "TIMEOUT",
-    "DELETED",
-    "DUMMY",
-];
+pub use smc_protocol::{NODE_STATES, NODE_STATUSES};
 
 /// What churn moves a node to, weighted (Standby only in clusters).
 const CHURN_STATUSES: &[(&str, u32)] = &[

@@ -37,35 +37,24 @@ pub const RUNS: FamilyDesc = FamilyDesc::counter(
 
 /// The `status` values of `smc_engine_node_status` (the SMC's documented
 /// node statuses, then `other`).
-pub const NODE_STATUSES: [&str; 14] = [
-    "Not Monitored",
-    "Unknown",
-    "Online",
-    "Going Online",
-    "Locked Online",
-    "Going Locked Online",
-    "Offline",
-    "Going Offline",
-    "Locked Offline",
-    "Going Locked Offline",
-    "Standby",
-    "Going Standby",
-    "No Policy Installed",
-    OTHER,
-];
+pub const NODE_STATUSES: [&str; 14] = with_other(smc_protocol::NODE_STATUSES);
 
-/// The `state` values of `smc_engine_node_state`.
-pub const NODE_STATES: [&str; 9] = [
-    "INITIAL",
-    "READY",
-    "ERROR",
-    "SERVER_ERROR",
-    "NO_STATUS",
-    "TIMEOUT",
-    "DELETED",
-    "DUMMY",
-    OTHER,
-];
+/// The `state` values of `smc_engine_node_state` (the documented states,
+/// then `other`).
+pub const NODE_STATES: [&str; 9] = with_other(smc_protocol::NODE_STATES);
+
+/// `list` followed by [`OTHER`]; `M` must be one more than its length
+/// (checked at compile time).
+const fn with_other<const M: usize>(list: &[&'static str]) -> [&'static str; M] {
+    assert!(list.len() + 1 == M, "M must be the list's length + 1");
+    let mut out = [OTHER; M];
+    let mut i = 0;
+    while i < list.len() {
+        out[i] = list[i];
+        i += 1;
+    }
+    out
+}
 
 /// A value outside the documented list.
 pub const OTHER: &str = "other";
