@@ -288,11 +288,11 @@ alert_domains = [{domains}]
                     panics.fetch_add(1, Ordering::Relaxed);
                 }
                 let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                if matches!(v["level"].as_str(), Some("WARN" | "ERROR")) {
+                if matches!(v["level"].as_str(), Some("warn" | "error")) {
                     warnings.fetch_add(1, Ordering::Relaxed);
                 }
-                if v["fields"]["message"] == "serving /metrics" {
-                    if let (Some(t), Some(a)) = (tx.take(), v["fields"]["addr"].as_str()) {
+                if v["msg"] == "serving /metrics" {
+                    if let (Some(t), Some(a)) = (tx.take(), v["addr"].as_str()) {
                         let _ = t.send(a.to_string());
                     }
                 }

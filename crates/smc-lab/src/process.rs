@@ -108,7 +108,7 @@ impl Proc {
             let err = self.stderr();
             if let Some(line) = err.lines().find(|l| l.contains("smc-exporter started")) {
                 let addr = match serde_json::from_str::<serde_json::Value>(line) {
-                    Ok(v) => v["fields"]["addr"].as_str().unwrap().to_string(),
+                    Ok(v) => v["addr"].as_str().unwrap().to_string(),
                     Err(_) => line
                         .split_whitespace()
                         .find_map(|w| w.strip_prefix("addr="))

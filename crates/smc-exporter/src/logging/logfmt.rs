@@ -2,8 +2,13 @@
 //! Prometheus and its exporters log in (go-kit / slog's logfmt):
 //!
 //! ```text
-//! ts=2026-12-01T16:20:00.123456Z level=warn target=smc_exporter::smc::events msg="subscription interrupted" smc=hq detail="end: Unknown target 'fw-x'"
+//! ts=2026-12-01T16:20:00.123456Z level=warn module=smc_exporter::smc::events msg="subscription interrupted" smc=hq detail="end: Unknown target 'fw-x'"
 //! ```
+//!
+//! `module` is the Rust module that logged (tracing's target; `target` is
+//! a subscription's target, as in the metrics); a field named like one of
+//! the fixed keys (`ts`, `level`, `module`, `msg`) is written as
+//! `field_<name>`, so an event cannot hide or forge them.
 //!
 //! A value is written bare when it is non-empty and holds no space, `=`,
 //! `"`, `\` or character that [`needs_escape`]; otherwise it is quoted,
@@ -45,7 +50,7 @@ where
         value(&mut w, &ts)?;
         write!(
             w,
-            " level={} target=",
+            " level={} module=",
             meta.level().as_str().to_ascii_lowercase()
         )?;
         value(&mut w, meta.target())?;
@@ -70,10 +75,7 @@ impl Pairs<'_, '_> {
         if self.result.is_err() {
             return;
         }
-        let name = match field.name() {
-            "message" => "msg",
-            n => n.strip_prefix("r#").unwrap_or(n),
-        };
+        let name = super::json::key_name(field);
         self.result = write!(self.w, " {name}=").and_then(|()| value(self.w, text));
     }
 }

@@ -10,13 +10,14 @@
 //!   it cannot start a line or reorder one.
 //! * logfmt logs ([`logfmt`]): quoted where needed, with the same
 //!   characters escaped inside the quotes.
-//! * JSON logs: serde escapes C0 controls; DEL, C1 and the bidi controls are
+//! * JSON logs ([`json`]): flat objects with logfmt's keys; serde escapes C0 controls; DEL, C1 and the bidi controls are
 //!   valid raw in JSON strings, so the writer replaces them with their
 //!   `\uXXXX` escapes ([`JsonSafe`]). A JSON parser reads the same strings.
 //!
 //! Debug and trace output of targets that print request headers (session
 //! cookie or token) is cut whatever the level asks for.
 
+pub mod json;
 pub mod logfmt;
 
 use std::fmt::{self, Write as _};
@@ -37,6 +38,7 @@ pub enum LogFormat {
     Text,
     /// `key=value` pairs, quoted where needed (Prometheus's format).
     Logfmt,
+    /// One flat JSON object per line, with logfmt's keys.
     Json,
 }
 
@@ -81,7 +83,10 @@ where
             .event_format(logfmt::Logfmt)
             .with_writer(writer)
             .boxed(),
-        LogFormat::Json => layer.json().with_writer(JsonSafe(writer)).boxed(),
+        LogFormat::Json => layer
+            .event_format(json::FlatJson)
+            .with_writer(JsonSafe(writer))
+            .boxed(),
     }
 }
 
@@ -345,6 +350,63 @@ mod tests {
         assert!(!out.chars().any(json_needs_escape), "{out}");
         assert!(out.contains(r"\u202e") && out.contains(r"\u2028") && out.contains(r"\u0085"));
         let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
-        assert_eq!(v["fields"]["detail"], FORGED);
+        assert_eq!(v["detail"], FORGED);
+    }
+
+    #[test]
+    fn json_lines_are_flat_with_logfmt_keys_and_typed_values() {
+        let out = log_with(LogFormat::Json, || {
+            tracing::warn!(
+                smc = "hq",
+                attempt = 3u64,
+                delta = -2i64,
+                up = false,
+                ratio = 0.5,
+                level = "forged",
+                msg = "forged",
+                target = "fw-1",
+                module = "x",
+                "subscription interrupted"
+            );
+        });
+        let v: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        // serde_json's map sorts its keys; the line itself keeps the order.
+        assert_eq!(
+            keys,
+            [
+                "attempt",
+                "delta",
+                "field_level",
+                "field_module",
+                "field_msg",
+                "level",
+                "module",
+                "msg",
+                "ratio",
+                "smc",
+                "target",
+                "ts",
+                "up"
+            ]
+        );
+        assert_eq!(v["level"], "warn");
+        assert_eq!(v["module"], "smc_exporter::logging::tests");
+        assert_eq!(v["target"], "fw-1");
+        assert_eq!(v["field_module"], "x");
+        assert_eq!(v["msg"], "subscription interrupted");
+        assert_eq!(v["smc"], "hq");
+        assert_eq!(v["attempt"], 3);
+        assert_eq!(v["delta"], -2);
+        assert_eq!(v["up"], false);
+        assert_eq!(v["ratio"], 0.5);
+        assert_eq!(v["field_level"], "forged");
+        assert_eq!(v["field_msg"], "forged");
+        let line = out.trim_end();
+        assert!(line.starts_with(r#"{"ts":""#), "{line}");
+        assert!(
+            line.ends_with(r#","level":"warn","module":"smc_exporter::logging::tests","msg":"subscription interrupted","smc":"hq","attempt":3,"delta":-2,"up":false,"ratio":0.5,"field_level":"forged","field_msg":"forged","target":"fw-1","field_module":"x"}"#),
+            "{line}"
+        );
     }
 }

@@ -741,12 +741,12 @@ fn spawn_exporter(cfg: &str) -> Proc {
 fn incident_lines(logs: &[Value], from: usize) -> Vec<String> {
     logs[from..]
         .iter()
-        .take_while(|v| v["fields"]["message"] != "stopping")
-        .filter(|v| v["level"] == "WARN" || v["level"] == "INFO")
+        .take_while(|v| v["msg"] != "stopping")
+        .filter(|v| v["level"] == "warn" || v["level"] == "info")
         .map(|v| {
             let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-            let message = v["fields"]["message"].as_str().unwrap_or_default();
-            format!("{} {message} {}", text("level"), v["fields"])
+            let message = v["msg"].as_str().unwrap_or_default();
+            format!("{} {message} {v}", text("level"))
         })
         .collect()
 }
@@ -838,7 +838,7 @@ async fn an_smc_outage_logs_a_handful_of_lines() {
         && !p
             .json_logs()
             .iter()
-            .any(|v| v["fields"]["message"] == "subscriptions resumed")
+            .any(|v| v["msg"] == "subscriptions resumed")
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -857,7 +857,7 @@ async fn an_smc_outage_logs_a_handful_of_lines() {
         0.0,
         "smc_up while the SMC was away"
     );
-    let warns: Vec<&String> = lines.iter().filter(|l| l.starts_with("WARN")).collect();
+    let warns: Vec<&String> = lines.iter().filter(|l| l.starts_with("warn")).collect();
     // The first interruption, the unreachable SMC, and a distinct socket
     // error text or two (reset without closing handshake, reset by peer).
     assert!((2..=4).contains(&warns.len()), "{warns:#?}");
@@ -881,9 +881,9 @@ async fn refused_upgrades_log_the_permission_hint_once() {
     let mut p = spawn_exporter(&cfg);
     let addr = p.metrics_addr().await;
     let hint = "logged in but upgrades refused (HTTP 403): check the API client's permissions";
-    let is_hint = |v: &Value| v["level"] == "WARN" && v["fields"]["message"] == hint;
+    let is_hint = |v: &Value| v["level"] == "warn" && v["msg"] == hint;
     let warn = p.wait_log(WAIT, is_hint).await;
-    assert_eq!(warn["fields"]["smc"], "sim");
+    assert_eq!(warn["smc"], "sim");
     // A few more steps of the login schedule, smc_up 0 throughout.
     wait_for(
         &http,

@@ -470,12 +470,11 @@ definitions = ["CONNECTIONS"]
         &[],
     );
     let addr = p.metrics_addr().await;
-    let is_failure_warn =
-        |v: &serde_json::Value| v["level"] == "WARN" && v["fields"]["reason"] == "failure";
+    let is_failure_warn = |v: &serde_json::Value| v["level"] == "warn" && v["reason"] == "failure";
     let warn = p.wait_log(Duration::from_secs(10), is_failure_warn).await;
-    assert_eq!(warn["fields"]["target"], "NoSuchEngine");
+    assert_eq!(warn["target"], "NoSuchEngine");
     assert_eq!(
-        warn["fields"]["detail"],
+        warn["detail"],
         "Unknown target 'NoSuchEngine' for CONNECTIONS: no such engine"
     );
     let failures = |body: &str| -> f64 {

@@ -167,9 +167,10 @@ async fn refused_line(opts: SimOptions, config_extra: &str) -> (serde_json::Valu
     let addr = p.metrics_addr().await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let line = loop {
-        let found = p.json_logs().into_iter().find(|v| {
-            v["level"] == "WARN" && v["fields"]["smc"] == "tls" && v["fields"]["detail"].is_string()
-        });
+        let found = p
+            .json_logs()
+            .into_iter()
+            .find(|v| v["level"] == "warn" && v["smc"] == "tls" && v["detail"].is_string());
         if let Some(v) = found {
             break v;
         }
@@ -194,15 +195,15 @@ async fn without_ca_file_an_unknown_ca_is_one_clear_line_and_smc_down() {
     let tls = Tls::new();
     let (line, up) = refused_line(tls.sim(&["127.0.0.1"], false), "").await;
     assert_eq!(up, 0.0);
-    let detail = line["fields"]["detail"].as_str().unwrap();
+    let detail = line["detail"].as_str().unwrap();
     assert!(
         detail.contains("invalid peer certificate: UnknownIssuer"),
         "{line}"
     );
     // docs/metrics.md: a failed TLS connect is a `connect_error`.
-    assert_eq!(line["fields"]["reason"], "connect_error", "{line}");
+    assert_eq!(line["reason"], "connect_error", "{line}");
     assert_eq!(
-        line["fields"]["message"],
+        line["msg"],
         "SMC unreachable; retrying on the SMC's schedule"
     );
 }
@@ -214,7 +215,7 @@ async fn a_certificate_for_another_host_is_refused() {
     let extra = format!("ca_file = {:?}\n", ca.display().to_string());
     let (line, up) = refused_line(tls.sim(&["other.example.test"], false), &extra).await;
     assert_eq!(up, 0.0);
-    let detail = line["fields"]["detail"].as_str().unwrap();
+    let detail = line["detail"].as_str().unwrap();
     assert!(detail.contains("certificate not valid for name"), "{line}");
     assert!(detail.contains("other.example.test"), "{line}");
 }
@@ -226,7 +227,7 @@ async fn an_smc_that_asks_for_a_client_certificate_refuses_one_without() {
     let extra = format!("ca_file = {:?}\n", ca.display().to_string());
     let (line, up) = refused_line(tls.sim(&["127.0.0.1"], true), &extra).await;
     assert_eq!(up, 0.0);
-    let detail = line["fields"]["detail"].as_str().unwrap();
+    let detail = line["detail"].as_str().unwrap();
     assert!(
         detail.ends_with("received fatal alert: CertificateRequired"),
         "{line}"

@@ -155,8 +155,8 @@ async fn json_logs_escape_the_same_texts_and_keep_them() {
         .map(|l| {
             serde_json::from_str::<serde_json::Value>(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))
         })
-        .filter(|v| v["fields"]["message"] == "subscription interrupted; reconnecting")
-        .map(|v| v["fields"]["detail"].as_str().unwrap().to_string())
+        .filter(|v| v["msg"] == "subscription interrupted; reconnecting")
+        .map(|v| v["detail"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         details,
@@ -236,7 +236,13 @@ async fn logfmt_lines_quote_and_escape_the_same_texts_and_keep_them() {
     for line in stderr.lines() {
         let pairs = parse_logfmt(line);
         let keys: Vec<&str> = pairs.iter().take(4).map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["ts", "level", "target", "msg"], "{line:?}");
+        assert_eq!(keys, ["ts", "level", "module", "msg"], "{line:?}");
+        // One value per key: an event's own `target` (a subscription's)
+        // does not collide with the fixed keys.
+        let mut unique: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), pairs.len(), "{line:?}");
         assert!(
             ["trace", "debug", "info", "warn", "error"].contains(&pairs[1].1.as_str()),
             "{line:?}"
@@ -244,6 +250,9 @@ async fn logfmt_lines_quote_and_escape_the_same_texts_and_keep_them() {
         if pairs[3].1 == "subscription interrupted; reconnecting" {
             let detail = pairs.iter().find(|(k, _)| k == "detail").unwrap();
             details.push(detail.1.clone());
+            let module = &pairs[2].1;
+            assert_eq!(module, "smc_exporter::smc::events", "{line:?}");
+            assert!(pairs.iter().any(|(k, _)| k == "target"), "{line:?}");
         }
     }
     assert_eq!(

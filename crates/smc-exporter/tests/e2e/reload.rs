@@ -142,7 +142,7 @@ fn value(m: &BTreeMap<SeriesKey, f64>, name: &str) -> Option<f64> {
 }
 
 fn message(v: &serde_json::Value) -> &str {
-    v["fields"]["message"].as_str().unwrap_or_default()
+    v["msg"].as_str().unwrap_or_default()
 }
 
 /// Wait until `n` log lines have the message `msg`.
@@ -634,7 +634,7 @@ async fn auto_reload_applies_a_changed_file_once() {
     wait_ready(addr, WITHIN).await;
     f.write(&[&e[0]], &["CONNECTIONS"], "");
     let auto = |v: &serde_json::Value| {
-        message(v) == "configuration reloaded" && v["fields"]["trigger"] == "auto-reload"
+        message(v) == "configuration reloaded" && v["trigger"] == "auto-reload"
     };
     p.wait_log(WITHIN, auto).await;
     converge(&sim, &[addr], &|t, d| {

@@ -152,7 +152,7 @@ async fn run_against_sim(token_auth: bool, source: KeySource, format: &str) {
     // The logs really are at trace level, including the HTTP and WebSocket
     // libraries that handled the secrets.
     let trace = if format == "json" {
-        "\"TRACE\""
+        r#""level":"trace""#
     } else {
         " TRACE "
     };
@@ -320,11 +320,11 @@ async fn refused_login_errors_do_not_show_keys() {
     let addr = p.metrics_addr().await;
     let warn = p
         .wait_log(Duration::from_secs(10), |v| {
-            v["level"] == "WARN" && v["fields"]["reason"] == "login_failed"
+            v["level"] == "warn" && v["reason"] == "login_failed"
         })
         .await;
     assert_eq!(
-        warn["fields"]["detail"],
+        warn["detail"],
         format!("login to {}/7.1/login failed: HTTP status 401", sim.url())
     );
     let mut surfaces = Surfaces(Vec::new());

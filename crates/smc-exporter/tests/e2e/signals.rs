@@ -55,9 +55,8 @@ definitions = ["CONNECTIONS"]
     let live = sim.sessions().live;
     assert_eq!(live.len(), 1);
 
-    let is_hup = |v: &serde_json::Value| {
-        v["level"] == "INFO" && v["fields"]["message"] == "configuration reloaded"
-    };
+    let is_hup =
+        |v: &serde_json::Value| v["level"] == "info" && v["msg"] == "configuration reloaded";
     for n in 1..=2 {
         p.signal(smc_lab::Signal::HUP);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -86,10 +85,8 @@ definitions = ["CONNECTIONS"]
     ] {
         p.signal(sig);
         let line = format!("{name} received: ignored (SIGTERM stops, SIGHUP reloads)");
-        p.wait_log(Duration::from_secs(10), |v| {
-            v["fields"]["message"] == line.as_str()
-        })
-        .await;
+        p.wait_log(Duration::from_secs(10), |v| v["msg"] == line.as_str())
+            .await;
         assert!(
             p.wait_exit(Duration::ZERO).await.is_none(),
             "{name} ended it"
