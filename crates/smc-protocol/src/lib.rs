@@ -10,7 +10,10 @@
 //!   types borrowing from the frame ([`ServerMessage`], [`Records`],
 //!   [`Record`]), all fields or only a [`FieldSet`];
 //! * [`query_json`] / [`abort_frame`]: client → server frames;
-//! * [`Change`]: the kind of a record.
+//! * [`Change`]: the kind of a record;
+//! * [`filter`]: query filters (the JSON form and the SMC's `translated`
+//!   expressions) parsed and matched against a row, so the simulator
+//!   applies them and the exporter's `--config.check` refuses a bad one.
 //!
 //! It must not depend on tokio, on any networking, or on the exporter's
 //! metric names (they are `smc-exporter`'s `labels` module): what it knows is
@@ -23,6 +26,7 @@ mod change;
 mod decode;
 mod definition;
 mod fields;
+pub mod filter;
 mod node;
 mod query;
 mod severity;
@@ -35,6 +39,7 @@ pub use decode::{
 };
 pub use definition::Definition;
 pub use fields::{FIELDS, FieldSpec, field_by_id, field_by_name};
+pub use filter::{Filter, FilterError};
 pub use node::{NODE_STATES, NODE_STATUSES};
 pub use query::{abort_frame, query_json};
 pub use severity::{SEVERITIES, Transform, severity_label};

@@ -103,7 +103,7 @@
 //! # Filters
 //!
 //! A session or log query's `query.filter` (protocol §2.3) is applied by
-//! `filter.rs`. Log queries return only matching records; on the session
+//! `smc_protocol::filter`. Log queries return only matching records; on the session
 //! socket the snapshot carries only the matching rows, and live deltas
 //! keep the client's view equal to the filtered table (a row that starts
 //! matching arrives as `added`, one that stops matching as `deleted`).
@@ -120,7 +120,6 @@
 
 mod engines;
 mod fault;
-mod filter;
 mod logs;
 mod notify;
 mod render;
@@ -451,6 +450,31 @@ impl Shared {
         self.world().truth_tables()
     }
 
+    /// The tables with only the rows a session query with filter `f` sends
+    /// in its snapshot (rendered for the newest API version offered, as a
+    /// new row). Rows whose match depends on their SessionEvent (302) may
+    /// differ after updates; the filters of the tests do not read it.
+    pub(crate) fn truth_tables_filtered(&self, f: &smc_protocol::Filter) -> Vec<TableTruth> {
+        let version = self
+            .info
+            .api_versions
+            .iter()
+            .max_by_key(|v| smc_protocol::parse_api_version(v))
+            .cloned()
+            .unwrap_or_default();
+        let legacy =
+            smc_protocol::parse_api_version(&version).is_some_and(smc_protocol::is_legacy_api);
+        self.world().truth_tables_where(|def, e| {
+            let ctx = render::Ctx {
+                base: String::new(),
+                version: version.clone(),
+                legacy,
+                def,
+            };
+            socket::matches(f, e, &ctx, render::EVENT_NEW)
+        })
+    }
+
     /// [`WorldInfo`] with the engines live now (engines come and go through
     /// `POST /sim/engines`).
     pub(crate) fn world_info(&self) -> WorldInfo {
@@ -653,6 +677,15 @@ impl SimServer {
     /// The ground truth: every table's rows, now.
     pub fn truth_tables(&self) -> Vec<TableTruth> {
         self.shared.truth_tables()
+    }
+
+    /// The ground truth of a subscriber whose queries all carry filter `f`
+    /// (the JSON form of `query.filter`): every table with only the rows
+    /// it matches. Err: the simulator refuses the filter, with the message
+    /// its socket would send after `Invalid filter: `.
+    pub fn truth_tables_filtered(&self, f: &serde_json::Value) -> Result<Vec<TableTruth>, String> {
+        let f = smc_protocol::Filter::parse(f).map_err(|e| e.to_string())?;
+        Ok(self.shared.truth_tables_filtered(&f))
     }
 
     /// What `GET /sim/truth?smc=` answers: the tables rendered with

@@ -399,7 +399,7 @@ impl LogHistory {
 
 /// The query's `filter` (`None`: every record matches).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LogFilter(pub Option<super::filter::Filter>);
+pub(crate) struct LogFilter(pub Option<smc_protocol::Filter>);
 
 impl LogFilter {
     /// Whether a record's `(field id, value)` pairs satisfy the filter.
@@ -497,7 +497,7 @@ pub(crate) fn parse_request(v: &Value, fmt: &Format) -> Result<Request, String> 
     let filter = match q.get("filter") {
         None | Some(Value::Null) => LogFilter(None),
         Some(f) => LogFilter(Some(
-            super::filter::Filter::parse(f).map_err(|e| format!("Invalid filter: {e}"))?,
+            smc_protocol::Filter::parse(f).map_err(|e| format!("Invalid filter: {e}"))?,
         )),
     };
     let lq = LogQuery {

@@ -13,10 +13,10 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, O
 
 use super::Shared;
 use super::fault::{self, Faults, Inject};
-use super::filter::Filter;
 use super::render::{self, Ctx, EVENT_NEW, EVENT_UPDATE, Format};
 use super::world::{Delta, Entry, Subscribed};
 use super::ws::{Incoming, Ws, close, next_frame, send};
+use smc_protocol::Filter;
 use smc_protocol::parse_abort;
 use smc_protocol::{Change, Definition, is_legacy_api, parse_api_version};
 
@@ -408,7 +408,7 @@ async fn send_invalid_utf8(ws: &mut Ws, fetch: i64) -> bool {
 }
 
 /// Whether an entry, rendered for SessionEvent `event`, matches the filter.
-fn matches(f: &Filter, e: &Entry, ctx: &Ctx, event: &str) -> bool {
+pub(crate) fn matches(f: &Filter, e: &Entry, ctx: &Ctx, event: &str) -> bool {
     let values = render::field_values(e, ctx, event);
     f.matches(&|id| {
         values

@@ -1013,12 +1013,26 @@ impl World {
     /// The ground truth of every table, read from the world's structs (not
     /// from rendered records).
     pub fn truth_tables(&self) -> Vec<TableTruth> {
+        self.truth_tables_where(|_, _| true)
+    }
+
+    /// [`World::truth_tables`] with only the entries `keep` (given the
+    /// table's definition) accepts.
+    pub(crate) fn truth_tables_where(
+        &self,
+        keep: impl Fn(Definition, &Entry) -> bool,
+    ) -> Vec<TableTruth> {
         self.tables
             .iter()
             .map(|t| TableTruth {
                 definition: t.def,
                 target: t.target.clone(),
-                rows: t.entries.iter().map(|e| truth_row(e)).collect(),
+                rows: t
+                    .entries
+                    .iter()
+                    .filter(|e| keep(t.def, e))
+                    .map(|e| truth_row(e))
+                    .collect(),
             })
             .collect()
     }

@@ -25,7 +25,7 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use smc_protocol::{FIELDS, SEVERITIES, field_by_name};
+use crate::{FIELDS, SEVERITIES, field_by_name};
 
 /// Deepest nesting accepted (JSON filters and translated expressions alike).
 const MAX_DEPTH: usize = 64;
@@ -48,7 +48,7 @@ const ACTIONS: [(i64, &str); 5] = [
 
 /// Why a filter was refused. The socket sends `Invalid filter: <message>`.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub(crate) enum FilterError {
+pub enum FilterError {
     #[error("a filter must be a JSON object, got {0}")]
     NotAnObject(&'static str),
     #[error("a filter needs a \"type\"")]
@@ -94,7 +94,7 @@ pub(crate) enum FilterError {
 
 /// A parsed query filter.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Filter {
+pub struct Filter {
     root: Node,
 }
 
@@ -276,13 +276,13 @@ fn constant_text(field: u32, code: i64) -> Cow<'static, str> {
 
 impl Filter {
     /// Parse `query.filter`.
-    pub(crate) fn parse(v: &Value) -> Result<Filter, FilterError> {
+    pub fn parse(v: &Value) -> Result<Filter, FilterError> {
         Ok(Filter { root: node(v, 0)? })
     }
 
     /// Whether a row matches; `field(id)` is the row's rendered value of a
     /// field, `None` when the row has no such field.
-    pub(crate) fn matches<'a>(&self, field: &dyn Fn(u32) -> Option<&'a str>) -> bool {
+    pub fn matches<'a>(&self, field: &dyn Fn(u32) -> Option<&'a str>) -> bool {
         self.root.eval(field)
     }
 }
