@@ -109,9 +109,15 @@ impl Pair {
     /// Wait (bounded) until the exporter's state families equal the
     /// simulator's ground truth; on timeout, fail showing the difference.
     pub async fn converge(&self) -> BTreeMap<SeriesKey, f64> {
+        self.converge_to(|| truth_text(&self.sim, &self.smc)).await
+    }
+
+    /// [`Pair::converge`] to the truth `truth` renders (as `/sim/truth`
+    /// text), e.g. of filtered tables.
+    pub async fn converge_to(&self, truth: impl Fn() -> String) -> BTreeMap<SeriesKey, f64> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let truth = state_samples(&truth_text(&self.sim, &self.smc));
+            let truth = state_samples(&truth());
             let got = state_samples(&self.metrics().await);
             if got == truth {
                 return truth;

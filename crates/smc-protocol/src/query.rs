@@ -7,15 +7,27 @@ use crate::Definition;
 /// The session-socket query for a definition and target, in `id` field
 /// format, asking for the fields `field_ids` (the log-field ids that become
 /// labels). No `field_ids` would mean "every field", so an empty list asks
-/// for the timestamp (field 1) only.
-pub fn query_json(definition: Definition, target: &str, legacy: bool, field_ids: &[u32]) -> String {
+/// for the timestamp (field 1) only. `filter` is `query.filter`, sent as
+/// given (the JSON form of [`crate::filter`]).
+pub fn query_json(
+    definition: Definition,
+    target: &str,
+    legacy: bool,
+    field_ids: &[u32],
+    filter: Option<&serde_json::Value>,
+) -> String {
     let ids: &[u32] = if field_ids.is_empty() {
         &[1]
     } else {
         field_ids
     };
+    let mut query =
+        serde_json::json!({"definition": definition.wire_name(legacy), "target": target});
+    if let (Some(f), Some(q)) = (filter, query.as_object_mut()) {
+        q.insert("filter".into(), f.clone());
+    }
     serde_json::json!({
-        "query": {"definition": definition.wire_name(legacy), "target": target},
+        "query": query,
         "fetch": {},
         "format": {
             "type": "texts",
@@ -39,8 +51,14 @@ mod tests {
 
     #[test]
     fn query_is_id_format_with_the_given_fields() {
-        let q: serde_json::Value =
-            serde_json::from_str(&query_json(Definition::Users, "HQ", false, &[4, 3003])).unwrap();
+        let q: serde_json::Value = serde_json::from_str(&query_json(
+            Definition::Users,
+            "HQ",
+            false,
+            &[4, 3003],
+            None,
+        ))
+        .unwrap();
         assert_eq!(
             q,
             serde_json::json!({
@@ -48,6 +66,23 @@ mod tests {
                 "fetch": {},
                 "format": {"type": "texts", "field_format": "id", "resolving": {"senders": true}, "field_ids": [4, 3003]},
             })
+        );
+    }
+
+    #[test]
+    fn a_filter_is_sent_as_given_in_the_query() {
+        let f = serde_json::json!({"type": "translated", "value": "$Dport == 443"});
+        let q: serde_json::Value = serde_json::from_str(&query_json(
+            Definition::Connections,
+            "fw",
+            false,
+            &[4],
+            Some(&f),
+        ))
+        .unwrap();
+        assert_eq!(
+            q["query"],
+            serde_json::json!({"definition": "CONNECTIONS", "target": "fw", "filter": f})
         );
     }
 

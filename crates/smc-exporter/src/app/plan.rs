@@ -29,6 +29,9 @@ pub struct SubKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubPlan {
     pub group_fields: Vec<GroupField>,
+    /// `query.filter` (JSON form); a change starts a successor, as for
+    /// `group_fields`.
+    pub filter: Option<Arc<serde_json::Value>>,
 }
 
 /// What should run.
@@ -144,6 +147,7 @@ pub fn plan(cfg: &Config, discovered: &Discovered, shard: Shard) -> Plan {
             };
             let sub = SubPlan {
                 group_fields: smc.group_fields(definition),
+                filter: smc.filter(definition),
             };
             if p.subs.insert(key.clone(), sub).is_none() {
                 p.order.push(key);
@@ -337,6 +341,39 @@ mod tests {
         union.dedup();
         assert_eq!(n, union.len(), "a key is in two shards");
         assert_eq!(union, whole.subs.keys().cloned().collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_new_filter_changes_only_that_definitions_subscriptions() {
+        let base = serde_json::json!({"engines": ["fw1", "fw2"]});
+        let old = plan(
+            &cfg(serde_json::json!([smc("a", base)])),
+            &Discovered::new(),
+            Shard::default(),
+        );
+        let filtered = serde_json::json!({
+            "engines": ["fw1", "fw2"],
+            "filters": {"CONNECTIONS": "$Dport == 22"},
+        });
+        let new = plan(
+            &cfg(serde_json::json!([smc("a", filtered)])),
+            &Discovered::new(),
+            Shard::default(),
+        );
+        assert_eq!(
+            new.subs[&key("a", "fw1", C)].filter.as_deref(),
+            Some(&serde_json::json!({"type": "translated", "value": "$Dport == 22"}))
+        );
+        let d = Plan::diff(&old, &new);
+        assert!(d.sessions.is_empty(), "{d:?}");
+        assert_eq!(
+            d.subscriptions,
+            Changes {
+                to_add: vec![],
+                to_change: vec![key("a", "fw1", C), key("a", "fw2", C)],
+                to_remove: vec![],
+            }
+        );
     }
 
     #[test]

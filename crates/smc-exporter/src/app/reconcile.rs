@@ -519,6 +519,7 @@ impl Reconciler {
         let spec = SubscriptionSpec {
             state: state.clone(),
             group_fields: sp.group_fields.clone(),
+            filter: sp.filter.clone(),
             budget,
         };
         let fut = subscription::run(

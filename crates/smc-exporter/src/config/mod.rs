@@ -17,11 +17,13 @@
 
 mod demo;
 mod error;
+mod filters;
 mod raw;
 mod validate;
 
 pub use demo::{DEMO_SMC_NAME, demo};
 pub use error::{ConfigError, ErrorKind};
+pub use filters::MAX_FILTER_BYTES;
 pub use raw::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DISCOVERY_INTERVAL, DEFAULT_DOMAIN, DEFAULT_HEALTHY_RESET, DEFAULT_LISTEN_ADDRESS,
@@ -253,6 +255,9 @@ pub struct SmcConfig {
     /// `group_by`: per-definition label fields; every definition has an entry
     /// (configured, or the default from `Definition::default_group_by`).
     pub group_by: BTreeMap<Definition, Vec<GroupField>>,
+    /// `filters`: the `query.filter` (JSON form) of a definition's
+    /// subscriptions; none = every row.
+    pub filters: filters::Filters,
 }
 
 impl SmcConfig {
@@ -295,6 +300,11 @@ impl SmcConfig {
             && self.insecure_skip_verify == other.insecure_skip_verify
             && self.client_identity == other.client_identity
             && self.server_name == other.server_name
+    }
+
+    /// The configured `query.filter` of a definition's subscriptions.
+    pub fn filter(&self, d: Definition) -> Option<std::sync::Arc<serde_json::Value>> {
+        self.filters.get(&d).cloned()
     }
 
     /// The group fields for a definition (configured or default).

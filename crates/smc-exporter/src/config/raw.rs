@@ -127,6 +127,7 @@ pub struct RawSmc {
     pub definitions: Option<Vec<String>>,
     pub alert_domains: Option<Vec<String>>,
     pub group_by: Option<BTreeMap<String, Vec<String>>>,
+    pub filters: Option<BTreeMap<String, serde_json::Value>>,
 }
 
 /// A string that must be a humantime duration; the type error says so.

@@ -259,6 +259,16 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
 
     let (definitions, alert_domains, group_by) =
         subscriptions_of(&k, r.definitions, r.alert_domains, r.group_by, warnings)?;
+    let subscribed = |d: Definition| match d {
+        Definition::ActiveAlerts => !alert_domains.is_empty(),
+        d => definitions.contains(&d),
+    };
+    let filters = super::filters::smc_filters(
+        &k("filters"),
+        r.filters.unwrap_or_default(),
+        subscribed,
+        warnings,
+    )?;
 
     Ok(SmcConfig {
         name,
@@ -277,6 +287,7 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         definitions,
         alert_domains,
         group_by,
+        filters,
     })
 }
 

@@ -29,6 +29,8 @@ pub struct SubscriptionSpec {
     pub state: Arc<SubscriptionState>,
     /// In the order of `state.group_labels`.
     pub group_fields: Vec<GroupField>,
+    /// `query.filter` (JSON form), from `[smc.filters]`.
+    pub filter: Option<Arc<serde_json::Value>>,
     pub budget: Arc<SeriesBudget>,
 }
 

@@ -64,10 +64,16 @@ pub const FAILURE_MAX_FACTOR: u32 = 5;
 pub const RESUME_SPREAD: Duration = Duration::from_secs(2);
 
 /// The session-socket query of a subscription: its definition and target,
-/// asking for the fields that become its labels.
-fn query(definition: Definition, target: &str, legacy: bool, fields: &[GroupField]) -> String {
+/// asking for the fields that become its labels, with its filter.
+fn query(
+    definition: Definition,
+    target: &str,
+    legacy: bool,
+    fields: &[GroupField],
+    filter: Option<&serde_json::Value>,
+) -> String {
     let ids: Vec<u32> = fields.iter().map(|g| g.field).collect();
-    smc_protocol::query_json(definition, target, legacy, &ids)
+    smc_protocol::query_json(definition, target, legacy, &ids, filter)
 }
 
 /// The liveness timings of `[subscription]`.
@@ -315,11 +321,13 @@ async fn open(
     let opened = connect::open(session, SESSION_SOCKET, ws_config, settings).await?;
     let legacy = parse_api_version(&opened.api_version).is_some_and(is_legacy_api);
     let st = sub.st();
+    let spec = &sub.folder.spec;
     let query = query(
         st.definition,
         &st.target,
         legacy,
-        &sub.folder.spec.group_fields,
+        &spec.group_fields,
+        spec.filter.as_deref(),
     );
     Driver::start(
         opened.ws,
@@ -473,7 +481,7 @@ mod tests {
             .filter_map(|l| d.group_field(l))
             .collect();
         let q: serde_json::Value =
-            serde_json::from_str(&query(d, "HQ FW", false, &fields)).unwrap();
+            serde_json::from_str(&query(d, "HQ FW", false, &fields, None)).unwrap();
         assert_eq!(
             q,
             serde_json::json!({
@@ -482,7 +490,7 @@ mod tests {
                 "format": {"type": "texts", "field_format": "id", "resolving": {"senders": true}, "field_ids": [4, 11, 116]},
             })
         );
-        let q = query(Definition::BlockList, "x", true, &[]);
+        let q = query(Definition::BlockList, "x", true, &[], None);
         assert!(
             q.contains("\"BLACKLIST\"") && q.contains("\"field_ids\":[1]"),
             "{q}"
@@ -527,6 +535,7 @@ mod tests {
                     fields.iter().map(|g| g.label).collect(),
                 )),
                 group_fields: fields,
+                filter: None,
                 budget: Arc::new(smc_fold::SeriesBudget::new(cfg.max_series_per_family)),
             };
             let mut settings = cfg.subscription.clone();

@@ -290,6 +290,41 @@ fn each_mistake_gets_its_exact_message() {
             "smc[0].group_by.CONNECTIONS[2]: unknown label \"src_ip\" for CONNECTIONS; allowed: node, protocol, state, service, src_zone, dst_zone, src_if, dst_if",
         ),
         (
+            "unknown filters definition",
+            format!("{SMC}[smc.filters]\nSESSIONS = \"$Dport == 22\"\n"),
+            "smc[0].filters.SESSIONS: unknown definition; known: CONNECTIONS, BLOCK_LIST, VPN_SA, USERS, ROUTING, SSLVPNV2, ACTIVE_ALERTS, NEIGHBORS",
+        ),
+        (
+            "filter expression with an error, and its offset",
+            format!("{SMC}[smc.filters]\nCONNECTIONS = \"$Dport == 22 AND $Service ==\"\n"),
+            "smc[0].filters.CONNECTIONS: translated filter: expected a value at offset 28",
+        ),
+        (
+            "filter expression naming an unknown field",
+            format!("{SMC}[smc.filters]\nCONNECTIONS = \"$Nope == 1\"\n"),
+            "smc[0].filters.CONNECTIONS: translated filter: unknown field $Nope at offset 0",
+        ),
+        (
+            "empty filter expression",
+            format!("{SMC}[smc.filters]\nCONNECTIONS = \" \"\n"),
+            "smc[0].filters.CONNECTIONS: empty filter (leave the key out to subscribe to every row)",
+        ),
+        (
+            "filter of the wrong type",
+            format!("{SMC}[smc.filters]\nCONNECTIONS = 22\n"),
+            "smc[0].filters.CONNECTIONS: expected a filter expression (string) or a filter table, got a number",
+        ),
+        (
+            "filter table of an unknown type",
+            format!("{SMC}[smc.filters.CONNECTIONS]\ntype = \"regex\"\n"),
+            "smc[0].filters.CONNECTIONS: unknown filter type \"regex\"",
+        ),
+        (
+            "filter table without its operands",
+            format!("{SMC}[smc.filters.CONNECTIONS]\ntype = \"in\"\n"),
+            "smc[0].filters.CONNECTIONS: in filter needs \"left\" (one value)",
+        ),
+        (
             "duplicate group_by label",
             format!("{SMC}[smc.group_by]\nROUTING = [\"route_type\", \"route_type\"]\n"),
             "smc[0].group_by.ROUTING[1]: duplicate label \"route_type\"",

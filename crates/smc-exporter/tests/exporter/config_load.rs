@@ -383,3 +383,39 @@ fn engine_filters_beside_a_listed_engines_are_warned() {
         ]
     );
 }
+
+#[test]
+fn filters_are_kept_in_the_json_form_the_query_sends() {
+    let toml = format!(
+        "{MINIMAL}definitions = [\"CONNECTIONS\", \"VPN_SA\"]\n\
+         [smc.filters]\n\
+         CONNECTIONS = '$Service == \"HTTP\" AND $Dst IN union(ipv4_net(\"10.0.0.0/8\"))'\n\
+         ROUTING = \"$Dport == 22\"\n\
+         [smc.filters.VPN_SA]\n\
+         type = \"in\"\n\
+         left = {{ type = \"field\", id = 7 }}\n\
+         right = [{{ type = \"ip\", value = \"10.0.0.1\" }}]\n"
+    );
+    let (_dir, c) = load_str(&toml);
+    let smc = &c.smc[0];
+    assert_eq!(
+        smc.filter(Definition::Connections).as_deref(),
+        Some(&serde_json::json!({
+            "type": "translated",
+            "value": "$Service == \"HTTP\" AND $Dst IN union(ipv4_net(\"10.0.0.0/8\"))"
+        }))
+    );
+    assert_eq!(
+        smc.filter(Definition::VpnSa).as_deref(),
+        Some(&serde_json::json!({
+            "type": "in",
+            "left": {"type": "field", "id": 7},
+            "right": [{"type": "ip", "value": "10.0.0.1"}]
+        }))
+    );
+    assert_eq!(smc.filter(Definition::Users), None);
+    assert_eq!(
+        c.warnings,
+        ["smc[0].filters.ROUTING: ROUTING is not subscribed for this SMC; the entry has no effect"]
+    );
+}

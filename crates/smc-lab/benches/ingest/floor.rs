@@ -75,6 +75,7 @@ async fn consume(a: FloorArgs) -> Result<(), String> {
         "bench-fw",
         false,
         &[4, 11, 116],
+        None,
     );
     ws.send(Message::text(query))
         .await
