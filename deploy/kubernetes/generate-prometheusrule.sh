@@ -1,11 +1,11 @@
 #!/bin/sh
-# Regenerates prometheusrule.yaml from deploy/prometheus/{alerts,recording}.yml
+# Regenerates base/prometheusrule.yaml from deploy/prometheus/{alerts,recording}.yml
 # so that Kubernetes and plain Prometheus load the very same rules.
 # `cargo test -p smc-exporter --test exporter deploy_artifacts` fails if the files drift apart.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 rules="$here/../prometheus"
-out="$here/prometheusrule.yaml"
+out="$here/base/prometheusrule.yaml"
 
 # Print the rule groups of a rules file (everything after `groups:`),
 # re-indented by 2 spaces to sit under `spec.groups`.
