@@ -85,7 +85,7 @@ check_tree() {
     rc=1
   fi
   "$venv/bin/python" "$dir/validate.py" --kubernetes-version "$K8S_VERSION" --version "$version" \
-    --secret-env "$dir/base/pod/secret.env" \
+    --secret-env "$dir/base/pod/secret.env" --dockerfile "$root/Dockerfile" \
     "$out/single.yaml" "$out/sharded.yaml" "$out/helm-single.yaml" "$out/helm-sharded.yaml" || rc=1
   "$venv/bin/python" "$dir/compare.py" "$out/single.yaml" "$out/helm-single.yaml" || rc=1
   "$venv/bin/python" "$dir/compare.py" "$out/sharded.yaml" "$out/helm-sharded.yaml" || rc=1
@@ -147,6 +147,7 @@ SELF_TESTS=(
   "base/prometheusrule.yaml|s/- alert: SmcExporterDown$/- alrt: SmcExporterDown/|'alrt' was unexpected"
   "helm/smc-exporter/templates/_helpers.tpl|s/runAsNonRoot: true/runAsNonRot: true/|'runAsNonRot' was unexpected"
   "base/pod/pod.yaml|s/type: RuntimeDefault/type: Unconfined/|seccompProfile.type must be RuntimeDefault"
+  "base/pod/pod.yaml|s/runAsUser: 65532/runAsUser: 1000/|the Dockerfile's USER is 65532:65532"
   "base/pod/pod.yaml|s/drop: \[\"ALL\"\]/drop: [\"NET_RAW\"]/|capabilities.drop must be [ALL]"
   "base/pod/kustomization.yaml|s/newTag: .*/newTag: latest/|want 'smc-exporter:"
   "base/pod/secret.env|s/^name=.*/name=other-secret/|want ['other-secret']"

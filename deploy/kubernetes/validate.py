@@ -16,14 +16,16 @@ Then the deployment policy, on the rendered objects:
     (or the name set with --image-name);
   * the API key comes from the Secret named in --secret-env, mounted as a file;
     no Secret object is rendered (nothing applies a placeholder key);
+  * the pods run as the Dockerfile's USER;
   * a StatefulSet's replicas equal its --total-shards.
 
 Usage: validate.py [--kubernetes-version 1.37] --version 0.1.0 \
-           --secret-env base/pod/secret.env FILE...
+           --secret-env base/pod/secret.env --dockerfile Dockerfile FILE...
 Prints one line per resource; exits 1 on any problem.
 """
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -32,6 +34,9 @@ import jsonschema
 import yaml
 from kubernetes_validate import utils as kv
 
+# kubernetes-validate reads its (large) definitions file again for every
+# object; read each schema file once.
+kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
 HERE = Path(__file__).resolve().parent
 CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-monitoring-v1.json",
@@ -100,12 +105,22 @@ def container_problems(c, image):
     return p
 
 
-def workload_problems(doc, image, secret):
+def dockerfile_user(path):
+    """The final stage's USER of the Dockerfile, as (uid, gid) integers."""
+    users = [l.split()[1] for l in Path(path).read_text().splitlines() if l.startswith("USER ")]
+    uid, _, gid = users[-1].partition(":")
+    return int(uid), int(gid or uid)
+
+
+def workload_problems(doc, image, secret, user):
     p = []
     pod = ((doc.get("spec") or {}).get("template") or {}).get("spec") or {}
     psc = pod.get("securityContext") or {}
     if psc.get("runAsNonRoot") is not True or not psc.get("runAsUser"):
         p.append("pod: securityContext.runAsNonRoot must be true with a non-zero runAsUser")
+    if (psc.get("runAsUser"), psc.get("runAsGroup")) != user:
+        p.append(f"pod: runAsUser/runAsGroup {psc.get('runAsUser')}/{psc.get('runAsGroup')}, "
+                 f"the Dockerfile's USER is {user[0]}:{user[1]}")
     if (psc.get("seccompProfile") or {}).get("type") != "RuntimeDefault":
         p.append("pod: securityContext.seccompProfile.type must be RuntimeDefault")
     if pod.get("automountServiceAccountToken") is not False:
@@ -139,10 +154,12 @@ def main():
     ap.add_argument("--version", required=True, help="the image tag: the workspace version")
     ap.add_argument("--image-name", default="smc-exporter")
     ap.add_argument("--secret-env", required=True, help="the file naming the API key's Secret")
+    ap.add_argument("--dockerfile", required=True, help="the Dockerfile whose USER the pods run as")
     ap.add_argument("files", nargs="+")
     a = ap.parse_args()
     image = f"{a.image_name}:{a.version}"
     secret = env_file(a.secret_env)
+    user = dockerfile_user(a.dockerfile)
     bad = 0
     for f in a.files:
         docs = [d for d in yaml.safe_load_all(Path(f).read_text()) if d]
@@ -155,7 +172,7 @@ def main():
         for d in docs:
             problems, schema = schema_problems(d, a.kubernetes_version)
             if d.get("kind") in WORKLOADS:
-                problems += workload_problems(d, image, secret)
+                problems += workload_problems(d, image, secret, user)
             status = "ok" if not problems else "FAIL"
             print(f"{status} {f}: {kn(d)} [{schema}]")
             for q in problems:
