@@ -66,6 +66,7 @@ check_tree() {
   local dir=$1 out=$2 version rc=0
   version=$(workspace_version)
   mkdir -p "$out"
+  check_generated "$dir" || rc=1
   for overlay in single sharded; do
     "$venv/bin/kubectl" kustomize "$dir/overlays/$overlay" >"$out/$overlay.yaml"
     echo "kubectl kustomize overlays/$overlay: $(grep -c '^kind: ' "$out/$overlay.yaml") objects"
@@ -81,7 +82,7 @@ check_tree() {
   local chart
   chart=$(grep -E '^(version|appVersion):' "$dir/helm/smc-exporter/Chart.yaml" | tr -d '"' | awk '{print $2}' | sort -u)
   if [ "$chart" != "$version" ]; then
-    echo "FAIL helm/smc-exporter/Chart.yaml: version/appVersion $(echo $chart) != workspace version $version"
+    echo "FAIL helm/smc-exporter/Chart.yaml: version/appVersion ${chart//$'\n'/ } != workspace version $version"
     rc=1
   fi
   "$venv/bin/python" "$dir/validate.py" --kubernetes-version "$K8S_VERSION" --version "$version" \
@@ -115,15 +116,17 @@ check_secret_setting() {
   return $rc
 }
 
-# The generated rule files equal what the generator writes now.
+# check_generated DIR: the generated rule files in DIR equal what the
+# generator writes now from deploy/prometheus/.
 check_generated() {
-  local tmp rc=0
+  local dir=$1 tmp rc=0
   tmp=$(mktemp -d)
   mkdir -p "$tmp/deploy"
-  cp -a deploy/kubernetes deploy/prometheus "$tmp/deploy/"
+  cp -a "$dir" "$tmp/deploy/kubernetes"
+  cp -a deploy/prometheus "$tmp/deploy/"
   sh "$tmp/deploy/kubernetes/generate-prometheusrule.sh" >/dev/null
   for f in base/prometheusrule.yaml helm/smc-exporter/files/prometheus-rules.yaml; do
-    if ! diff -u "deploy/kubernetes/$f" "$tmp/deploy/kubernetes/$f" >"$tmp/diff"; then
+    if ! diff -u "$dir/$f" "$tmp/deploy/kubernetes/$f" >"$tmp/diff"; then
       head -20 "$tmp/diff"
       echo "FAIL deploy/kubernetes/$f is out of sync with deploy/prometheus/: run deploy/kubernetes/generate-prometheusrule.sh"
       rc=1
@@ -150,10 +153,12 @@ SELF_TESTS=(
   "base/pod/pod.yaml|s/runAsUser: 65532/runAsUser: 1000/|the Dockerfile's USER is 65532:65532"
   "base/pod/pod.yaml|s/drop: \[\"ALL\"\]/drop: [\"NET_RAW\"]/|capabilities.drop must be [ALL]"
   "base/pod/kustomization.yaml|s/newTag: .*/newTag: latest/|want 'smc-exporter:"
+  "helm/smc-exporter/Chart.yaml|s/^appVersion: .*/appVersion: \"0.0.9\"/|!= workspace version"
   "base/pod/secret.env|s/^name=.*/name=other-secret/|want ['other-secret']"
   "base/pod/kustomization.yaml|0,/kind: StatefulSet$/s//kind: StatefulSets/|do not reach the pod"
   "overlays/sharded/statefulset.yaml|s/replicas: 3 /replicas: 4 /|replicas 4 != --total-shards 3"
   "helm/smc-exporter/values.yaml|s/memory: 256Mi/memory: 512Mi/|'256Mi' != '512Mi'"
+  "helm/smc-exporter/files/prometheus-rules.yaml|0,/for: 5m/s//for: 6m/|prometheus-rules.yaml is out of sync"
 )
 
 self_test() {
@@ -189,7 +194,6 @@ echo "tools: $("$venv/bin/kubectl" version --client | tr '\n' ' ')| helm $("$ven
 if [ "${1:-}" = --self-test ]; then
   self_test
 else
-  check_generated
   check_tree deploy/kubernetes target/k8s
   echo "rendered into target/k8s/: single.yaml sharded.yaml helm-single.yaml helm-sharded.yaml"
 fi
