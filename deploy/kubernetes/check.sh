@@ -31,6 +31,9 @@ export HELM_CONFIG_HOME=$root/target/ci-k8s-helm/config
 export HELM_DATA_HOME=$root/target/ci-k8s-helm/data
 
 install_tools() {
+  if ! python3 -c 'import venv, ensurepip, tomllib' >/dev/null 2>&1; then
+    echo "check.sh needs Python >= 3.11 with venv (Debian: apt-get install python3-venv)"; exit 1
+  fi
   if [ -x "$venv/bin/kubectl" ] && [ -x "$venv/bin/helm" ] \
     && "$venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null \
     && [ "$(cat "$venv/.k8s-tools" 2>/dev/null)" = "$KUBECTL_PKG $VALIDATE_PKG $HELM_PKG" ]; then
@@ -71,10 +74,27 @@ check_tree() {
     "$venv/bin/kubectl" kustomize "$dir/overlays/$overlay" >"$out/$overlay.yaml"
     echo "kubectl kustomize overlays/$overlay: $(grep -c '^kind: ' "$out/$overlay.yaml") objects"
   done
-  if "$venv/bin/helm" lint --strict "$dir/helm/smc-exporter" >"$out/helm-lint.txt" 2>&1; then
-    echo "helm lint --strict: $(tail -1 "$out/helm-lint.txt")"
+  local shards
+  for shards in 1 3; do
+    if "$venv/bin/helm" lint --strict "$dir/helm/smc-exporter" --set shards=$shards >"$out/helm-lint.txt" 2>&1; then
+      echo "helm lint --strict (shards=$shards): $(tail -1 "$out/helm-lint.txt")"
+    else
+      cat "$out/helm-lint.txt"; rc=1
+    fi
+  done
+  # The install notes render (a client-side dry run needs no cluster)...
+  if "$venv/bin/helm" install --dry-run=client smc-exporter "$dir/helm/smc-exporter" -n monitoring --set shards=3 >"$out/helm-install.txt" 2>&1 \
+    && grep -q '^smc-exporter .*: 3 shards (StatefulSet) in monitoring\.$' "$out/helm-install.txt"; then
+    echo "helm install --dry-run=client: NOTES: $(sed -n '/^NOTES:/{n;p}' "$out/helm-install.txt")"
   else
-    cat "$out/helm-lint.txt"; rc=1
+    cat "$out/helm-install.txt"; rc=1
+  fi
+  # ...and a shard count below 1 is refused.
+  if "$venv/bin/helm" template smc-exporter "$dir/helm/smc-exporter" --set shards=0 >"$out/helm-shards0.txt" 2>&1 \
+    || ! grep -q 'shards must be 1 (a Deployment) or more' "$out/helm-shards0.txt"; then
+    echo "FAIL helm template --set shards=0 was not refused with its message:"; cat "$out/helm-shards0.txt"; rc=1
+  else
+    echo "helm template --set shards=0: refused ($(grep -o 'shards must be.*' "$out/helm-shards0.txt"))"
   fi
   "$venv/bin/helm" template smc-exporter "$dir/helm/smc-exporter" -n monitoring >"$out/helm-single.yaml"
   "$venv/bin/helm" template smc-exporter "$dir/helm/smc-exporter" -n monitoring --set shards=3 >"$out/helm-sharded.yaml"
@@ -112,7 +132,14 @@ check_secret_setting() {
     fi
   done
   rm -rf "$out/secret-setting"
-  [ $rc = 0 ] && echo "existingSecret: name=my-existing-secret key=smc-key in secret.env reach both overlays' pods"
+  "$venv/bin/helm" template smc-exporter "$dir/helm/smc-exporter" -n monitoring \
+    --set existingSecret.name=my-existing-secret --set existingSecret.key=smc-key >"$out/secret-setting-helm.yaml"
+  if grep -q 'smc-exporter-api-key' "$out/secret-setting-helm.yaml" \
+    || ! grep -q 'secretName: my-existing-secret$' "$out/secret-setting-helm.yaml" \
+    || ! grep -q -- '- key: smc-key$' "$out/secret-setting-helm.yaml"; then
+    echo "FAIL helm: existingSecret.name/key do not reach the pod"; rc=1
+  fi
+  [ $rc = 0 ] && echo "existingSecret: name=my-existing-secret key=smc-key (secret.env; Helm: --set existingSecret.*) reach the pods of both overlays and the chart"
   return $rc
 }
 
