@@ -342,8 +342,8 @@ fn only_contract_metric_names_are_used() {
         sources.push((rel(&f), fs::read_to_string(&f).unwrap()));
     }
     sources.push((
-        "deploy/kubernetes/prometheusrule.yaml".into(),
-        read("deploy/kubernetes/prometheusrule.yaml"),
+        "deploy/kubernetes/base/prometheusrule.yaml".into(),
+        read("deploy/kubernetes/base/prometheusrule.yaml"),
     ));
     assert!(
         sources.len() >= 5,
@@ -484,8 +484,8 @@ fn alerts_are_well_formed_and_tested() {
 
 // ----------------------------------------------------------- (c) kubernetes
 
-/// What the exporter's pod spec must carry, in the Deployment and in the
-/// sharded StatefulSet alike.
+/// What the exporter's pod spec must carry (deploy/kubernetes/base/pod/pod.yaml,
+/// patched into the Deployment and the sharded StatefulSet alike).
 const POD_SETTINGS: [&str; 11] = [
     "runAsNonRoot: true",
     "readOnlyRootFilesystem: true",
@@ -510,7 +510,7 @@ fn config_lines(text: &str) -> Vec<&str> {
 
 #[test]
 fn kubernetes_manifests_are_complete() {
-    let kust = read("deploy/kubernetes/kustomization.yaml");
+    let kust = read("deploy/kubernetes/base/kustomization.yaml");
     let listed: BTreeSet<String> = config_lines(&kust)
         .into_iter()
         .filter_map(|l| l.strip_prefix("- "))
@@ -518,7 +518,7 @@ fn kubernetes_manifests_are_complete() {
         .map(String::from)
         .collect();
     let mut problems = Vec::new();
-    for f in files_with_ext("deploy/kubernetes", "yaml") {
+    for f in files_with_ext("deploy/kubernetes/base", "yaml") {
         let name = f.file_name().unwrap().to_str().unwrap().to_string();
         let text = fs::read_to_string(&f).unwrap();
         if config_lines(&text).is_empty() {
@@ -542,12 +542,11 @@ fn kubernetes_manifests_are_complete() {
         }
     }
     for l in &listed {
-        if !root().join("deploy/kubernetes").join(l).is_file() {
+        if !root().join("deploy/kubernetes/base").join(l).is_file() {
             problems.push(format!("kustomization.yaml lists missing {l}"));
         }
     }
     for kind in [
-        "Deployment",
         "Service",
         "ConfigMap",
         "ServiceMonitor",
@@ -556,26 +555,27 @@ fn kubernetes_manifests_are_complete() {
         "ServiceAccount",
     ] {
         let found = listed.iter().any(|f| {
-            read(&format!("deploy/kubernetes/{f}")).contains(&format!("\nkind: {kind}\n"))
+            read(&format!("deploy/kubernetes/base/{f}")).contains(&format!("\nkind: {kind}\n"))
         });
         if !found {
             problems.push(format!("no {kind} in the kustomization"));
         }
     }
 
-    let dep = read("deploy/kubernetes/deployment.yaml");
+    let dep = read("deploy/kubernetes/base/pod/pod.yaml");
     let dep_lines = config_lines(&dep);
     for want in POD_SETTINGS {
         if !dep_lines.contains(&want) {
-            problems.push(format!("deployment.yaml: missing `{want}`"));
+            problems.push(format!("base/pod/pod.yaml: missing `{want}`"));
         }
     }
     if !dep.contains("\"--config.check\"") || !dep.contains("limits:") || !dep.contains("requests:")
     {
-        problems
-            .push("deployment.yaml: needs the --config.check init container and resources".into());
+        problems.push(
+            "base/pod/pod.yaml: needs the --config.check init container and resources".into(),
+        );
     }
-    let np = config_lines(&read("deploy/kubernetes/networkpolicy.yaml")).join("\n");
+    let np = config_lines(&read("deploy/kubernetes/base/networkpolicy.yaml")).join("\n");
     for want in [
         "port: 8082",
         "port: 53",
@@ -614,7 +614,7 @@ fn groups_body(text: &str, indent: usize) -> Vec<String> {
 fn prometheusrule_embeds_the_rule_files() {
     let mut want = groups_body(&read("deploy/prometheus/alerts.yml"), 0);
     want.extend(groups_body(&read("deploy/prometheus/recording.yml"), 0));
-    let got = groups_body(&read("deploy/kubernetes/prometheusrule.yaml"), 2);
+    let got = groups_body(&read("deploy/kubernetes/base/prometheusrule.yaml"), 2);
     assert!(!want.is_empty());
     if want != got {
         let first = want
@@ -623,7 +623,7 @@ fn prometheusrule_embeds_the_rule_files() {
             .position(|(a, b)| a != b)
             .unwrap_or(want.len().min(got.len()));
         panic!(
-            "deploy/kubernetes/prometheusrule.yaml is out of sync with deploy/prometheus/*.yml \
+            "deploy/kubernetes/base/prometheusrule.yaml is out of sync with deploy/prometheus/*.yml \
              (first difference at rule line {first}: want {:?}, got {:?}); \
              run deploy/kubernetes/generate-prometheusrule.sh",
             want.get(first),
@@ -688,21 +688,16 @@ fn systemd_unit_is_hardened() {
 
 #[test]
 fn the_sharded_statefulset_matches_its_shard_count_and_the_deployment() {
-    let kust = config_lines(&read("deploy/kubernetes-sharded/kustomization.yaml")).join("\n");
-    for want in [
-        "- ../kubernetes",
-        "- statefulset.yaml",
-        "$patch: delete",
-        "kind: Deployment",
-    ] {
+    let kust = config_lines(&read(
+        "deploy/kubernetes/overlays/sharded/kustomization.yaml",
+    ))
+    .join("\n");
+    for want in ["- ../../base", "- statefulset.yaml", "- ../../base/pod"] {
         assert!(kust.contains(want), "kustomization.yaml: missing `{want}`");
     }
-    let sts = read("deploy/kubernetes-sharded/statefulset.yaml");
+    let sts = read("deploy/kubernetes/overlays/sharded/statefulset.yaml");
     let lines = config_lines(&sts);
     assert!(sts.contains("\nkind: StatefulSet\n"));
-    for want in POD_SETTINGS {
-        assert!(lines.contains(&want), "statefulset.yaml: missing `{want}`");
-    }
     for want in [
         "- name: POD_NAME",
         "fieldPath: metadata.name",
@@ -719,9 +714,5 @@ fn the_sharded_statefulset_matches_its_shard_count_and_the_deployment() {
     assert!(
         sts.contains(&format!("\"--total-shards\", \"{replicas}\"")),
         "--total-shards must equal replicas ({replicas})"
-    );
-    assert!(
-        sts.contains("\"--config.check\""),
-        "the --config.check init container"
     );
 }
