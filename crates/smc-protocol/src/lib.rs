@@ -11,6 +11,8 @@
 //!   [`Record`]), all fields or only a [`FieldSet`];
 //! * [`query_json`] / [`abort_frame`]: client → server frames;
 //! * [`Change`]: the kind of a record;
+//! * [`decode_notification`] / [`subscribe_frame`]: the notification
+//!   socket's messages and its subscribe frame;
 //! * [`filter`]: query filters (the JSON form and the SMC's `translated`
 //!   expressions) parsed and matched against a row, so the simulator
 //!   applies them and the exporter's `--config.check` refuses a bad one.
@@ -28,6 +30,7 @@ mod definition;
 mod fields;
 pub mod filter;
 mod node;
+mod notification;
 mod query;
 mod severity;
 mod version;
@@ -41,6 +44,9 @@ pub use definition::Definition;
 pub use fields::{FIELDS, FieldSpec, field_by_id, field_by_name};
 pub use filter::{Filter, FilterError};
 pub use node::{NODE_STATES, NODE_STATUSES};
+pub use notification::{
+    ElementEvent, Notification, NotificationError, decode_notification, subscribe_frame,
+};
 pub use query::{abort_frame, query_json};
 pub use severity::{SEVERITIES, Transform, severity_label};
 pub use version::{
