@@ -40,9 +40,11 @@ use crate::app::reload::Discovery;
 use crate::app::{AppError, CLOSE_GRACE};
 use crate::labels::StateFamily;
 use crate::smc::engine_poll;
+use crate::smc::notify;
 use crate::smc::session::SmcSession;
 use crate::smc::subscription::{self, SubscriptionSpec};
 use crate::state::engines::EngineState;
+use crate::state::notify::NotifyState;
 use crate::state::{LiveStore, RuntimeInfo, SmcState, Store, SubscriptionState};
 
 /// One running subscription task.
@@ -78,8 +80,45 @@ struct RunningSmc {
     users: TaskTracker,
     /// What the engine poll found (kept across session changes).
     engines: Arc<EngineState>,
-    /// Stops the engine poll.
+    /// Stops the engine poll (and, its child, the notification socket).
     poll: CancellationToken,
+    /// The notification socket, when the SMC has `notify`.
+    notify: Option<RunningNotify>,
+}
+
+/// One SMC's notification socket task.
+#[derive(Debug)]
+struct RunningNotify {
+    state: Arc<NotifyState>,
+    token: CancellationToken,
+}
+
+/// Start `session`'s notification socket for the `notify` types of its
+/// SMC in `plan`, if any, counting into `carried` when it counts the same
+/// types (a new session keeps the counters).
+fn start_notify(
+    plan: &Plan,
+    name: &Arc<str>,
+    session: &Arc<SmcSession>,
+    users: &TaskTracker,
+    parent: &CancellationToken,
+    carried: Option<Arc<NotifyState>>,
+) -> Option<RunningNotify> {
+    let types = &plan.smcs.get(name)?.notify;
+    if types.is_empty() {
+        return None;
+    }
+    let state = carried
+        .filter(|s| s.configured() == types.as_slice())
+        .unwrap_or_else(|| Arc::new(NotifyState::new(name.clone(), types)));
+    let token = parent.child_token();
+    users.spawn(notify::run(
+        session.clone(),
+        state.clone(),
+        plan.subscription.clone(),
+        token.clone(),
+    ));
+    Some(RunningNotify { state, token })
 }
 
 #[derive(Debug)]
@@ -138,7 +177,7 @@ fn running_smc(
     plan: &Plan,
     name: &Arc<str>,
     session: Arc<SmcSession>,
-    engines: Arc<EngineState>,
+    (engines, carried): (Arc<EngineState>, Option<Arc<NotifyState>>),
     shutdown: &CancellationToken,
     discovery: &tokio::sync::mpsc::Sender<Discovery>,
 ) -> RunningSmc {
@@ -170,11 +209,13 @@ fn running_smc(
         on_listed,
     );
     users.spawn(fut);
+    let notify = start_notify(plan, name, &session, &users, &poll, carried);
     RunningSmc {
         session,
         users,
         engines,
         poll,
+        notify,
     }
 }
 
@@ -217,7 +258,14 @@ impl Reconciler {
         let mut smcs = BTreeMap::new();
         for (name, session) in sessions {
             let engines = Arc::new(EngineState::new(name.clone()));
-            let smc = running_smc(&plan, &name, session, engines, &shutdown, &discovery);
+            let smc = running_smc(
+                &plan,
+                &name,
+                session,
+                (engines, None),
+                &shutdown,
+                &discovery,
+            );
             smcs.insert(name, smc);
         }
         let budgets = budgets_for(plan.max_series_per_family);
@@ -280,6 +328,8 @@ impl Reconciler {
         let diff = Plan::diff(&running.plan, &new);
         if diff.is_empty() {
             running.plan = new;
+            // `notify` is not part of the diff: its socket is the SMC's.
+            Self::sync_notify(&mut running);
             self.publish(&running);
             return Ok(diff);
         }
@@ -303,6 +353,7 @@ impl Reconciler {
             }
         }
         let mut stopped = self.replace_sessions(&mut running, &diff, sessions).await;
+        Self::sync_notify(&mut running);
         for key in &diff.subscriptions.to_change {
             self.change(&mut running, key, &old_plan, &mut stopped)?;
         }
@@ -363,7 +414,11 @@ impl Reconciler {
                 }
             }
             if let (Some(session), Some(old)) = (sessions.remove(name), running.smcs.remove(name)) {
-                let smc = self.running_smc(&running.plan, name, session, old.engines.clone());
+                let carried = (
+                    old.engines.clone(),
+                    old.notify.as_ref().map(|n| n.state.clone()),
+                );
+                let smc = self.running_smc(&running.plan, name, session, carried);
                 running.smcs.insert(name.clone(), smc);
                 self.retire(old);
             }
@@ -371,7 +426,7 @@ impl Reconciler {
         for name in &diff.sessions.to_add {
             if let Some(session) = sessions.remove(name) {
                 let engines = Arc::new(EngineState::new(name.clone()));
-                let smc = self.running_smc(&running.plan, name, session, engines);
+                let smc = self.running_smc(&running.plan, name, session, (engines, None));
                 running.smcs.insert(name.clone(), smc);
             }
         }
@@ -390,16 +445,34 @@ impl Reconciler {
         plan: &Plan,
         name: &Arc<str>,
         session: Arc<SmcSession>,
-        engines: Arc<EngineState>,
+        carried: (Arc<EngineState>, Option<Arc<NotifyState>>),
     ) -> RunningSmc {
         running_smc(
             plan,
             name,
             session,
-            engines,
+            carried,
             &self.shutdown,
             &self.discovery,
         )
+    }
+
+    /// An SMC whose session stays but whose `notify` types changed gets a
+    /// new notification socket (its counters start again: other types are
+    /// other series).
+    fn sync_notify(running: &mut Running) {
+        let plan = &running.plan;
+        for (name, smc) in running.smcs.iter_mut() {
+            let wanted: &[String] = plan.smcs.get(name).map_or(&[], |c| c.notify.as_slice());
+            let current: &[String] = smc.notify.as_ref().map_or(&[], |n| n.state.configured());
+            if wanted == current {
+                continue;
+            }
+            if let Some(old) = smc.notify.take() {
+                old.token.cancel();
+            }
+            smc.notify = start_notify(plan, name, &smc.session, &smc.users, &smc.poll, None);
+        }
     }
 
     fn retire(&self, old: RunningSmc) {
@@ -572,6 +645,13 @@ impl Reconciler {
                         .set_served(planned_engines(&running.plan, &s.engines.smc));
                     s.engines.clone()
                 })
+                .collect(),
+            notifications: running
+                .plan
+                .smc_order
+                .iter()
+                .filter_map(|n| running.smcs.get(n)?.notify.as_ref())
+                .map(|n| n.state.clone())
                 .collect(),
         });
     }

@@ -18,12 +18,14 @@
 mod demo;
 mod error;
 mod filters;
+mod notify;
 mod raw;
 mod validate;
 
 pub use demo::{DEMO_SMC_NAME, demo};
 pub use error::{ConfigError, ErrorKind};
 pub use filters::MAX_FILTER_BYTES;
+pub use notify::MAX_NOTIFY_TYPES;
 pub use raw::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_DISCOVERY_INTERVAL, DEFAULT_DOMAIN, DEFAULT_HEALTHY_RESET, DEFAULT_LISTEN_ADDRESS,
@@ -258,6 +260,9 @@ pub struct SmcConfig {
     /// `filters`: the `query.filter` (JSON form) of a definition's
     /// subscriptions; none = every row.
     pub filters: filters::Filters,
+    /// `notify`: element types whose changes are counted (the notification
+    /// socket); empty = no notification socket.
+    pub notify: Vec<String>,
 }
 
 impl SmcConfig {

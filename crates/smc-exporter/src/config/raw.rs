@@ -128,6 +128,7 @@ pub struct RawSmc {
     pub alert_domains: Option<Vec<String>>,
     pub group_by: Option<BTreeMap<String, Vec<String>>>,
     pub filters: Option<BTreeMap<String, serde_json::Value>>,
+    pub notify: Option<Vec<String>>,
 }
 
 /// A string that must be a humantime duration; the type error says so.

@@ -259,14 +259,10 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
 
     let (definitions, alert_domains, group_by) =
         subscriptions_of(&k, r.definitions, r.alert_domains, r.group_by, warnings)?;
-    let subscribed = |d: Definition| match d {
-        Definition::ActiveAlerts => !alert_domains.is_empty(),
-        d => definitions.contains(&d),
-    };
-    let filters = super::filters::smc_filters(
-        &k("filters"),
-        r.filters.unwrap_or_default(),
-        subscribed,
+    let (filters, notify) = filters_and_notify(
+        &k,
+        (r.filters, r.notify),
+        (&definitions, &alert_domains),
         warnings,
     )?;
 
@@ -288,10 +284,35 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         alert_domains,
         group_by,
         filters,
+        notify,
     })
 }
 
 type GroupBy = BTreeMap<Definition, Vec<GroupField>>;
+
+/// `filters` and `notify` of one `[[smc]]`, given what it subscribes.
+fn filters_and_notify(
+    k: &dyn Fn(&str) -> String,
+    (filters, notify): (
+        Option<BTreeMap<String, serde_json::Value>>,
+        Option<Vec<String>>,
+    ),
+    (definitions, alert_domains): (&[Definition], &[String]),
+    warnings: &mut Vec<String>,
+) -> Result<(super::filters::Filters, Vec<String>)> {
+    let subscribed = |d: Definition| match d {
+        Definition::ActiveAlerts => !alert_domains.is_empty(),
+        d => definitions.contains(&d),
+    };
+    let filters = super::filters::smc_filters(
+        &k("filters"),
+        filters.unwrap_or_default(),
+        subscribed,
+        warnings,
+    )?;
+    let notify = super::notify::notify_types(&k("notify"), notify)?;
+    Ok((filters, notify))
+}
 
 /// `definitions`, `alert_domains` and `group_by` of one `[[smc]]`.
 fn subscriptions_of(

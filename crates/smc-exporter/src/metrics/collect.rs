@@ -153,6 +153,7 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
     smc_families(store, sink);
     subscription_families(store, sink);
     super::engines::engine_families(store, sink);
+    super::notify::notification_families(store, sink);
     exporter_families(store, opts, sink);
     runtime_families(store, sink);
     match opts.process {

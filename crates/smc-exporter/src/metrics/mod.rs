@@ -54,6 +54,7 @@ mod collect;
 pub mod engines;
 pub mod exposition;
 mod negotiate;
+pub mod notify;
 mod process;
 mod series;
 

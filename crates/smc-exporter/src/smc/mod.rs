@@ -13,6 +13,7 @@ pub mod folder;
 pub mod gate;
 pub mod incidents;
 pub mod liveness;
+pub mod notify;
 pub mod rest;
 pub mod resync;
 pub mod session;

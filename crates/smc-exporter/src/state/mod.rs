@@ -17,6 +17,7 @@ use smc_protocol::{Change, Definition};
 use crate::metrics::SeriesLines;
 
 pub mod engines;
+pub mod notify;
 
 /// Why a subscription reconnected. A bounded set: it is a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -470,6 +471,9 @@ pub struct Store {
     /// Per SMC whose engines are polled over REST: what the poll found
     /// (`smc_engine_node_*`, `smc_discovered_engines`, `smc_discovery_runs_total`).
     pub engines: Vec<Arc<engines::EngineState>>,
+    /// Per SMC with `notify`: its notification socket's counters
+    /// (`smc_element_changes_total`, `smc_notification_*`).
+    pub notifications: Vec<Arc<notify::NotifyState>>,
     /// The running daemon's own status (reloads, shard); `None` in a store
     /// built by hand (tests, benches), whose exposition then has none of
     /// those families.

@@ -26,6 +26,7 @@ mod e2e_discovery;
 mod e2e_engines;
 mod e2e_faults;
 mod e2e_filters;
+mod e2e_notify;
 mod e2e_session;
 mod e2e_supervisor;
 mod e2e_tls;

@@ -325,6 +325,22 @@ fn each_mistake_gets_its_exact_message() {
             "smc[0].filters.CONNECTIONS: in filter needs \"left\" (one value)",
         ),
         (
+            "notify type that is not an entry-point name",
+            smc_with(
+                "engines = [\"fw1\"]",
+                "engines = [\"fw1\"]\nnotify = [\"host\", \"Single FW\"]",
+            ),
+            "smc[0].notify[1]: \"Single FW\" is not an element type: an entry-point name such as \"host\" or \"single_fw\" (a-z, 0-9, _; at most 64 bytes)",
+        ),
+        (
+            "duplicate notify type",
+            smc_with(
+                "engines = [\"fw1\"]",
+                "engines = [\"fw1\"]\nnotify = [\"host\", \"network\", \"host\"]",
+            ),
+            "smc[0].notify[2]: duplicate element type \"host\" (also at [0])",
+        ),
+        (
             "duplicate group_by label",
             format!("{SMC}[smc.group_by]\nROUTING = [\"route_type\", \"route_type\"]\n"),
             "smc[0].group_by.ROUTING[1]: duplicate label \"route_type\"",

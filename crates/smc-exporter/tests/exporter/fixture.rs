@@ -191,3 +191,19 @@ pub fn engine_store() -> smc_exporter::state::Store {
         ..smc_exporter::state::Store::default()
     }
 }
+
+/// A store with one SMC's notification socket: up, two host creations and
+/// one change of an unconfigured type.
+pub fn notify_store() -> smc_exporter::state::Store {
+    use smc_exporter::state::notify::NotifyState;
+    use std::sync::Arc;
+    let st = NotifyState::new("smc-a".into(), &["host".into()]);
+    st.count(Some("host"), "create");
+    st.count(Some("host"), "create");
+    st.count(Some("router"), "trashed");
+    st.set_up(true);
+    smc_exporter::state::Store {
+        notifications: vec![Arc::new(st)],
+        ..smc_exporter::state::Store::default()
+    }
+}

@@ -174,3 +174,50 @@ fn every_engine_family_and_value_is_documented() {
     );
     assert!(!plain.contains("smc_engine_") && !plain.contains("smc_discover"));
 }
+
+#[test]
+fn every_notification_family_and_value_is_documented() {
+    use smc_exporter::state::notify::ACTIONS;
+    let docs = docs();
+    let text = render_with(
+        &crate::fixture::notify_store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("smc_element_") || l.starts_with("smc_notification_"))
+        .filter(|l| !l.contains("reconnects_total"))
+        .collect();
+    assert_eq!(
+        samples,
+        [
+            r#"smc_element_changes_total{smc="smc-a",element_type="host",action="create"} 2"#,
+            r#"smc_element_changes_total{smc="smc-a",element_type="host",action="update"} 0"#,
+            r#"smc_element_changes_total{smc="smc-a",element_type="host",action="delete"} 0"#,
+            r#"smc_element_changes_total{smc="smc-a",element_type="other",action="trashed"} 1"#,
+            r#"smc_notification_up{smc="smc-a"} 1"#,
+            r#"smc_notification_malformed_total{smc="smc-a"} 0"#,
+        ]
+    );
+    let families = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|f| f.starts_with("smc_element_") || f.starts_with("smc_notification_"));
+    for f in families {
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+    for a in ACTIONS {
+        assert!(docs.contains(&format!("`{a}`")), "`{a}` is not documented");
+    }
+    let plain = render_with(
+        &crate::fixture::store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    assert!(!plain.contains("smc_element_") && !plain.contains("smc_notification_"));
+}
