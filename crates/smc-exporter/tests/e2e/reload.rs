@@ -762,3 +762,68 @@ async fn a_reload_rereads_the_key_file() {
     x.shutdown().await;
     sim.shutdown().await;
 }
+
+/// A reload that adds `notify` opens the notification socket on the same
+/// session (the subscriptions keep theirs); one that changes the list
+/// subscribes the new types; one that removes it closes the socket and its
+/// families leave `/metrics`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_opens_changes_and_closes_the_notification_socket() {
+    let sim = sim(31).await;
+    let e = sim.world_info().engines;
+    let f = Files::new(&sim);
+    f.write(&[&e[0]], &["ROUTING"], "");
+    let p = spawn(f.path(), &[]);
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, WITHIN).await;
+    let before = scrape(addr).await;
+    let live = sim.sessions().live;
+    assert!(value(&before, "smc_notification_up").is_none());
+
+    let up_with = async |types: &[&str]| {
+        let deadline = tokio::time::Instant::now() + WITHIN;
+        loop {
+            let m = scrape(addr).await;
+            let served: BTreeSet<String> = m
+                .keys()
+                .filter(|(n, _)| n == "smc_element_changes_total")
+                .filter_map(|(_, l)| l.get("element_type").cloned())
+                .collect();
+            let want: BTreeSet<String> = types.iter().map(|t| t.to_string()).collect();
+            if value(&m, "smc_notification_up") == Some(1.0) && served == want {
+                return m;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{m:#?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    };
+    f.write(&[&e[0]], &["ROUTING"], "notify = [\"host\"]");
+    assert_eq!(post_reload(addr).await.0, 200);
+    up_with(&["host"]).await;
+    f.write(&[&e[0]], &["ROUTING"], "notify = [\"host\", \"network\"]");
+    assert_eq!(post_reload(addr).await.0, 200);
+    up_with(&["host", "network"]).await;
+    client::post_json(
+        &client::http(),
+        &sim,
+        "/sim/elements?type=network&action=create&count=2",
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while total(&scrape(addr).await, "smc_element_changes_total") < 2.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never counted");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    f.write(&[&e[0]], &["ROUTING"], "");
+    assert_eq!(post_reload(addr).await.0, 200);
+    let after = scrape(addr).await;
+    assert!(value(&after, "smc_notification_up").is_none(), "{after:#?}");
+    assert_eq!(
+        snapshots(&after),
+        snapshots(&before),
+        "the subscription kept its socket"
+    );
+    assert_eq!(sim.sessions().live, live, "the same session");
+    stop(p, &sim).await;
+    sim.shutdown().await;
+}
