@@ -37,3 +37,5 @@ mod reload;
 mod secrets;
 mod signals;
 mod systemd_notify;
+mod systemd_socket;
+mod web_config;
