@@ -289,3 +289,44 @@ async fn supervise(exporter: &Exporter, signals: &mut Signals) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from([&["smc-exporter"], args].concat()).unwrap()
+    }
+
+    #[test]
+    fn web_flags_reach_the_server_options() {
+        let o = server_options(&parse(&[]), None);
+        assert_eq!(
+            (o.max_requests, o.telemetry_path.as_str()),
+            (40, "/metrics")
+        );
+        let cli = parse(&[
+            "--web.max-requests",
+            "3",
+            "--web.telemetry-path",
+            "/m",
+            "--web.listen-address",
+            ":9791",
+            "--web.listen-address",
+            "localhost:1",
+        ]);
+        let o = server_options(&cli, None);
+        assert_eq!((o.max_requests, o.telemetry_path.as_str()), (3, "/m"));
+        assert_eq!(
+            cli.listen,
+            [
+                ListenAddress::Any(9791),
+                ListenAddress::Host("localhost".into(), 1)
+            ]
+        );
+        assert_eq!(
+            server_options(&parse(&["--web.max-requests", "0"]), None).max_requests,
+            0
+        );
+    }
+}

@@ -39,3 +39,4 @@ mod signals;
 mod systemd_notify;
 mod systemd_socket;
 mod web_config;
+mod web_listen;
