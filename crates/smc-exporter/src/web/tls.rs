@@ -12,7 +12,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{NoClientAuth, WebPkiClientVerifier};
 use rustls::{
-    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+    CipherSuite, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
 };
 
 use super::error::KeyError;
@@ -85,16 +86,13 @@ fn cert_key_reason(e: &rustls::Error) -> String {
 fn provider(t: &TlsSettings) -> CryptoProvider {
     let mut p = rustls::crypto::ring::default_provider();
     if !t.cipher_suites.is_empty() {
-        let named = |s: &rustls::SupportedCipherSuite| {
-            let name = format!("{:?}", s.suite());
-            t.cipher_suites.contains(&name.as_str())
-        };
+        let named: Vec<CipherSuite> = t.cipher_suites.iter().filter_map(|n| suite(n)).collect();
         let any13 = p
             .cipher_suites
             .iter()
-            .any(|s| s.tls13().is_some() && named(s));
+            .any(|s| s.tls13().is_some() && named.contains(&s.suite()));
         p.cipher_suites
-            .retain(|s| named(s) || (s.tls13().is_some() && !any13));
+            .retain(|s| named.contains(&s.suite()) || (s.tls13().is_some() && !any13));
     }
     if !t.curves.is_empty() {
         use rustls::crypto::ring::kx_group;
@@ -109,6 +107,27 @@ fn provider(t: &TlsSettings) -> CryptoProvider {
             .collect();
     }
     p
+}
+
+/// A Go / IANA suite name (as in `schema::SUITES`) → rustls' suite.
+fn suite(name: &str) -> Option<CipherSuite> {
+    use CipherSuite as C;
+    Some(match name {
+        "TLS_AES_128_GCM_SHA256" => C::TLS13_AES_128_GCM_SHA256,
+        "TLS_AES_256_GCM_SHA384" => C::TLS13_AES_256_GCM_SHA384,
+        "TLS_CHACHA20_POLY1305_SHA256" => C::TLS13_CHACHA20_POLY1305_SHA256,
+        "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" => C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384" => C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256" => {
+            C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        }
+        "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" => C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384" => C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256" => {
+            C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+        }
+        _ => return None,
+    })
 }
 
 fn client_verifier(
@@ -246,4 +265,74 @@ fn has_allowed_san(cert: &CertificateDer<'_>, sans: &[String]) -> bool {
             Err(_) => false,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::{Pem, SUITES};
+    use super::*;
+
+    fn settings(suites: &[&'static str], curves: &[Curve]) -> TlsSettings {
+        TlsSettings {
+            cert: Pem::Inline(String::new()),
+            key: Pem::Inline(String::new()),
+            client_ca: None,
+            client_auth: ClientAuth::NoClientCert,
+            cipher_suites: suites.to_vec(),
+            curves: curves.to_vec(),
+            min_version: TlsVersion::Tls12,
+            max_version: TlsVersion::Tls13,
+            prefer_server_cipher_suites: true,
+            client_allowed_sans: None,
+        }
+    }
+
+    fn names(p: &CryptoProvider) -> Vec<String> {
+        p.cipher_suites
+            .iter()
+            .map(|s| format!("{:?}", s.suite()))
+            .collect()
+    }
+
+    #[test]
+    fn every_accepted_suite_name_is_a_suite_of_ring() {
+        let all = names(&rustls::crypto::ring::default_provider());
+        for n in SUITES {
+            let s = suite(n).unwrap_or_else(|| panic!("{n}"));
+            assert!(all.contains(&format!("{s:?}")), "{n}");
+        }
+        assert_eq!(all.len(), SUITES.len());
+    }
+
+    #[test]
+    fn the_list_restricts_tls12_and_tls13_only_when_it_names_tls13_suites() {
+        let p = provider(&settings(&["TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"], &[]));
+        assert_eq!(
+            names(&p),
+            [
+                "TLS13_AES_256_GCM_SHA384",
+                "TLS13_AES_128_GCM_SHA256",
+                "TLS13_CHACHA20_POLY1305_SHA256",
+                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"
+            ]
+        );
+        let p = provider(&settings(
+            &[
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+                "TLS_AES_128_GCM_SHA256",
+            ],
+            &[Curve::X25519],
+        ));
+        assert_eq!(
+            names(&p),
+            [
+                "TLS13_AES_128_GCM_SHA256",
+                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"
+            ]
+        );
+        assert_eq!(p.kx_groups.len(), 1);
+        assert_eq!(format!("{:?}", p.kx_groups[0].name()), "X25519");
+        let all = provider(&settings(&[], &[]));
+        assert_eq!(names(&all).len(), SUITES.len());
+    }
 }

@@ -157,6 +157,40 @@ async fn require_and_verify_client_cert_refuses_a_client_without_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_allowed_sans_takes_only_the_named_clients() {
+    let (dir, cfg, web) = dir_with("");
+    let p = pki(dir.path());
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [scraper, 10.0.0.1]\n",
+    )
+    .unwrap();
+    let proc = spawn(&cfg, &web);
+    let addr = proc.metrics_addr().await;
+    let url = format!("https://{addr}/-/healthy");
+    let client = tls_client(Some(&p.ca), Some((&p.client.0, &p.client.1)));
+    assert_eq!(client.get(&url).send().await.unwrap().status(), 200);
+    // Any CA (RequireAnyClientCert), but not another name.
+    let other = TestCa::new("another CA")
+        .client("intruder")
+        .write(dir.path(), "intruder");
+    let e = tls_client(Some(&p.ca), Some((&other.0, &other.1)))
+        .get(&url)
+        .send()
+        .await;
+    assert!(e.is_err(), "{e:?}");
+    let ip = TestCa::new("ip CA")
+        .client("10.0.0.1")
+        .write(dir.path(), "ip");
+    let r = tls_client(Some(&p.ca), Some((&ip.0, &ip.1)))
+        .get(&url)
+        .send()
+        .await;
+    assert_eq!(r.unwrap().status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_and_headers_and_a_change_while_running() {
     let web_text = |user: &str, password: &str| {
         format!(
@@ -304,6 +338,14 @@ async fn each_bad_file_shape_exits_2_with_its_key_path() {
             "tls_server_config: missing one of key or key_file".into(),
         ),
         (
+            "tls_server_config:\n  cert: x\n  key: secretsecret\n".into(),
+            "tls_server_config.cert: no certificate in it".into(),
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.crt\n  key: secretsecret\n".into(),
+            "tls_server_config.key: no PEM private key in it".into(),
+        ),
+        (
             "tls_server_config:\n  cert_file: server.crt\n  key_file: ca.crt\n".into(),
             "tls_server_config.key_file: no PEM private key in it".into(),
         ),
@@ -381,4 +423,58 @@ async fn each_bad_file_shape_exits_2_with_its_key_path() {
         out.ends_with(&format!("{}: web config is valid\n", web.display())),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_certificate_and_new_suites_take_effect_without_a_restart() {
+    let (dir, cfg, web) = dir_with("");
+    let p = pki(dir.path());
+    let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    std::fs::write(&web, tls).unwrap();
+    let proc = spawn(&cfg, &web);
+    let addr = proc.metrics_addr().await;
+    let url = format!("https://{addr}/-/healthy");
+    let ok = |ca: &Path| {
+        let c = tls_client(Some(ca), None);
+        let url = url.clone();
+        async move { c.get(&url).send().await.map(|r| r.status().as_u16()) }
+    };
+    assert_eq!(ok(&p.ca).await.unwrap(), 200);
+
+    // A certificate from a new CA replaces the old one: the next handshake uses it.
+    let ca2 = TestCa::new("rotated CA");
+    ca2.server(&["127.0.0.1"]).write(dir.path(), "server");
+    let ca2_file = ca2.write(dir.path(), "ca2");
+    assert!(ok(&p.ca).await.is_err());
+    assert_eq!(ok(&ca2_file).await.unwrap(), 200);
+
+    // rcgen's keys are ECDSA: an RSA-only suite list over TLS 1.2 leaves no
+    // suite to agree on; an ECDSA one works.
+    let only = |suite: &str| format!("{tls}  max_version: TLS12\n  cipher_suites: [{suite}]\n");
+    std::fs::write(&web, only("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256")).unwrap();
+    assert!(ok(&ca2_file).await.is_err());
+    std::fs::write(&web, only("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384")).unwrap();
+    assert_eq!(ok(&ca2_file).await.unwrap(), 200);
+
+    // A key that no longer matches its certificate: handshakes fail, logged once.
+    ca2.server(&["127.0.0.1"]).write(dir.path(), "other");
+    std::fs::copy(dir.path().join("other.key"), dir.path().join("server.key")).unwrap();
+    assert!(ok(&ca2_file).await.is_err());
+    assert!(ok(&ca2_file).await.is_err());
+    let line = format!(
+        "web config {}: tls_server_config.key_file: the private key does not match the certificate",
+        web.display()
+    );
+    proc.wait_log(Duration::from_secs(5), |v| {
+        v["fields"]["error"] == line.as_str()
+    })
+    .await;
+    let n = proc
+        .json_logs()
+        .iter()
+        .filter(|v| v["fields"]["error"] == line.as_str())
+        .count();
+    assert_eq!(n, 1);
+    std::fs::copy(dir.path().join("other.crt"), dir.path().join("server.crt")).unwrap();
+    assert_eq!(ok(&ca2_file).await.unwrap(), 200);
 }
