@@ -1,6 +1,7 @@
 //! `--web.listen-address` values, as Prometheus exporters take them:
-//! `:PORT` (every interface: `[::]`, dual-stack on Linux' default
-//! `net.ipv6.bindv6only=0`, else `0.0.0.0`), `HOST:PORT` (resolved; every
+//! `:PORT` (every interface: one `[::]` socket with `IPV6_V6ONLY` off, so
+//! IPv4 clients reach it too, as Go listens; `0.0.0.0` where the host has no
+//! IPv6), `HOST:PORT` (resolved; every
 //! address bound), `IP:PORT` and `[IPv6]:PORT`.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -78,17 +79,15 @@ pub async fn bind(a: &ListenAddress) -> Result<Vec<TcpListener>, BindError> {
                 .await
                 .map_err(err(addr.to_string()))?,
         ]),
-        ListenAddress::Any(port) => {
-            match TcpListener::bind((Ipv6Addr::UNSPECIFIED, *port)).await {
-                Ok(l) => Ok(vec![l]),
-                // No IPv6 on this host: IPv4 only.
-                Err(_) => Ok(vec![
-                    TcpListener::bind((Ipv4Addr::UNSPECIFIED, *port))
-                        .await
-                        .map_err(err(a.to_string()))?,
-                ]),
-            }
-        }
+        ListenAddress::Any(port) => match dual_stack(Ipv6Addr::UNSPECIFIED, *port) {
+            Ok(l) => Ok(vec![l]),
+            // No IPv6 on this host: IPv4 only.
+            Err(_) => Ok(vec![
+                TcpListener::bind((Ipv4Addr::UNSPECIFIED, *port))
+                    .await
+                    .map_err(err(a.to_string()))?,
+            ]),
+        },
         ListenAddress::Host(host, port) => {
             let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), *port))
                 .await
@@ -105,6 +104,25 @@ pub async fn bind(a: &ListenAddress) -> Result<Vec<TcpListener>, BindError> {
             Ok(out)
         }
     }
+}
+
+/// A listening socket on `ip` that also takes IPv4 (`IPV6_V6ONLY` off,
+/// whatever `net.ipv6.bindv6only` says).
+fn dual_stack(ip: Ipv6Addr, port: u16) -> std::io::Result<TcpListener> {
+    let s = dual_stack_socket()?;
+    s.bind(&SocketAddr::from((ip, port)).into())?;
+    s.listen(1024)?;
+    TcpListener::from_std(s.into())
+}
+
+/// An unbound IPv6 TCP socket with `IPV6_V6ONLY` off.
+fn dual_stack_socket() -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let s = Socket::new(Domain::IPV6, Type::STREAM, Some(Protocol::TCP))?;
+    s.set_only_v6(false)?;
+    s.set_reuse_address(true)?;
+    s.set_nonblocking(true)?;
+    Ok(s)
 }
 
 fn dedup(mut v: Vec<SocketAddr>) -> Vec<SocketAddr> {
@@ -156,6 +174,18 @@ mod tests {
             parse("a b:1").unwrap_err(),
             "\"a b:1\": \"a b\" is not a host name; expected :PORT, HOST:PORT, IP:PORT or [IPv6]:PORT (e.g. \":9791\")"
         );
+    }
+
+    #[tokio::test]
+    async fn the_every_interface_socket_has_ipv6_only_off() {
+        // The socket [::] is bound with; tests bind loopback only, where
+        // Linux turns IPV6_V6ONLY back on (a specific address is one family).
+        assert!(!dual_stack_socket().unwrap().only_v6().unwrap());
+        let l = dual_stack(Ipv6Addr::LOCALHOST, 0).unwrap();
+        let addr = l.local_addr().unwrap();
+        assert!(addr.ip().is_loopback() && addr.is_ipv6());
+        let (_client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), l.accept());
+        accepted.unwrap();
     }
 
     #[tokio::test]
