@@ -66,6 +66,9 @@ pub struct StartOptions {
     pub auto_reload: Option<Duration>,
     /// `--web.enable-lifecycle`: answer `POST /-/reload`.
     pub enable_lifecycle: bool,
+    /// The HTTP server's options (web config, telemetry path, limits);
+    /// `enable_lifecycle` above is or-ed into them.
+    pub http: crate::http::ServerOptions,
 }
 
 /// A running exporter.
@@ -123,10 +126,24 @@ impl Exporter {
         listener: TcpListener,
         opts: StartOptions,
     ) -> Result<Exporter, AppError> {
-        let addr = listener.local_addr().map_err(|source| AppError::Listen {
+        Exporter::start_on(cfg, vec![listener], opts).await
+    }
+
+    /// [`Exporter::start_with`] on several listeners (the first one's
+    /// address is [`Exporter::addr`]).
+    pub async fn start_on(
+        cfg: &Config,
+        listeners: Vec<TcpListener>,
+        opts: StartOptions,
+    ) -> Result<Exporter, AppError> {
+        let listen_err = |source| AppError::Listen {
             addr: cfg.listen_address,
             source,
-        })?;
+        };
+        let addr = match listeners.first() {
+            Some(l) => l.local_addr().map_err(listen_err)?,
+            None => return Err(listen_err(std::io::Error::other("no listening socket"))),
+        };
         let runtime = Arc::new(RuntimeInfo::new(
             opts.shard.ordinal(),
             opts.shard.total(),
@@ -152,19 +169,11 @@ impl Exporter {
             discoveries,
             &shutdown,
         );
-        let http = crate::http::serve_on_own_thread(
-            listener,
-            live.clone(),
-            crate::http::ServerOptions {
-                enable_lifecycle: opts.enable_lifecycle,
-                ..crate::http::ServerOptions::default()
-            },
-            shutdown.clone(),
-        )
-        .map_err(|source| AppError::Listen {
-            addr: cfg.listen_address,
-            source,
-        })?;
+        let mut server = opts.http.clone();
+        server.enable_lifecycle |= opts.enable_lifecycle;
+        let http =
+            crate::http::serve_on_own_thread(listeners, live.clone(), server, shutdown.clone())
+                .map_err(listen_err)?;
         tracing::info!(
             %addr,
             subscriptions = live.load().subscriptions.len(),

@@ -7,14 +7,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 use tokio::net::TcpListener;
 
 use crate::app::{Exporter, Shard, StartOptions};
 use crate::config::{self, Config};
+use crate::http::listen::ListenAddress;
 pub use crate::logging::LogFormat;
 use crate::signals::{Signal, Signals};
+use crate::web::LiveWebConfig;
 
 /// Exit status for a bad configuration or command line.
 pub const EXIT_CONFIG: u8 = 2;
@@ -32,9 +35,25 @@ pub struct Cli {
     /// Validate the configuration and exit (0 = valid, 2 = invalid).
     #[arg(long = "config.check")]
     pub check: bool,
-    /// Address to serve /metrics on (overrides `listen_address`).
-    #[arg(long = "web.listen-address", value_name = "HOST:PORT")]
-    pub listen: Option<SocketAddr>,
+    /// Address to serve /metrics on: :PORT (every interface), HOST:PORT,
+    /// IP:PORT or [IPv6]:PORT. Repeat it for several; given, it replaces
+    /// `listen_address`.
+    #[arg(long = "web.listen-address", value_name = "HOST:PORT", value_parser = crate::http::listen::parse)]
+    pub listen: Vec<ListenAddress>,
+    /// Serve on the sockets systemd passes (socket activation) instead of
+    /// --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+    /// exporter-toolkit web config (YAML): TLS, basic auth, headers.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config: Option<PathBuf>,
+    /// Path under which the metrics are served.
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics", value_parser = parse_telemetry_path)]
+    pub telemetry_path: String,
+    /// Most /metrics (and landing page) requests answered at once; more get
+    /// 503. 0 = no limit.
+    #[arg(long = "web.max-requests", value_name = "N", default_value_t = crate::http::DEFAULT_MAX_REQUESTS)]
+    pub max_requests: usize,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long = "log.level", default_value = "info")]
     pub log_level: String,
@@ -62,6 +81,17 @@ pub struct Cli {
     /// is its ordinal (the number after the last "-").
     #[arg(long = "pod", value_name = "NAME", env = "POD_NAME")]
     pub pod: Option<String>,
+}
+
+/// `--web.telemetry-path`: an absolute path that is not another endpoint's.
+fn parse_telemetry_path(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s.len() > 256 || s.contains(['?', '#', ' ']) {
+        return Err(format!("{s:?}: expected a path such as /metrics"));
+    }
+    if matches!(s, "/" | "/-/healthy" | "/-/ready" | "/-/reload") {
+        return Err(format!("{s:?}: that path is another endpoint's"));
+    }
+    Ok(s.to_string())
 }
 
 /// `--config.auto-reload-interval`: a humantime duration above zero.
@@ -108,38 +138,91 @@ pub fn main_with(cli: Cli) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let Some(path) = cli.config else {
-        eprintln!(
-            "error: no configuration: pass -c FILE (or try the demo: `cargo run --release -p smc-lab -- demo`)"
-        );
-        return ExitCode::from(EXIT_CONFIG);
+    let (path, cfg, web) = match load(&cli) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
-    let cfg = match config::load(&path) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
-    for w in &cfg.warnings {
-        tracing::warn!("{w}");
-    }
     if cli.check {
         println!(
             "{}: configuration is valid ({} SMC)",
             path.display(),
             cfg.smc.len()
         );
+        if let Some(w) = &web {
+            println!("{}: web config is valid", w.path().display());
+        }
         return ExitCode::SUCCESS;
     }
-    let listen = cli.listen.unwrap_or(cfg.listen_address);
+    let listen = Listen {
+        addresses: if cli.listen.is_empty() {
+            vec![ListenAddress::Addr(cfg.listen_address)]
+        } else {
+            cli.listen.clone()
+        },
+        systemd: cli.systemd_socket,
+    };
     let opts = StartOptions {
         config_path: Some(path),
         shard,
         auto_reload: cli.auto_reload,
         enable_lifecycle: cli.enable_lifecycle,
+        http: server_options(&cli, web),
     };
     runtime.block_on(serve(cfg, listen, opts))
+}
+
+/// The config file and the web config file, checked; a bad one is one
+/// line on stderr and [`EXIT_CONFIG`].
+fn load(cli: &Cli) -> Result<(PathBuf, Config, Option<Arc<LiveWebConfig>>), ExitCode> {
+    let bad = |e: &dyn std::fmt::Display| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_CONFIG)
+    };
+    let Some(path) = cli.config.clone() else {
+        return Err(bad(
+            &"no configuration: pass -c FILE (or try the demo: `cargo run --release -p smc-lab -- demo`)",
+        ));
+    };
+    let cfg = config::load(&path).map_err(|e| bad(&e))?;
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let web = cli
+        .web_config
+        .as_deref()
+        .map(LiveWebConfig::open)
+        .transpose()
+        .map_err(|e| bad(&e))?;
+    Ok((path, cfg, web))
+}
+
+fn server_options(cli: &Cli, web: Option<Arc<LiveWebConfig>>) -> crate::http::ServerOptions {
+    crate::http::ServerOptions {
+        web,
+        telemetry_path: cli.telemetry_path.clone(),
+        max_requests: cli.max_requests,
+        ..crate::http::ServerOptions::default()
+    }
+}
+
+/// Where to listen.
+struct Listen {
+    addresses: Vec<ListenAddress>,
+    /// systemd's sockets instead.
+    systemd: bool,
+}
+
+impl Listen {
+    async fn bind(&self) -> Result<Vec<TcpListener>, ExitCode> {
+        if self.systemd {
+            return crate::http::systemd::listeners().map_err(fail);
+        }
+        let mut out = Vec::new();
+        for a in &self.addresses {
+            out.extend(crate::http::listen::bind(a).await.map_err(fail)?);
+        }
+        Ok(out)
+    }
 }
 
 /// Print an error line and return the failure exit code.
@@ -156,13 +239,13 @@ pub async fn bind(addr: SocketAddr, hint: &str) -> Result<TcpListener, ExitCode>
         .map_err(|e| fail(format!("listen on {addr}: {e}{hint}")))
 }
 
-async fn serve(cfg: Config, listen: SocketAddr, opts: StartOptions) -> ExitCode {
+async fn serve(cfg: Config, listen: Listen, opts: StartOptions) -> ExitCode {
     let mut signals = Signals::new();
-    let listener = match bind(listen, "").await {
+    let listeners = match listen.bind().await {
         Ok(l) => l,
         Err(code) => return code,
     };
-    let exporter = match Exporter::start_with(&cfg, listener, opts).await {
+    let exporter = match Exporter::start_on(&cfg, listeners, opts).await {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
@@ -204,5 +287,46 @@ async fn supervise(exporter: &Exporter, signals: &mut Signals) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        Cli::try_parse_from([&["smc-exporter"], args].concat()).unwrap()
+    }
+
+    #[test]
+    fn web_flags_reach_the_server_options() {
+        let o = server_options(&parse(&[]), None);
+        assert_eq!(
+            (o.max_requests, o.telemetry_path.as_str()),
+            (40, "/metrics")
+        );
+        let cli = parse(&[
+            "--web.max-requests",
+            "3",
+            "--web.telemetry-path",
+            "/m",
+            "--web.listen-address",
+            ":9791",
+            "--web.listen-address",
+            "localhost:1",
+        ]);
+        let o = server_options(&cli, None);
+        assert_eq!((o.max_requests, o.telemetry_path.as_str()), (3, "/m"));
+        assert_eq!(
+            cli.listen,
+            [
+                ListenAddress::Any(9791),
+                ListenAddress::Host("localhost".into(), 1)
+            ]
+        );
+        assert_eq!(
+            server_options(&parse(&["--web.max-requests", "0"]), None).max_requests,
+            0
+        );
     }
 }

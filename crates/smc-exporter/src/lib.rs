@@ -26,3 +26,4 @@ pub mod priority;
 pub mod signals;
 pub mod smc;
 pub mod state;
+pub mod web;

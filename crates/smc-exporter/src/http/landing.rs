@@ -17,16 +17,17 @@ tr.down td.state{background:#f8d7da;color:#721c24;font-weight:bold}\
 tr.pending td.state{background:#fff3cd;color:#856404}\
 tr.up td.state{background:#d4edda;color:#155724}td.detail{max-width:40em}";
 
-pub(super) fn page(store: &Store) -> String {
+/// The page; `telemetry`: where the metrics are (`--web.telemetry-path`).
+pub(super) fn page(store: &Store, telemetry: &str) -> String {
     let mut s = String::with_capacity(4096 + 400 * store.subscriptions.len());
-    header(&mut s);
+    header(&mut s, telemetry);
     smcs(&mut s, &store.smcs);
     subscriptions(&mut s, &store.subscriptions, now_ms());
     s.push_str("</body>\n</html>\n");
     s
 }
 
-fn header(s: &mut String) {
+fn header(s: &mut String, telemetry: &str) {
     // Writing to a String cannot fail.
     let _ = write!(
         s,
@@ -38,8 +39,10 @@ fn header(s: &mut String) {
         escape(BUILD.version),
         escape(BUILD.revision)
     );
+    let t = escape(telemetry);
+    let _ = write!(s, "<ul>\n<li><a href=\"{t}\">{t}</a></li>\n");
     s.push_str(
-        "<ul>\n<li><a href=\"/metrics\">/metrics</a></li>\n\
+        "\
          <li><a href=\"/-/healthy\">/-/healthy</a> and <a href=\"/-/ready\">/-/ready</a></li>\n\
          <li>Docs: <code>docs/metrics.md</code> (every metric), <code>deploy/prometheus/README.md</code> \
          (alerts), dashboards in <code>grafana/</code> of the distribution</li>\n</ul>\n",
@@ -220,7 +223,7 @@ mod tests {
             runtime: None,
             ..Store::default()
         };
-        let page = page(&store);
+        let page = page(&store, "/metrics");
         assert!(!page.contains("<img"), "{page}");
         assert!(!page.contains("<b>"), "{page}");
         let rows: Vec<&str> = page

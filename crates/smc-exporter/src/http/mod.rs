@@ -1,5 +1,6 @@
 //! The HTTP server: `/metrics`, `/-/healthy`, `/-/ready`, `POST /-/reload`
-//! and a landing page, on hyper 1 (HTTP/1.1) with graceful shutdown.
+//! and a landing page, on hyper 1 (HTTP/1.1) with graceful shutdown, over
+//! plain TCP or TLS (`--web.config.file`, [`crate::web`]).
 //!
 //! A request never waits on a socket task: handlers only read the store's
 //! snapshots and atomics. Rendering and gzip run on render threads
@@ -8,38 +9,51 @@
 //! its own copy. At most [`ServerOptions::max_requests`] rendering requests
 //! (`/metrics` and the landing page) are in flight at once; more get 503.
 //! Every response carries `X-Content-Type-Options: nosniff`.
+//!
+//! Connection hygiene (`accept.rs`): at most
+//! [`ServerOptions::max_connections`] connections are open at once (one
+//! beyond is closed as soon as it is accepted); a TLS handshake must finish
+//! within [`ServerOptions::tls_handshake_timeout`]; request headers must
+//! arrive within [`ServerOptions::header_read_timeout`], which in hyper 1 also
+//! bounds how long a keep-alive connection may sit idle before its next
+//! request; request headers larger than [`ServerOptions::max_header_bytes`]
+//! are refused (431) and the connection closed.
 
+mod accept;
 mod body;
 mod flight;
+mod guard;
 mod landing;
+pub mod listen;
 mod routes;
+pub mod systemd;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::RenderOptions;
 use crate::state::LiveStore;
+use crate::web::LiveWebConfig;
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long shutdown waits for in-flight requests before dropping them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Pause after a failed `accept` (e.g. out of file descriptors).
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+/// Default of [`ServerOptions::header_read_timeout`].
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ServerOptions::tls_handshake_timeout`].
+pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`ServerOptions::max_connections`]: far above what a few
+/// Prometheus servers and probes open, far below the unit's file limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+/// Default of [`ServerOptions::max_header_bytes`] (hyper's floor is 8 KiB).
+pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Default of [`ServerOptions::max_requests`] (as `--web.max-requests` of the
 /// Prometheus exporter toolkit).
 pub const DEFAULT_MAX_REQUESTS: usize = 40;
 
 /// How the server answers.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Most rendering requests (`/metrics`, `/`) answered at once, counted
     /// from arrival until the last byte of the body is handed to the socket;
@@ -52,6 +66,20 @@ pub struct ServerOptions {
     /// Prometheus does: whoever reaches the port must not be able to make
     /// the exporter re-read its files unless the operator said so.
     pub enable_lifecycle: bool,
+    /// `--web.config.file`: TLS, basic auth, headers. `None`: plain HTTP.
+    pub web: Option<Arc<LiveWebConfig>>,
+    /// `--web.telemetry-path`: where the metrics are served.
+    pub telemetry_path: String,
+    /// How long a client may take to send its request headers, and how long
+    /// a keep-alive connection may wait for its next request.
+    pub header_read_timeout: Duration,
+    /// How long a TLS handshake may take.
+    pub tls_handshake_timeout: Duration,
+    /// Most connections open at once; one beyond is closed when accepted.
+    /// 0 = no limit.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) read.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerOptions {
@@ -60,6 +88,12 @@ impl Default for ServerOptions {
             max_requests: DEFAULT_MAX_REQUESTS,
             render: RenderOptions::default(),
             enable_lifecycle: false,
+            web: None,
+            telemetry_path: "/metrics".into(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            tls_handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }
@@ -87,12 +121,15 @@ pub async fn serve(
 /// on their own threads, [`flight`]). The listener moves to the new runtime;
 /// the receiver completes when the server has stopped.
 pub fn serve_on_own_thread(
-    listener: TcpListener,
+    listeners: Vec<TcpListener>,
     store: Arc<LiveStore>,
     opts: ServerOptions,
     shutdown: CancellationToken,
 ) -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
-    let listener = listener.into_std()?;
+    let listeners = listeners
+        .into_iter()
+        .map(TcpListener::into_std)
+        .collect::<std::io::Result<Vec<_>>>()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         // Nothing on this runtime blocks; the pool stays tiny.
@@ -104,9 +141,13 @@ pub fn serve_on_own_thread(
         .name("smc-exporter-http".into())
         .spawn(move || {
             runtime.block_on(async move {
-                match TcpListener::from_std(listener) {
+                let listeners = listeners
+                    .into_iter()
+                    .map(TcpListener::from_std)
+                    .collect::<std::io::Result<Vec<_>>>();
+                match listeners {
                     Ok(l) => {
-                        if let Err(e) = serve_with(l, store, opts, shutdown).await {
+                        if let Err(e) = serve_many(l, store, opts, shutdown).await {
                             tracing::error!(error = %e, "HTTP server failed");
                         }
                     }
@@ -118,30 +159,6 @@ pub fn serve_on_own_thread(
     Ok(stopped)
 }
 
-/// One accepted connection, until it ends or `shutdown` (then gracefully:
-/// the request in flight finishes, keep-alive stops).
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: std::net::SocketAddr,
-    routes: Arc<routes::Routes>,
-    builder: http1::Builder,
-    shutdown: CancellationToken,
-) {
-    let svc = service_fn(move |req| Arc::clone(&routes).handle(req));
-    let conn = builder.serve_connection(TokioIo::new(stream), svc);
-    tokio::pin!(conn);
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.cancelled() => {
-            conn.as_mut().graceful_shutdown();
-            conn.await
-        }
-    };
-    if let Err(e) = result {
-        tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
-    }
-}
-
 /// Serve until `shutdown` is cancelled: then stop accepting, let in-flight
 /// requests finish (up to 10 s), close idle keep-alive connections and return.
 pub async fn serve_with(
@@ -150,55 +167,18 @@ pub async fn serve_with(
     opts: ServerOptions,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
+    serve_many(vec![listener], store, opts, shutdown).await
+}
+
+/// [`serve_with`] on several listeners (`--web.listen-address` repeated,
+/// systemd's sockets).
+pub async fn serve_many(
+    listeners: Vec<TcpListener>,
+    store: Arc<LiveStore>,
+    opts: ServerOptions,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
     let routes = Arc::new(routes::Routes::new(store, &opts));
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
-    let mut connections = JoinSet::new();
-
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, "serving /metrics");
-    }
-    let result = loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.cancelled() => break Ok(()),
-            Some(done) = connections.join_next(), if !connections.is_empty() => {
-                if let Err(e) = done {
-                    tracing::warn!(error = %e, "HTTP connection task failed");
-                }
-            }
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(serve_connection(
-                        stream,
-                        peer,
-                        Arc::clone(&routes),
-                        builder.clone(),
-                        shutdown.clone(),
-                    ));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                    break Err(HttpError::Accept(e));
-                }
-                Err(e) => {
-                    // Transient (EMFILE, ECONNABORTED, ...): keep serving.
-                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
-        }
-    };
-    drop(listener);
-
-    let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-        tracing::warn!(
-            remaining = connections.len(),
-            "HTTP requests still running after the drain timeout; closing them"
-        );
-        connections.shutdown().await;
-    }
-    result
+    let guard = Arc::new(guard::Guard::new(opts.web.clone(), routes));
+    accept::run(listeners, guard, &opts, shutdown).await
 }

@@ -40,6 +40,8 @@ pub(super) struct Routes {
     max_requests: usize,
     /// `POST /-/reload` is answered (`--web.enable-lifecycle`).
     lifecycle: bool,
+    /// Where the metrics are served (`--web.telemetry-path`).
+    telemetry: String,
 }
 
 impl Routes {
@@ -47,6 +49,7 @@ impl Routes {
         let render = renderer(Arc::clone(&store), opts.render);
         let mut r = Routes::with_render(store, opts.max_requests, render);
         r.lifecycle = opts.enable_lifecycle;
+        r.telemetry.clone_from(&opts.telemetry_path);
         r
     }
 
@@ -57,6 +60,7 @@ impl Routes {
             limit: (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests))),
             max_requests,
             lifecycle: false,
+            telemetry: "/metrics".into(),
         }
     }
 
@@ -72,7 +76,8 @@ impl Routes {
 
     async fn route<B>(&self, req: &Request<B>) -> Resp {
         let path = req.uri().path();
-        let known = matches!(path, "/metrics" | "/-/healthy" | "/-/ready" | "/");
+        let is_metrics = path == self.telemetry;
+        let known = is_metrics || matches!(path, "/-/healthy" | "/-/ready" | "/");
         if path == "/-/reload" {
             return self.reload(req.method()).await;
         }
@@ -88,17 +93,17 @@ impl Routes {
         }
         match path {
             // The probes are cheap and stay answerable when scrapes are refused.
-            "/-/healthy" => plain(StatusCode::OK, "OK"),
-            "/-/ready" => ready(&self.store.load()),
+            "/-/healthy" if !is_metrics => plain(StatusCode::OK, "OK"),
+            "/-/ready" if !is_metrics => ready(&self.store.load()),
             _ => {
                 // The pages that render the whole store count against the limit.
                 let Ok(permit) = self.admit() else {
                     return self.busy();
                 };
-                let r = if path == "/metrics" {
+                let r = if is_metrics {
                     self.metrics(req).await
                 } else {
-                    html(landing::page(&self.store.load()))
+                    html(landing::page(&self.store.load(), &self.telemetry))
                 };
                 r.map(|b| b.holding(permit))
             }

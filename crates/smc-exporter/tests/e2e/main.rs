@@ -39,3 +39,6 @@ mod reload;
 mod secrets;
 mod signals;
 mod systemd_notify;
+mod systemd_socket;
+mod web_config;
+mod web_listen;

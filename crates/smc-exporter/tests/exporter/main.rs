@@ -12,6 +12,7 @@ mod deploy_artifacts;
 mod fixture;
 mod hostile_engines;
 mod hostile_rest;
+mod http_hygiene;
 mod http_server;
 mod label_values;
 mod metrics_docs;
