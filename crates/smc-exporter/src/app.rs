@@ -45,7 +45,7 @@ pub enum AppError {
     Session { smc: String, source: SessionError },
     #[error("listen on {addr}: {source}")]
     Listen {
-        addr: SocketAddr,
+        addr: crate::http::listen::ListenAddress,
         source: std::io::Error,
     },
     /// A bug: the reconciler's maps disagree with its plan.
@@ -137,7 +137,7 @@ impl Exporter {
         opts: StartOptions,
     ) -> Result<Exporter, AppError> {
         let listen_err = |source| AppError::Listen {
-            addr: cfg.listen_address,
+            addr: cfg.listen_address.clone(),
             source,
         };
         let addr = match listeners.first() {

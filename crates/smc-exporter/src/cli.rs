@@ -155,7 +155,7 @@ pub fn main_with(cli: Cli) -> ExitCode {
     }
     let listen = Listen {
         addresses: if cli.listen.is_empty() {
-            vec![ListenAddress::Addr(cfg.listen_address)]
+            vec![cfg.listen_address.clone()]
         } else {
             cli.listen.clone()
         },

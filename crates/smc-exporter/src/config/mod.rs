@@ -37,7 +37,6 @@ pub use raw::{
 use crate::labels::StateFamily;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -149,7 +148,9 @@ impl fmt::Display for Secret {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `listen_address`: where /metrics is served (flag `--web.listen-address` overrides).
-    pub listen_address: SocketAddr,
+    /// The same forms as the flag: `:PORT` (every interface, IPv4 and
+    /// IPv6), `HOST:PORT`, `IP:PORT`, `[IPv6]:PORT`.
+    pub listen_address: crate::http::listen::ListenAddress,
     /// `max_series_per_family`: series cap per state family.
     pub max_series_per_family: usize,
     /// `[subscription]` timing shared by every subscription.

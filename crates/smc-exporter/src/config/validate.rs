@@ -5,7 +5,6 @@
 //! an operator would read.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -68,20 +67,11 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
     })
 }
 
-fn listen_address(s: Option<&str>) -> Result<SocketAddr> {
+/// `listen_address`: the forms of `--web.listen-address` (like
+/// node_exporter, `:9791` means every interface, IPv4 and IPv6).
+fn listen_address(s: Option<&str>) -> Result<crate::http::listen::ListenAddress> {
     let s = s.unwrap_or(DEFAULT_LISTEN_ADDRESS).trim();
-    // Like node_exporter, ":9791" means every interface.
-    if let Some(port) = s.strip_prefix(':') {
-        if let Ok(port) = port.parse::<u16>() {
-            return Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port)));
-        }
-    }
-    s.parse().map_err(|_| {
-        ConfigError::invalid(
-            "listen_address",
-            format!("{s:?} is not IP:PORT (examples: \"0.0.0.0:9791\", \"[::]:9791\", \":9791\")"),
-        )
-    })
+    crate::http::listen::parse(s).map_err(|why| ConfigError::invalid("listen_address", why))
 }
 
 fn duration(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {

@@ -412,8 +412,8 @@ fn each_mistake_gets_its_exact_message() {
         ),
         (
             "bad listen_address",
-            format!("listen_address = \"localhost:9791\"\n{SMC}"),
-            "listen_address: \"localhost:9791\" is not IP:PORT (examples: \"0.0.0.0:9791\", \"[::]:9791\", \":9791\")",
+            format!("listen_address = \"[::1:9791\"\n{SMC}"),
+            "listen_address: \"[::1:9791\": an IPv6 address goes in brackets: [IPv6]:PORT",
         ),
         (
             "max_series_per_family = 0",

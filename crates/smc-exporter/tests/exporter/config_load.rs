@@ -49,7 +49,9 @@ fn defaults_are_filled() {
     let (dir, c) = load_str(MINIMAL);
     assert_eq!(
         c.listen_address,
-        "0.0.0.0:9791".parse::<SocketAddr>().unwrap()
+        smc_exporter::http::listen::ListenAddress::Addr(
+            "0.0.0.0:9791".parse::<SocketAddr>().unwrap()
+        )
     );
     assert_eq!(c.max_series_per_family, 10_000);
     let s = &c.subscription;
@@ -120,7 +122,7 @@ ROUTING = []
     let (dir, c) = load_str(toml);
     assert_eq!(
         c.listen_address,
-        "0.0.0.0:9100".parse::<SocketAddr>().unwrap()
+        smc_exporter::http::listen::ListenAddress::Any(9100)
     );
     assert_eq!(c.max_series_per_family, 5);
     assert_eq!(c.subscription.backoff_max, Duration::from_secs(90));
@@ -177,7 +179,9 @@ fn env_overrides_top_level_and_nested_keys() {
         let c = config::load(&jail.directory().join("config.toml")).unwrap();
         assert_eq!(
             c.listen_address,
-            "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+            smc_exporter::http::listen::ListenAddress::Addr(
+                "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+            )
         );
         assert_eq!(c.subscription.backoff_max, Duration::from_secs(120));
         assert_eq!(c.subscription.backoff_initial, Duration::from_millis(500));
@@ -189,21 +193,29 @@ fn env_overrides_top_level_and_nested_keys() {
 
 #[test]
 fn env_listen_address_forms() {
+    use smc_exporter::http::listen::ListenAddress;
+    // `:PORT` is every interface, IPv4 and IPv6, as for the flag.
     for (value, want) in [
-        ("[::1]:9791", "[::1]:9791"),
-        (":9100", "0.0.0.0:9100"),
-        ("127.0.0.1:1", "127.0.0.1:1"),
+        (
+            "[::1]:9791",
+            ListenAddress::Addr("[::1]:9791".parse().unwrap()),
+        ),
+        (":9100", ListenAddress::Any(9100)),
+        (
+            "127.0.0.1:1",
+            ListenAddress::Addr("127.0.0.1:1".parse().unwrap()),
+        ),
+        (
+            "localhost:9791",
+            ListenAddress::Host("localhost".into(), 9791),
+        ),
     ] {
         figment::Jail::expect_with(|jail| {
             jail.create_file("key", "k\n")?;
             jail.create_file("config.toml", MINIMAL)?;
             jail.set_env("SMC_EXPORTER_LISTEN_ADDRESS", value);
             let c = config::load(&jail.directory().join("config.toml")).unwrap();
-            assert_eq!(
-                c.listen_address,
-                want.parse::<SocketAddr>().unwrap(),
-                "{value}"
-            );
+            assert_eq!(c.listen_address, want, "{value}");
             Ok(())
         });
     }
@@ -309,7 +321,9 @@ fn example_config_loads() {
         let c = config::load(&example_path()).unwrap();
         assert_eq!(
             c.listen_address,
-            "0.0.0.0:9791".parse::<SocketAddr>().unwrap()
+            smc_exporter::http::listen::ListenAddress::Addr(
+                "0.0.0.0:9791".parse::<SocketAddr>().unwrap()
+            )
         );
         assert_eq!(c.max_series_per_family, 10_000);
         assert_eq!(c.smc.len(), 1);
