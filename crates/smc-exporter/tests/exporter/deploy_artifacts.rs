@@ -9,7 +9,9 @@
 //! * the Kubernetes manifests exist, are listed in kustomization.yaml, carry
 //!   the security settings, and the PrometheusRule embeds exactly
 //!   `deploy/prometheus/{alerts,recording}.yml`;
-//! * the systemd unit has the hardening directives (uncommented).
+//! * the systemd unit has the hardening directives (uncommented);
+//! * every alert has a `runbook_url` to its section of docs/runbooks.md, every
+//!   section there is an alert's, and docs/metrics.md lists every alert.
 //!
 //! Only std and serde_json: the YAML checks are line-based on purpose.
 
@@ -1047,6 +1049,128 @@ fn alerts_are_well_formed_and_tested() {
         "alert rule problems:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The base of every `runbook_url`: a placeholder (the `.example` domain
+/// never resolves) that docs/runbooks.md tells the user to replace.
+const RUNBOOK_BASE: &str = "https://smc-exporter.example/docs/runbooks.md#";
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces to `-`, other
+/// punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `## ` sections of docs/runbooks.md: heading and body.
+fn runbook_sections() -> Vec<(String, String)> {
+    let text = read("docs/runbooks.md");
+    let mut out: Vec<(String, String)> = Vec::new();
+    for l in text.lines() {
+        if let Some(h) = l.strip_prefix("## ") {
+            out.push((h.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(l);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// What a runbook section must say, in this order of reading.
+const RUNBOOK_PARTS: [&str; 5] = [
+    "**Means.**",
+    "**Likely causes.**",
+    "**Check.**",
+    "**Do.**",
+    "**Silent by design**",
+];
+
+#[test]
+fn every_alert_has_a_runbook_and_every_runbook_an_alert() {
+    let alerts = alert_blocks();
+    let sections = runbook_sections();
+    let anchors: BTreeSet<String> = sections.iter().map(|(h, _)| anchor(h)).collect();
+    let names: BTreeSet<&str> = alerts.iter().map(|(n, _)| n.as_str()).collect();
+    let mut problems = Vec::new();
+    for (name, body) in &alerts {
+        let want = format!("{RUNBOOK_BASE}{}", anchor(name));
+        match body.iter().find_map(|l| l.strip_prefix("runbook_url:")) {
+            None => problems.push(format!("{name}: no runbook_url")),
+            Some(u) if u.trim() != want => {
+                problems.push(format!("{name}: runbook_url {:?}, want {want:?}", u.trim()))
+            }
+            Some(_) => {}
+        }
+        if !anchors.contains(&anchor(name)) {
+            problems.push(format!(
+                "{name}: no section `## {name}` in docs/runbooks.md"
+            ));
+        }
+    }
+    for (heading, body) in &sections {
+        if !names.contains(heading.as_str()) {
+            problems.push(format!(
+                "docs/runbooks.md: section `## {heading}` is no alert's (orphan)"
+            ));
+        }
+        for part in RUNBOOK_PARTS {
+            if !body.contains(part) {
+                problems.push(format!("docs/runbooks.md `## {heading}`: lacks {part}"));
+            }
+        }
+    }
+    // Links between sections land on a section.
+    let text = read("docs/runbooks.md");
+    for (i, _) in text.match_indices("](#") {
+        let link = &text[i + 3..];
+        let target = &link[..link.find(')').unwrap_or(link.len())];
+        if !anchors.contains(target) {
+            problems.push(format!("docs/runbooks.md: link to missing #{target}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "runbook problems:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn anchors_are_githubs() {
+    assert_eq!(anchor("SmcSessionDown"), "smcsessiondown");
+    assert_eq!(anchor("Job selector (v2)"), "job-selector-v2");
+}
+
+/// docs/metrics.md's `## Alerts` section lists every alert, each linked to
+/// its runbook, and nothing else.
+#[test]
+fn metrics_doc_lists_every_alert() {
+    let doc = read("docs/metrics.md");
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Alerts\n"))
+        .expect("docs/metrics.md has no `## Alerts` section");
+    let listed: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let names: BTreeSet<String> = alert_blocks().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(listed, names, "docs/metrics.md ## Alerts vs alerts.yml");
+    for n in &names {
+        let link = format!("[{n}](runbooks.md#{})", anchor(n));
+        assert!(section.contains(&link), "docs/metrics.md: no {link}");
+    }
 }
 
 // ----------------------------------------------------------- (c) kubernetes
