@@ -587,7 +587,7 @@ fn panel_unit(p: &Value) -> String {
         .flat_map(|o| o["properties"].as_array().into_iter().flatten())
         .filter(|prop| prop["id"] == "unit")
         .filter_map(|prop| prop["value"].as_str())
-        .last();
+        .next_back();
     over.or(fc["defaults"]["unit"].as_str())
         .unwrap_or("")
         .to_string()
@@ -1171,6 +1171,43 @@ fn metrics_doc_lists_every_alert() {
         let link = format!("[{n}](runbooks.md#{})", anchor(n));
         assert!(section.contains(&link), "docs/metrics.md: no {link}");
     }
+}
+
+/// deploy/prometheus/live-check.json names every alert once: empty in the
+/// healthy demo (with a reason) or made to fire by it, and nothing else; the
+/// live check (CI) then proves each entry against a real Prometheus.
+#[test]
+fn live_check_expectations_cover_every_alert() {
+    let e: Value = serde_json::from_str(&read("deploy/prometheus/live-check.json")).unwrap();
+    let keys = |v: &Value| -> BTreeSet<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let names: BTreeSet<String> = alert_blocks().into_iter().map(|(n, _)| n).collect();
+    let (empty, fires) = (keys(&e["healthy"]["empty"]), keys(&e["healthy"]["fires"]));
+    assert!(
+        empty.is_disjoint(&fires),
+        "both empty and firing: {:?}",
+        empty.intersection(&fires).collect::<Vec<_>>()
+    );
+    let covered: BTreeSet<String> = empty.union(&fires).cloned().collect();
+    assert_eq!(
+        covered, names,
+        "live-check.json healthy.empty + healthy.fires vs alerts.yml"
+    );
+    for reason in e["healthy"]["empty"].as_object().unwrap().values() {
+        assert!(
+            reason.as_str().is_some_and(|r| r.len() > 10),
+            "reason {reason}"
+        );
+    }
+    assert!(keys(&e["healthy"]["firing"]).is_subset(&fires));
+    for part in ["active", "firing", "stays_empty"] {
+        let k = keys(&e["fault"][part]);
+        assert!(!k.is_empty() && k.is_subset(&names), "fault.{part}: {k:?}");
+    }
+    assert!(keys(&e["fault"]["firing"]).is_subset(&keys(&e["fault"]["active"])));
 }
 
 // ----------------------------------------------------------- (c) kubernetes
