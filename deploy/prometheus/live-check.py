@@ -309,6 +309,8 @@ def fault_checks(prom, sim, expect, quick, problems, report):
         firing = {n: {"pending", "firing"} for n in firing}
     wait_for = max([for_seconds(by_name[n]) for n in firing if n in by_name] + [0])
     wait_states(prom, firing, "fault", wait_for + 60, problems)
+    report.append(f"fault: {sorted(firing)} {'active' if quick else 'firing'} "
+                  f"{time.monotonic() - started:.0f} s after the fault")
     got = active_alerts(prom)
     report.append(f"fault: alerts now {json.dumps({n: sorted(s) for n, s in sorted(got.items())})}")
     allowed = set(active) | set(firing)
@@ -372,6 +374,7 @@ def run(args, procs, tmp):
         by_name = {r["name"]: r for r in rules(prom)}
         wait_for = max([for_seconds(by_name[n]) for n in firing if n in by_name] + [0])
         wait_states(prom, firing, "healthy", wait_for + 30, problems)
+        report.append(f"healthy: {sorted(firing)} firing {time.monotonic() - started:.0f} s after Prometheus started")
     got = active_alerts(prom)
     report.append(f"healthy: alerts now {json.dumps({n: sorted(s) for n, s in sorted(got.items())})}")
     for n in sorted(set(got) - set(active)):
@@ -409,6 +412,7 @@ def main():
     signal.signal(signal.SIGALRM, on_signal)
     signal.alarm(args.max_seconds + 60)
     procs = Processes()
+    began = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="smc-live-check-")
     ok = False
     try:
@@ -420,7 +424,7 @@ def main():
         else:
             ok = True
             print(f"\nlive check: every dashboard query and rule expression evaluated in Prometheus; "
-                  f"{n_alerts} alerts as live-check.json expects")
+                  f"{n_alerts} alerts as live-check.json expects ({time.monotonic() - began:.0f} s)")
     except CheckError as e:
         print(f"live check: {e}")
     finally:
