@@ -321,34 +321,48 @@ fn expr_problems(expr: &str) -> Vec<String> {
         p.push("target-promql-rule: empty query or no selector".into());
     }
     for s in &sels {
-        let t = s.name;
-        // target-job-rule, target-instance-rule: every selector carries
-        // `job=~"$job"` and `instance=~"$instance"` (type =~, value exact).
-        let ms = s.matchers.map(matcher_list).unwrap_or_default();
-        for (rule, m) in [("target-job-rule", JOB), ("target-instance-rule", INSTANCE)] {
-            if !ms.iter().any(|x| x == m) {
-                p.push(format!("{rule}: selector `{t}` lacks `{m}`"));
-            }
-        }
-        // target-counter-agg-rule: a `_total` counter only as the range of
-        // rate(), irate() or increase(). (The linter compares the selector's
-        // printed text, matchers included, so it only sees bare counters;
-        // this checks every one.)
-        if t.ends_with("_total") {
-            let ranged = expr[s.end..].trim_start().starts_with('[');
-            let before = expr[..s.start].trim_end();
-            let in_fn = ["rate(", "irate(", "increase("]
-                .iter()
-                .any(|f| before.ends_with(f) && !before.ends_with(&format!("_{f}")));
-            if !(ranged && in_fn) {
-                p.push(format!(
-                    "target-counter-agg-rule: counter `{t}` not wrapped in rate()/irate()/increase()"
-                ));
-            }
+        p.extend(selector_problems(expr, s));
+    }
+    p.extend(range_problems(expr));
+    p.extend(balance_problems(expr));
+    p
+}
+
+/// target-job-rule, target-instance-rule and target-counter-agg-rule for one
+/// selector of `expr`.
+fn selector_problems(expr: &str, s: &Selector) -> Vec<String> {
+    let mut p = Vec::new();
+    let t = s.name;
+    // Every selector carries `job=~"$job"` and `instance=~"$instance"`
+    // (type =~, value exact).
+    let ms = s.matchers.map(matcher_list).unwrap_or_default();
+    for (rule, m) in [("target-job-rule", JOB), ("target-instance-rule", INSTANCE)] {
+        if !ms.iter().any(|x| x == m) {
+            p.push(format!("{rule}: selector `{t}` lacks `{m}`"));
         }
     }
-    // target-rate-interval-rule demands [$__rate_interval] inside rate() and
-    // irate(); the project demands it for every range.
+    // A `_total` counter only as the range of rate(), irate() or
+    // increase(). (The linter compares the selector's printed text, matchers
+    // included, so it only sees bare counters; this checks every one.)
+    if t.ends_with("_total") {
+        let ranged = expr[s.end..].trim_start().starts_with('[');
+        let before = expr[..s.start].trim_end();
+        let in_fn = ["rate(", "irate(", "increase("]
+            .iter()
+            .any(|f| before.ends_with(f) && !before.ends_with(&format!("_{f}")));
+        if !(ranged && in_fn) {
+            p.push(format!(
+                "target-counter-agg-rule: counter `{t}` not wrapped in rate()/irate()/increase()"
+            ));
+        }
+    }
+    p
+}
+
+/// target-rate-interval-rule demands [$__rate_interval] inside rate() and
+/// irate(); the project demands it for every range.
+fn range_problems(expr: &str) -> Vec<String> {
+    let mut p = Vec::new();
     let mut rest = expr;
     while let Some(i) = rest.find('[') {
         let after = &rest[i + 1..];
@@ -361,10 +375,15 @@ fn expr_problems(expr: &str) -> Vec<String> {
         }
         rest = &after[end..];
     }
-    // target-promql-rule (the query parses): balanced delimiters here;
-    // `promtool check rules` parses every query in
-    // `dashboard_queries_parse_as_promql`, and the live check
-    // (deploy/prometheus/live-check.py) evaluates each in Prometheus.
+    p
+}
+
+/// target-promql-rule (the query parses): balanced delimiters here;
+/// `promtool check rules` parses every query in
+/// `dashboard_queries_parse_as_promql`, and the live check
+/// (deploy/prometheus/live-check.py) evaluates each in Prometheus.
+fn balance_problems(expr: &str) -> Vec<String> {
+    let mut p = Vec::new();
     let b = expr.as_bytes();
     for (open, close) in [(b'(', b')'), (b'{', b'}'), (b'[', b']')] {
         let (mut depth, mut i) = (0i32, 0);
@@ -484,12 +503,31 @@ fn title_case(s: &str) -> String {
 /// template-label-promql-rule, template-on-time-change-reload-rule, and the
 /// project's `smc` / `engine` variables.
 fn template_problems(d: &Value) -> Vec<String> {
-    let mut bad = Vec::new();
     let vars = d["templating"]["list"]
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let var = |n: &str| vars.iter().find(|v| v["name"] == n).cloned();
+    let mut bad = datasource_var_problems(&vars);
+    for (n, rule) in [
+        ("job", "template-job-rule"),
+        ("instance", "template-instance-rule"),
+        ("smc", "project"),
+        ("engine", "project"),
+    ] {
+        match vars.iter().find(|v| v["name"] == n) {
+            None => bad.push(format!("{rule}: no `{n}` variable")),
+            Some(v) => bad.extend(required_var_problems(v, n, rule)),
+        }
+    }
+    for v in vars.iter().filter(|v| v["type"] == "query") {
+        bad.extend(query_var_problems(v));
+    }
+    bad
+}
+
+/// template-datasource-rule.
+fn datasource_var_problems(vars: &[Value]) -> Vec<String> {
+    let mut bad = Vec::new();
     let ds: Vec<&Value> = vars.iter().filter(|v| v["type"] == "datasource").collect();
     if ds.is_empty() {
         bad.push("template-datasource-rule: no templated data source".to_string());
@@ -518,60 +556,62 @@ fn template_problems(d: &Value) -> Vec<String> {
     if ds.first().map(|v| &v["query"]) != Some(&Value::from("prometheus")) {
         bad.push("project: the data source variable must be of type prometheus".into());
     }
+    bad
+}
+
+/// template-job-rule / template-instance-rule (checkTemplate) for `job` and
+/// `instance`; the same, but the label, for the project's `smc` and
+/// `engine`.
+fn required_var_problems(v: &Value, n: &str, rule: &str) -> Vec<String> {
+    let mut bad = Vec::new();
     let ds_uids = [
         "$datasource",
         "${datasource}",
         "$prometheus_datasource",
         "${prometheus_datasource}",
     ];
-    for (n, rule) in [
-        ("job", "template-job-rule"),
-        ("instance", "template-instance-rule"),
-        ("smc", "project"),
-        ("engine", "project"),
-    ] {
-        let Some(v) = var(n) else {
-            bad.push(format!("{rule}: no `{n}` variable"));
-            continue;
-        };
-        if !ds_uids.iter().any(|u| v["datasource"]["uid"] == *u) {
-            bad.push(format!("{rule}: variable `{n}` must use $datasource"));
-        }
-        if v["type"] != "query" {
-            bad.push(format!("{rule}: variable `{n}` must be of type query"));
-        }
-        if v["label"] != title_case(n).as_str() && rule != "project" {
-            bad.push(format!(
-                "{rule}: variable `{n}` must be labeled {:?}, is {}",
-                title_case(n),
-                v["label"]
-            ));
-        }
-        if v["multi"] != true || v["allValue"] != ".+" {
-            bad.push(format!(
-                "{rule}: variable `{n}` must be multi with allValue \".+\""
-            ));
-        }
-        if v["includeAll"] != true {
-            bad.push(format!("project: variable `{n}` must include All"));
-        }
+    if !ds_uids.iter().any(|u| v["datasource"]["uid"] == *u) {
+        bad.push(format!("{rule}: variable `{n}` must use $datasource"));
     }
-    for v in vars.iter().filter(|v| v["type"] == "query") {
-        let (n, q) = (&v["name"], v["query"].as_str().unwrap_or(""));
-        let func = q.split_once('(').map(|(f, _)| f).unwrap_or("");
-        let shaped = q.ends_with(')')
-            && !func.is_empty()
-            && func.chars().all(|c| c.is_ascii_lowercase() || c == '_');
-        if !shaped || !["label_names", "label_values", "metrics", "query_result"].contains(&func) {
-            bad.push(format!(
-                "template-label-promql-rule: variable {n}: `{q}` is not label_values(…) or another known function"
-            ));
-        }
-        if v["refresh"] != 2 {
-            bad.push(format!(
-                "template-on-time-change-reload-rule: variable {n} must have refresh 2"
-            ));
-        }
+    if v["type"] != "query" {
+        bad.push(format!("{rule}: variable `{n}` must be of type query"));
+    }
+    if v["label"] != title_case(n).as_str() && rule != "project" {
+        bad.push(format!(
+            "{rule}: variable `{n}` must be labeled {:?}, is {}",
+            title_case(n),
+            v["label"]
+        ));
+    }
+    if v["multi"] != true || v["allValue"] != ".+" {
+        bad.push(format!(
+            "{rule}: variable `{n}` must be multi with allValue \".+\""
+        ));
+    }
+    if v["includeAll"] != true {
+        bad.push(format!("project: variable `{n}` must include All"));
+    }
+    bad
+}
+
+/// template-label-promql-rule and template-on-time-change-reload-rule for
+/// one query variable.
+fn query_var_problems(v: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let (n, q) = (&v["name"], v["query"].as_str().unwrap_or(""));
+    let func = q.split_once('(').map(|(f, _)| f).unwrap_or("");
+    let shaped = q.ends_with(')')
+        && !func.is_empty()
+        && func.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if !shaped || !["label_names", "label_values", "metrics", "query_result"].contains(&func) {
+        bad.push(format!(
+            "template-label-promql-rule: variable {n}: `{q}` is not label_values(…) or another known function"
+        ));
+    }
+    if v["refresh"] != 2 {
+        bad.push(format!(
+            "template-on-time-change-reload-rule: variable {n} must have refresh 2"
+        ));
     }
     bad
 }
@@ -591,6 +631,35 @@ fn panel_unit(p: &Value) -> String {
     over.or(fc["defaults"]["unit"].as_str())
         .unwrap_or("")
         .to_string()
+}
+
+/// panel-units-rule: the unit the linter reads (the last `unit` override,
+/// else the default) is one Grafana knows; the project also checks the
+/// default and every override.
+fn unit_problems(p: &Value, rule: &str) -> Vec<String> {
+    let mut units = vec![
+        panel_unit(p),
+        p["fieldConfig"]["defaults"]["unit"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    ];
+    units.extend(
+        p["fieldConfig"]["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|o| o["properties"].as_array().into_iter().flatten())
+            .filter(|prop| prop["id"] == "unit")
+            .filter_map(|prop| prop["value"].as_str().map(String::from)),
+    );
+    units.sort();
+    units.dedup();
+    units
+        .into_iter()
+        .filter(|u| !VALID_UNITS.contains(&u.as_str()))
+        .map(|u| format!("{rule}: unit {u:?} is not a known unit"))
+        .collect()
 }
 
 /// panel-datasource-rule, panel-title-description-rule, panel-units-rule,
@@ -616,25 +685,7 @@ fn panel_problems(p: &Value) -> Vec<String> {
             rule("panel-title-description-rule")
         ));
     }
-    let unit = panel_unit(p);
-    let mut units: Vec<String> = vec![unit.clone()];
-    units.extend(
-        p["fieldConfig"]["overrides"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|o| o["properties"].as_array().into_iter().flatten())
-            .filter(|prop| prop["id"] == "unit")
-            .filter_map(|prop| prop["value"].as_str().map(String::from)),
-    );
-    for u in units {
-        if !VALID_UNITS.contains(&u.as_str()) {
-            bad.push(format!(
-                "{}: unit {u:?} is not a known unit",
-                rule("panel-units-rule")
-            ));
-        }
-    }
+    bad.extend(unit_problems(p, &rule("panel-units-rule")));
     let ds_rule = if DATASOURCE_PANEL_TYPES.contains(&ty) {
         "panel-datasource-rule".to_string()
     } else {
