@@ -318,19 +318,23 @@ def fault_checks(prom, sim, expect, quick, problems, report):
         problems.append(f"fault: {n} is active ({sorted(got[n])}), which live-check.json does not expect")
 
 
-def run(args, procs, tmp):
-    deadline = Deadline(args.max_seconds)
-    expect = json.load(open(args.expect))
-    demo_port, prom_port = free_port(), free_port()
-    demo_log = os.path.join(tmp, "demo.log")
-    procs.start("demo", [args.smc_lab, "demo", "--web.listen-address", f"127.0.0.1:{demo_port}",
-                         "--churn", "20", "--log.level", "warn"], demo_log)
-    exporter = f"http://127.0.0.1:{demo_port}"
-    wait_until("the demo's /-/ready", lambda: http(f"{exporter}/-/ready", timeout=2), 60)
+def start_demo(args, procs, tmp):
+    """The demo on a free loopback port: (exporter port, simulator URL)."""
+    port = free_port()
+    log = os.path.join(tmp, "demo.log")
+    procs.start("demo", [args.smc_lab, "demo", "--web.listen-address", f"127.0.0.1:{port}",
+                         "--churn", "20", "--log.level", "warn"], log)
+    wait_until("the demo's /-/ready", lambda: http(f"http://127.0.0.1:{port}/-/ready", timeout=2), 60)
     sim = wait_until("the simulator's address in the demo's output",
-                     lambda: (re.search(r"simulated SMC:\s+(http://127\.0\.0\.1:\d+)", open(demo_log).read())
+                     lambda: (re.search(r"simulated SMC:\s+(http://127\.0\.0\.1:\d+)", open(log).read())
                               or [None, None])[1], 10)
+    return port, sim
 
+
+def start_prometheus(args, procs, tmp, demo_port):
+    """Prometheus on a free loopback port, scraping the demo, with the
+    repository's rule files; ready."""
+    port = free_port()
     config = os.path.join(tmp, "prometheus.yml")
     rule_files = [os.path.join(ROOT, "deploy", "prometheus", f) for f in ("alerts.yml", "recording.yml")]
     with open(config, "w") as f:
@@ -341,11 +345,17 @@ def run(args, procs, tmp):
                 f"      - targets: ['127.0.0.1:{demo_port}']\n")
     procs.start("prometheus", [args.prometheus, f"--config.file={config}",
                                f"--storage.tsdb.path={os.path.join(tmp, 'data')}",
-                               f"--web.listen-address=127.0.0.1:{prom_port}",
+                               f"--web.listen-address=127.0.0.1:{port}",
                                "--storage.tsdb.retention.time=1h", "--log.level=warn"],
                 os.path.join(tmp, "prometheus.log"))
-    prom = Prom(f"http://127.0.0.1:{prom_port}")
+    prom = Prom(f"http://127.0.0.1:{port}")
     wait_until("Prometheus's /-/ready", lambda: http(f"{prom.base}/-/ready", timeout=2), 60)
+    return prom
+
+
+def wait_for_samples(prom):
+    """The readiness signal: enough samples of the target for the rate
+    windows, and every rule evaluated at least once."""
     started = time.monotonic()
 
     def enough_samples():
@@ -355,9 +365,11 @@ def run(args, procs, tmp):
     wait_until(f"{MIN_SAMPLES} samples of the target", enough_samples, 60 + MIN_SAMPLES * 2)
     wait_until("every rule evaluated once", lambda: rules_evaluated(prom), 30)
     print(f"ready after {time.monotonic() - started:.0f} s: {MIN_SAMPLES} samples of the demo "
-          f"(scrape {SCRAPE_SECONDS} s, $__rate_interval {RATE_INTERVAL} s), every rule evaluated")
+          f"(scrape {SCRAPE_SECONDS} s, $__rate_interval {RATE_INTERVAL} s), every rule evaluated", flush=True)
+    return started
 
-    problems, report = [], []
+
+def target_checks(prom, problems, report):
     targets = prom.api("targets")["activeTargets"]
     for t in targets:
         report.append(f"target {t['scrapeUrl']}: {t['health']} {t['lastError']}")
@@ -365,30 +377,44 @@ def run(args, procs, tmp):
             problems.append(f"target {t['scrapeUrl']} is {t['health']}: {t['lastError']}")
     if len(targets) != 1:
         problems.append(f"expected 1 target, got {len(targets)}")
-    dashboard_checks(prom, problems, report)
-    alerts = rule_checks(prom, expect, problems, report)
+
+
+def healthy_alert_checks(prom, expect, quick, started, problems, report):
+    """The alerts the demo makes fire by design are active (and firing, for
+    a short `for`); no other alert is."""
     firing = {n: {"firing"} for n in expect["healthy"]["firing"]}
     active = {n: {"pending", "firing"} for n in expect["healthy"]["fires"]}
     wait_states(prom, active, "healthy", 30, problems)
-    if not args.quick:
+    if not quick:
         by_name = {r["name"]: r for r in rules(prom)}
         wait_for = max([for_seconds(by_name[n]) for n in firing if n in by_name] + [0])
         wait_states(prom, firing, "healthy", wait_for + 30, problems)
-        report.append(f"healthy: {sorted(firing)} firing {time.monotonic() - started:.0f} s after Prometheus started")
+        report.append(f"healthy: {sorted(firing)} firing {time.monotonic() - started:.0f} s after the first samples")
     got = active_alerts(prom)
     report.append(f"healthy: alerts now {json.dumps({n: sorted(s) for n, s in sorted(got.items())})}")
     for n in sorted(set(got) - set(active)):
         problems.append(f"healthy: {n} is active ({sorted(got[n])}), which live-check.json does not expect")
+
+
+def run(args, procs, tmp):
+    deadline = Deadline(args.max_seconds)
+    expect = json.load(open(args.expect))
+    demo_port, sim = start_demo(args, procs, tmp)
+    prom = start_prometheus(args, procs, tmp, demo_port)
+    started = wait_for_samples(prom)
+    problems, report = [], []
+    target_checks(prom, problems, report)
+    dashboard_checks(prom, problems, report)
+    alerts = rule_checks(prom, expect, problems, report)
+    healthy_alert_checks(prom, expect, args.quick, started, problems, report)
     fault_checks(prom, sim, expect, args.quick, problems, report)
-    for t in prom.api("rules")["groups"]:
-        for r in t["rules"]:
-            if r["health"] != "ok":
-                problems.append(f"rule {r['name']}: health {r['health']} after the fault: {r.get('lastError')}")
+    for r in rules(prom):
+        if r["health"] != "ok":
+            problems.append(f"rule {r['name']}: health {r['health']} after the fault: {r.get('lastError')}")
     if deadline.left() < 0:
         problems.append(f"the check took longer than --max-seconds {args.max_seconds}")
     print("\n".join(report))
-    n_alerts = len(alerts)
-    return problems, n_alerts
+    return problems, len(alerts)
 
 
 def main():
