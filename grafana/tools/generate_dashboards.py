@@ -44,7 +44,7 @@ def variables():
         "list": [
             {
                 "name": "datasource",
-                "label": "Data Source",
+                "label": "Data source",  # template-datasource-rule
                 "type": "datasource",
                 "query": "prometheus",
                 "current": {},
@@ -53,15 +53,15 @@ def variables():
                 "regex": "",
                 "options": [],
             },
-            query_var("job", "job", "label_values(smc_exporter_build_info, job)",
+            query_var("job", "Job", "label_values(smc_exporter_build_info, job)",
                       "Prometheus job(s) scraping smc-exporter."),
-            query_var("instance", "instance",
+            query_var("instance", "Instance",
                       'label_values(smc_exporter_build_info{job=~"$job"}, instance)',
                       "smc-exporter instance(s)."),
             query_var("smc", "SMC",
                       'label_values(smc_up{job=~"$job", instance=~"$instance"}, smc)',
                       "Security Management Center(s), the `name` of each [[smc]] in the config."),
-            query_var("engine", "engine",
+            query_var("engine", "Engine",
                       'label_values(smc_subscription_up{job=~"$job", instance=~"$instance", smc=~"$smc", definition!="active_alerts"}, target)',
                       "Firewall engine(s) or clusters subscribed to."),
         ]
@@ -186,7 +186,7 @@ def dashboard(uid, title, description, board, tags):
         "title": title,
         "description": description,
         "tags": tags,
-        "editable": True,
+        "editable": False,  # uneditable-dashboard rule
         "graphTooltip": 1,
         "schemaVersion": 39,
         "version": 1,
@@ -251,7 +251,7 @@ def overview():
     b.add(timeseries("Reconnects by reason", "Subscription reconnects per second by reason (connect_error, unauthorized, failure, closed, read_error, idle, login_failed).",
                      "cps", [target(f'sum by (smc, reason) (rate(smc_subscription_reconnects_total{{{SMC}}}[$__rate_interval]))', "{{smc}} {{reason}}")]), 12, 8)
     b.add(timeseries("Records by change", "Monitoring records folded per second, by change (added, updated, deleted).",
-                     "recps", [target(f'sum by (smc, change) (rate(smc_monitoring_records_total{{{SMC}}}[$__rate_interval]))', "{{smc}} {{change}}")], stack=True), 12, 8)
+                     "cps", [target(f'sum by (smc, change) (rate(smc_monitoring_records_total{{{SMC}}}[$__rate_interval]))', "{{smc}} {{change}}")], stack=True), 12, 8)
     b.add(timeseries("Snapshots", "Complete snapshots taken per second (one per (re)connect of a subscription).",
                      "cps", [target(f'sum by (smc, definition) (rate(smc_subscription_snapshots_total{{{SMC}}}[$__rate_interval]))', "{{smc}} {{definition}}")]), 12, 8)
     b.add(timeseries("Logins", "SMC logins and failed logins per second. Persistent failures usually mean a wrong, expired or revoked API key.",

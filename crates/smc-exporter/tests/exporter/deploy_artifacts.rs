@@ -1,15 +1,17 @@
 //! Checks of the deployment artefacts: Grafana dashboards, Prometheus rules,
 //! Kubernetes manifests and the systemd unit.
 //!
-//! * dashboards follow the grafana/dashboard-linter conventions (uid,
-//!   datasource/job/instance variables, job+instance matchers on every
-//!   selector, `$__rate_interval`, title/description/unit on every panel);
+//! * dashboards pass grafana/dashboard-linter's rules, each emulated under
+//!   its name (`dashboards_follow_linter_rules`), plus the project's own
+//!   (uid, `smc`/`engine` variables, every panel type checked);
 //! * every `smc_…` / `process_…` name used in a dashboard or a rule file is a
 //!   metric family the exporter exposes (`FAMILIES`, the metric contract);
 //! * the Kubernetes manifests exist, are listed in kustomization.yaml, carry
 //!   the security settings, and the PrometheusRule embeds exactly
 //!   `deploy/prometheus/{alerts,recording}.yml`;
-//! * the systemd unit has the hardening directives (uncommented).
+//! * the systemd unit has the hardening directives (uncommented);
+//! * every alert has a `runbook_url` to its section of docs/runbooks.md, every
+//!   section there is an alert's, and docs/metrics.md lists every alert.
 //!
 //! Only std and serde_json: the YAML checks are line-based on purpose.
 
@@ -143,47 +145,231 @@ fn recording_rule_names() -> BTreeSet<String> {
         .collect()
 }
 
-/// Problems of one PromQL expression of a dashboard panel.
+/// One vector selector of a PromQL expression: the metric name, the text
+/// between its braces (empty when it has none) and where it starts and ends.
+struct Selector<'a> {
+    name: &'a str,
+    matchers: Option<&'a str>,
+    start: usize,
+    end: usize,
+}
+
+/// PromQL words that are not metric names.
+const PROMQL_KEYWORDS: &[&str] = &[
+    "and",
+    "or",
+    "unless",
+    "bool",
+    "offset",
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "topk",
+    "bottomk",
+    "quantile",
+    "count_values",
+    "group",
+    "inf",
+    "nan",
+];
+
+/// Modifiers followed by a parenthesised label list (not an expression).
+const LABEL_LIST_MODIFIERS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+];
+
+/// The index after the string literal that starts at `i` (a `"`).
+fn skip_string(b: &[u8], mut i: usize) -> usize {
+    i += 1;
+    while i < b.len() && b[i] != b'"' {
+        i += if b[i] == b'\\' { 2 } else { 1 };
+    }
+    i + 1
+}
+
+/// The index after the bracket closing the one at `i` (strings skipped).
+fn skip_group(b: &[u8], i: usize, open: u8, close: u8) -> usize {
+    let mut depth = 0;
+    let mut j = i;
+    while j < b.len() {
+        match b[j] {
+            b'"' => {
+                j = skip_string(b, j);
+                continue;
+            }
+            c if c == open => depth += 1,
+            c if c == close => {
+                depth -= 1;
+                if depth == 0 {
+                    return j + 1;
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    b.len()
+}
+
+fn next_non_space(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    i
+}
+
+/// Every vector selector of `expr` (what the linter gets from
+/// `parser.ExtractSelectors`): identifiers that are not functions, keywords,
+/// label lists, numbers, durations or `$variables`.
+fn selectors(expr: &str) -> Vec<Selector<'_>> {
+    let b = expr.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' {
+            i = skip_string(b, i);
+        } else if c == b'[' {
+            i = skip_group(b, i, b'[', b']');
+        } else if c == b'$' || c.is_ascii_digit() {
+            i += 1;
+            while i < b.len() && (is_ident(b[i] as char) || b[i] == b'.') {
+                i += 1;
+            }
+        } else if is_ident(c as char) {
+            let start = i;
+            while i < b.len() && is_ident(b[i] as char) {
+                i += 1;
+            }
+            let name = &expr[start..i];
+            let next = next_non_space(b, i);
+            let lower = name.to_ascii_lowercase();
+            if LABEL_LIST_MODIFIERS.contains(&lower.as_str()) && b.get(next) == Some(&b'(') {
+                i = skip_group(b, next, b'(', b')');
+            } else if b.get(next) == Some(&b'(') || PROMQL_KEYWORDS.contains(&lower.as_str()) {
+                // a function call, an aggregation or an operator
+            } else if b.get(next) == Some(&b'{') {
+                let end = skip_group(b, next, b'{', b'}');
+                out.push(Selector {
+                    name,
+                    matchers: Some(&expr[next + 1..end - 1]),
+                    start,
+                    end,
+                });
+                i = end;
+            } else {
+                out.push(Selector {
+                    name,
+                    matchers: None,
+                    start,
+                    end: i,
+                });
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The matchers of a selector, split at the commas outside strings, trimmed.
+fn matcher_list(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let (mut i, mut from) = (0, 0);
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i = skip_string(b, i);
+                continue;
+            }
+            b',' => {
+                out.push(text[from..i].trim().to_string());
+                from = i + 1;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out.push(text[from..].trim().to_string());
+    out.retain(|m| !m.is_empty());
+    out
+}
+
+/// Problems of one PromQL expression of a dashboard panel, each prefixed
+/// with the dashboard-linter rule it emulates (or `project:` for this
+/// repository's own, stricter, conventions).
 fn expr_problems(expr: &str) -> Vec<String> {
     let mut p = Vec::new();
-    // Every selector of an exporter metric carries both matchers.
-    for (at, t) in tokens(expr) {
-        if !FAMILIES.contains(&t) {
-            continue;
-        }
-        let rest = &expr[at + t.len()..];
-        let Some(sel) = rest
-            .strip_prefix('{')
-            .and_then(|r| r.split_once('}'))
-            .map(|(s, _)| s)
-        else {
-            p.push(format!("selector `{t}` has no {{…}} matchers"));
-            continue;
-        };
-        for m in [JOB, INSTANCE] {
-            if !sel.contains(m) {
-                p.push(format!("selector `{t}` lacks `{m}`"));
-            }
-        }
-        // Counters only inside rate()/increase() (dashboard-linter target-counter-agg-rule).
-        if t.ends_with("_total") {
-            let before = &expr[..at];
-            if !(before.ends_with("rate(") || before.ends_with("increase(")) {
-                p.push(format!("counter `{t}` not wrapped in rate()/increase()"));
-            }
+    let sels = selectors(expr);
+    if expr.trim().is_empty() || sels.is_empty() {
+        p.push("target-promql-rule: empty query or no selector".into());
+    }
+    for s in &sels {
+        p.extend(selector_problems(expr, s));
+    }
+    p.extend(range_problems(expr));
+    p.extend(balance_problems(expr));
+    p
+}
+
+/// target-job-rule, target-instance-rule and target-counter-agg-rule for one
+/// selector of `expr`.
+fn selector_problems(expr: &str, s: &Selector) -> Vec<String> {
+    let mut p = Vec::new();
+    let t = s.name;
+    // Every selector carries `job=~"$job"` and `instance=~"$instance"`
+    // (type =~, value exact).
+    let ms = s.matchers.map(matcher_list).unwrap_or_default();
+    for (rule, m) in [("target-job-rule", JOB), ("target-instance-rule", INSTANCE)] {
+        if !ms.iter().any(|x| x == m) {
+            p.push(format!("{rule}: selector `{t}` lacks `{m}`"));
         }
     }
-    if !expr.contains(JOB) || !expr.contains(INSTANCE) {
-        p.push("missing job/instance matcher".into());
+    // A `_total` counter only as the range of rate(), irate() or
+    // increase(). (The linter compares the selector's printed text, matchers
+    // included, so it only sees bare counters; this checks every one.)
+    if t.ends_with("_total") {
+        let ranged = expr[s.end..].trim_start().starts_with('[');
+        let before = expr[..s.start].trim_end();
+        let in_fn = ["rate(", "irate(", "increase("]
+            .iter()
+            .any(|f| before.ends_with(f) && !before.ends_with(&format!("_{f}")));
+        if !(ranged && in_fn) {
+            p.push(format!(
+                "target-counter-agg-rule: counter `{t}` not wrapped in rate()/irate()/increase()"
+            ));
+        }
     }
-    // Range vectors use $__rate_interval (target-rate-interval-rule).
+    p
+}
+
+/// target-rate-interval-rule demands [$__rate_interval] inside rate() and
+/// irate(); the project demands it for every range.
+fn range_problems(expr: &str) -> Vec<String> {
+    let mut p = Vec::new();
     let mut rest = expr;
     while let Some(i) = rest.find('[') {
         let after = &rest[i + 1..];
         let end = after.find(']').unwrap_or(after.len());
         if &after[..end] != "$__rate_interval" {
             p.push(format!(
-                "range `[{}]` is not [$__rate_interval]",
+                "target-rate-interval-rule: range `[{}]` is not [$__rate_interval]",
                 &after[..end]
             ));
         }
@@ -191,6 +377,90 @@ fn expr_problems(expr: &str) -> Vec<String> {
     }
     p
 }
+
+/// target-promql-rule (the query parses): balanced delimiters here;
+/// `promtool check rules` parses every query in
+/// `dashboard_queries_parse_as_promql`, and the live check
+/// (deploy/prometheus/live-check.py) evaluates each in Prometheus.
+fn balance_problems(expr: &str) -> Vec<String> {
+    let mut p = Vec::new();
+    let b = expr.as_bytes();
+    for (open, close) in [(b'(', b')'), (b'{', b'}'), (b'[', b']')] {
+        let (mut depth, mut i) = (0i32, 0);
+        while i < b.len() {
+            match b[i] {
+                b'"' => {
+                    i = skip_string(b, i);
+                    continue;
+                }
+                c if c == open => depth += 1,
+                c if c == close => depth -= 1,
+                _ => {}
+            }
+            if depth < 0 {
+                break;
+            }
+            i += 1;
+        }
+        if depth != 0 {
+            p.push(format!(
+                "target-promql-rule: unbalanced `{}{}`",
+                open as char, close as char
+            ));
+        }
+    }
+    p
+}
+
+/// Units the dashboards may use: Grafana unit ids (valueFormats
+/// categories) that panel-units-rule accepts. A subset of the linter's list:
+/// the ones that fit an exporter's numbers; extend it from the linter's
+/// `validUnits` when a panel needs another. (`recps` is no Grafana unit.)
+const VALID_UNITS: &[&str] = &[
+    "none",
+    "short",
+    "percent",
+    "percentunit",
+    "bytes",
+    "decbytes",
+    "bits",
+    "Bps",
+    "bps",
+    "pps",
+    "ns",
+    "µs",
+    "ms",
+    "s",
+    "m",
+    "h",
+    "d",
+    "dtdurations",
+    "dateTimeAsIso",
+    "dateTimeFromNow",
+    "cps",
+    "ops",
+    "reqps",
+    "rps",
+    "wps",
+    "iops",
+    "cpm",
+    "opm",
+    "bool",
+    "bool_yes_no",
+    "bool_on_off",
+];
+
+/// Panel types the linter's panel rules look at (lint/constants.go).
+const LINTED_PANEL_TYPES: &[&str] = &[
+    "stat",
+    "singlestat",
+    "gauge",
+    "graph",
+    "timeseries",
+    "table",
+];
+/// panel-datasource-rule looks at fewer.
+const DATASOURCE_PANEL_TYPES: &[&str] = &["singlestat", "graph", "table", "timeseries"];
 
 fn all_panels(d: &Value) -> Vec<&Value> {
     let mut out = Vec::new();
@@ -217,88 +487,287 @@ fn dashboards() -> Vec<(String, String, Value)> {
         .collect()
 }
 
+/// "job" → "Job": Go's `cases.Title(language.English)` for one word.
+fn title_case(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| {
+            f.to_uppercase()
+                .chain(c.flat_map(char::to_lowercase))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// template-datasource-rule, template-job-rule, template-instance-rule,
+/// template-label-promql-rule, template-on-time-change-reload-rule, and the
+/// project's `smc` / `engine` variables.
+fn template_problems(d: &Value) -> Vec<String> {
+    let vars = d["templating"]["list"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut bad = datasource_var_problems(&vars);
+    for (n, rule) in [
+        ("job", "template-job-rule"),
+        ("instance", "template-instance-rule"),
+        ("smc", "project"),
+        ("engine", "project"),
+    ] {
+        match vars.iter().find(|v| v["name"] == n) {
+            None => bad.push(format!("{rule}: no `{n}` variable")),
+            Some(v) => bad.extend(required_var_problems(v, n, rule)),
+        }
+    }
+    for v in vars.iter().filter(|v| v["type"] == "query") {
+        bad.extend(query_var_problems(v));
+    }
+    bad
+}
+
+/// template-datasource-rule.
+fn datasource_var_problems(vars: &[Value]) -> Vec<String> {
+    let mut bad = Vec::new();
+    let ds: Vec<&Value> = vars.iter().filter(|v| v["type"] == "datasource").collect();
+    if ds.is_empty() {
+        bad.push("template-datasource-rule: no templated data source".to_string());
+    }
+    for v in &ds {
+        let query = v["query"].as_str().unwrap_or("");
+        let mut names = vec![format!("{}_datasource", query.to_lowercase())];
+        let mut labels = vec![format!("{} data source", title_case(query))];
+        if ds.len() == 1 {
+            names.push("datasource".into());
+            labels.push("Data source".into());
+        }
+        if !names.iter().any(|n| v["name"] == n.as_str()) {
+            bad.push(format!(
+                "template-datasource-rule: variable named {}, should be one of {names:?}",
+                v["name"]
+            ));
+        }
+        if !labels.iter().any(|l| v["label"] == l.as_str()) {
+            bad.push(format!(
+                "template-datasource-rule: variable labeled {}, should be one of {labels:?}",
+                v["label"]
+            ));
+        }
+    }
+    if ds.first().map(|v| &v["query"]) != Some(&Value::from("prometheus")) {
+        bad.push("project: the data source variable must be of type prometheus".into());
+    }
+    bad
+}
+
+/// template-job-rule / template-instance-rule (checkTemplate) for `job` and
+/// `instance`; the same, but the label, for the project's `smc` and
+/// `engine`.
+fn required_var_problems(v: &Value, n: &str, rule: &str) -> Vec<String> {
+    let mut bad = Vec::new();
+    let ds_uids = [
+        "$datasource",
+        "${datasource}",
+        "$prometheus_datasource",
+        "${prometheus_datasource}",
+    ];
+    if !ds_uids.iter().any(|u| v["datasource"]["uid"] == *u) {
+        bad.push(format!("{rule}: variable `{n}` must use $datasource"));
+    }
+    if v["type"] != "query" {
+        bad.push(format!("{rule}: variable `{n}` must be of type query"));
+    }
+    if v["label"] != title_case(n).as_str() && rule != "project" {
+        bad.push(format!(
+            "{rule}: variable `{n}` must be labeled {:?}, is {}",
+            title_case(n),
+            v["label"]
+        ));
+    }
+    if v["multi"] != true || v["allValue"] != ".+" {
+        bad.push(format!(
+            "{rule}: variable `{n}` must be multi with allValue \".+\""
+        ));
+    }
+    if v["includeAll"] != true {
+        bad.push(format!("project: variable `{n}` must include All"));
+    }
+    bad
+}
+
+/// template-label-promql-rule and template-on-time-change-reload-rule for
+/// one query variable.
+fn query_var_problems(v: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let (n, q) = (&v["name"], v["query"].as_str().unwrap_or(""));
+    let func = q.split_once('(').map(|(f, _)| f).unwrap_or("");
+    let shaped = q.ends_with(')')
+        && !func.is_empty()
+        && func.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+    if !shaped || !["label_names", "label_values", "metrics", "query_result"].contains(&func) {
+        bad.push(format!(
+            "template-label-promql-rule: variable {n}: `{q}` is not label_values(…) or another known function"
+        ));
+    }
+    if v["refresh"] != 2 {
+        bad.push(format!(
+            "template-on-time-change-reload-rule: variable {n} must have refresh 2"
+        ));
+    }
+    bad
+}
+
+/// The unit panel-units-rule reads: the last `unit` override, else the
+/// default.
+fn panel_unit(p: &Value) -> String {
+    let fc = &p["fieldConfig"];
+    let over = fc["overrides"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|o| o["properties"].as_array().into_iter().flatten())
+        .filter(|prop| prop["id"] == "unit")
+        .filter_map(|prop| prop["value"].as_str())
+        .next_back();
+    over.or(fc["defaults"]["unit"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// panel-units-rule: the unit the linter reads (the last `unit` override,
+/// else the default) is one Grafana knows; the project also checks the
+/// default and every override.
+fn unit_problems(p: &Value, rule: &str) -> Vec<String> {
+    let mut units = vec![
+        panel_unit(p),
+        p["fieldConfig"]["defaults"]["unit"]
+            .as_str()
+            .unwrap_or("")
+            .to_string(),
+    ];
+    units.extend(
+        p["fieldConfig"]["overrides"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|o| o["properties"].as_array().into_iter().flatten())
+            .filter(|prop| prop["id"] == "unit")
+            .filter_map(|prop| prop["value"].as_str().map(String::from)),
+    );
+    units.sort();
+    units.dedup();
+    units
+        .into_iter()
+        .filter(|u| !VALID_UNITS.contains(&u.as_str()))
+        .map(|u| format!("{rule}: unit {u:?} is not a known unit"))
+        .collect()
+}
+
+/// panel-datasource-rule, panel-title-description-rule, panel-units-rule,
+/// panel-no-targets-rule and every target rule, for one panel. The project
+/// applies title, description, unit, datasource and targets to every panel
+/// type, and checks every unit set (defaults and overrides).
+fn panel_problems(p: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    let ty = p["type"].as_str().unwrap_or("");
+    let linted = LINTED_PANEL_TYPES.contains(&ty);
+    let rule = |r: &str| {
+        if linted {
+            r.to_string()
+        } else {
+            format!("project ({r})")
+        }
+    };
+    if p["title"].as_str().unwrap_or("").is_empty()
+        || p["description"].as_str().unwrap_or("").trim().is_empty()
+    {
+        bad.push(format!(
+            "{}: no title or description",
+            rule("panel-title-description-rule")
+        ));
+    }
+    bad.extend(unit_problems(p, &rule("panel-units-rule")));
+    let ds_rule = if DATASOURCE_PANEL_TYPES.contains(&ty) {
+        "panel-datasource-rule".to_string()
+    } else {
+        "project (panel-datasource-rule)".to_string()
+    };
+    if !["$datasource", "${datasource}"]
+        .iter()
+        .any(|u| p["datasource"]["uid"] == *u)
+    {
+        bad.push(format!("{ds_rule}: datasource is not ${{datasource}}"));
+    }
+    let targets = p["targets"].as_array().cloned().unwrap_or_default();
+    if targets.is_empty() {
+        bad.push(format!("{}: no targets", rule("panel-no-targets-rule")));
+    }
+    for t in targets {
+        let expr = t["expr"].as_str().unwrap_or("");
+        if t["datasource"]["type"] == "loki" {
+            bad.push("target-logql-rule: no Loki target expected".into());
+        }
+        for e in expr_problems(expr) {
+            bad.push(format!("{e} in `{expr}`"));
+        }
+    }
+    bad
+}
+
+/// Every problem of one dashboard, rule-prefixed.
+fn dashboard_problems(d: &Value) -> Vec<String> {
+    let mut bad = Vec::new();
+    // uneditable-dashboard
+    if d["editable"] != false {
+        bad.push("uneditable-dashboard: must be `editable: false`".into());
+    }
+    if !matches!(d["uid"].as_str(), Some(u) if (8..=40).contains(&u.len())) {
+        bad.push(format!(
+            "project: uid must be a string of 8-40 chars, got {}",
+            d["uid"]
+        ));
+    }
+    if d["title"].as_str().unwrap_or("").is_empty() {
+        bad.push("project: no title".into());
+    }
+    bad.extend(template_problems(d));
+    let mut ids = BTreeSet::new();
+    for p in all_panels(d) {
+        if !ids.insert(p["id"].to_string()) {
+            bad.push(format!("project: duplicate panel id {}", p["id"]));
+        }
+        if p["type"] == "row" {
+            continue;
+        }
+        let title = p["title"].as_str().unwrap_or("");
+        for m in panel_problems(p) {
+            bad.push(format!("panel {title:?}: {m}"));
+        }
+    }
+    bad
+}
+
 // ------------------------------------------------------------- (a) dashboards
 
+/// The rules of grafana/dashboard-linter (lint/rules.go `NewRuleSet`, as of
+/// commit 4d0844b), each emulated above under its own name:
+/// template-datasource-rule, template-job-rule, template-instance-rule,
+/// template-label-promql-rule, template-on-time-change-reload-rule,
+/// panel-datasource-rule, panel-title-description-rule, panel-units-rule,
+/// panel-no-targets-rule, target-logql-rule / target-logql-auto-rule (Loki
+/// only: there is none), target-promql-rule, target-rate-interval-rule,
+/// target-job-rule, target-instance-rule, target-counter-agg-rule,
+/// uneditable-dashboard. Warnings of the linter (the variables' labels)
+/// are errors here, as under `dashboard-linter lint --strict`.
 #[test]
-fn dashboards_follow_linter_conventions() {
+fn dashboards_follow_linter_rules() {
     let mut problems = Vec::new();
     let mut uids = BTreeSet::new();
     for (name, _, d) in dashboards() {
-        let mut bad = |m: String| problems.push(format!("{name}: {m}"));
-
-        match d["uid"].as_str() {
-            Some(u) if (8..=40).contains(&u.len()) => {
-                if !uids.insert(u.to_string()) {
-                    bad(format!("duplicate uid {u}"));
-                }
-            }
-            other => bad(format!("uid must be a string of 8-40 chars, got {other:?}")),
+        if !uids.insert(d["uid"].to_string()) {
+            problems.push(format!("{name}: duplicate uid {}", d["uid"]));
         }
-        if d["title"].as_str().unwrap_or("").is_empty() {
-            bad("no title".into());
-        }
-
-        let vars = d["templating"]["list"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let var = |n: &str| vars.iter().find(|v| v["name"] == n).cloned();
-        match var("datasource") {
-            Some(v) if v["type"] == "datasource" && v["query"] == "prometheus" => {}
-            _ => bad("no `datasource` variable of type datasource/prometheus".into()),
-        }
-        for n in ["job", "instance", "smc", "engine"] {
-            match var(n) {
-                None => bad(format!("no `{n}` variable")),
-                Some(v) => {
-                    if v["multi"] != true || v["includeAll"] != true || v["allValue"] != ".+" {
-                        bad(format!(
-                            "variable `{n}` must be multi, includeAll, allValue \".+\""
-                        ));
-                    }
-                    if v["datasource"]["uid"] != "${datasource}" {
-                        bad(format!("variable `{n}` must use ${{datasource}}"));
-                    }
-                }
-            }
-        }
-
-        let mut ids = BTreeSet::new();
-        for p in all_panels(&d) {
-            if p["type"] == "row" {
-                continue;
-            }
-            let title = p["title"].as_str().unwrap_or("");
-            let mut pbad = |m: String| problems.push(format!("{name}: panel {title:?}: {m}"));
-            if title.is_empty() {
-                pbad("no title".into());
-            }
-            if p["description"].as_str().unwrap_or("").trim().is_empty() {
-                pbad("no description".into());
-            }
-            if p["fieldConfig"]["defaults"]["unit"]
-                .as_str()
-                .unwrap_or("")
-                .is_empty()
-            {
-                pbad("no unit (fieldConfig.defaults.unit)".into());
-            }
-            if p["datasource"]["uid"] != "${datasource}" {
-                pbad("datasource is not ${datasource}".into());
-            }
-            if !ids.insert(p["id"].to_string()) {
-                pbad(format!("duplicate panel id {}", p["id"]));
-            }
-            let targets = p["targets"].as_array().cloned().unwrap_or_default();
-            if targets.is_empty() {
-                pbad("no targets".into());
-            }
-            for t in targets {
-                let expr = t["expr"].as_str().unwrap_or("");
-                for e in expr_problems(expr) {
-                    pbad(format!("{e} in `{expr}`"));
-                }
-            }
+        for m in dashboard_problems(&d) {
+            problems.push(format!("{name}: {m}"));
         }
     }
     assert!(
@@ -308,23 +777,169 @@ fn dashboards_follow_linter_conventions() {
     );
 }
 
+/// A copy of the first dashboard with one change applied must fail with
+/// exactly the rule named.
+fn fails_with(change: impl Fn(&mut Value), rule: &str) {
+    let (_, _, mut d) = dashboards().remove(0);
+    assert!(dashboard_problems(&d).is_empty());
+    change(&mut d);
+    let got = dashboard_problems(&d);
+    assert!(
+        !got.is_empty() && got.iter().all(|m| m.contains(rule)),
+        "want only {rule} problems, got {got:#?}"
+    );
+}
+
+fn var_mut<'a>(d: &'a mut Value, name: &str) -> &'a mut Value {
+    d["templating"]["list"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|v| v["name"] == name)
+        .unwrap()
+}
+
+fn first_timeseries(d: &mut Value) -> &mut Value {
+    d["panels"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|p| p["type"] == "timeseries")
+        .unwrap()
+}
+
+#[test]
+fn each_linter_rule_can_fail() {
+    fails_with(|d| d["editable"] = true.into(), "uneditable-dashboard");
+    fails_with(
+        |d| var_mut(d, "datasource")["label"] = "Data Source".into(),
+        "template-datasource-rule",
+    );
+    fails_with(
+        |d| var_mut(d, "job")["label"] = "job".into(),
+        "template-job-rule",
+    );
+    fails_with(
+        |d| var_mut(d, "job")["allValue"] = ".*".into(),
+        "template-job-rule",
+    );
+    fails_with(
+        |d| var_mut(d, "instance")["multi"] = false.into(),
+        "template-instance-rule",
+    );
+    fails_with(
+        |d| var_mut(d, "smc")["query"] = "values(smc_up, smc)".into(),
+        "template-label-promql-rule",
+    );
+    fails_with(
+        |d| var_mut(d, "engine")["refresh"] = 1.into(),
+        "template-on-time-change-reload-rule",
+    );
+    fails_with(
+        |d| first_timeseries(d)["datasource"]["uid"] = "prom".into(),
+        "panel-datasource-rule",
+    );
+    fails_with(
+        |d| first_timeseries(d)["description"] = "".into(),
+        "panel-title-description-rule",
+    );
+    fails_with(
+        |d| first_timeseries(d)["fieldConfig"]["defaults"]["unit"] = "recps".into(),
+        "panel-units-rule",
+    );
+    fails_with(
+        |d| first_timeseries(d)["targets"] = Value::Null,
+        "panel-no-targets-rule",
+    );
+}
+
 #[test]
 fn expr_checker_rejects_bad_queries() {
-    // The checker must be able to fail.
-    assert!(expr_problems(r#"smc_up{job=~"$job", instance=~"$instance"}"#).is_empty());
-    assert!(!expr_problems(r#"smc_up{job=~"$job"}"#).is_empty());
-    assert!(!expr_problems(r#"sum(smc_up)"#).is_empty());
-    assert!(
-        !expr_problems(r#"rate(smc_logins_total{job=~"$job", instance=~"$instance"}[5m])"#)
-            .is_empty()
+    let ok = r#"sum by (smc, reason) (rate(smc_logins_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))"#;
+    assert_eq!(expr_problems(ok), Vec::<String>::new());
+    let one = |q: &str| expr_problems(q).join("; ");
+    assert_eq!(
+        one(r#"smc_up{job=~"$job"}"#),
+        r#"target-instance-rule: selector `smc_up` lacks `instance=~"$instance"`"#
     );
-    assert!(!expr_problems(r#"smc_logins_total{job=~"$job", instance=~"$instance"}"#).is_empty());
-    // Second selector without matchers.
+    assert_eq!(
+        one(r#"smc_up{job="$job", instance=~"$instance"}"#),
+        r#"target-job-rule: selector `smc_up` lacks `job=~"$job"`"#
+    );
+    assert_eq!(
+        one("sum(up)"),
+        r#"target-job-rule: selector `up` lacks `job=~"$job"`; target-instance-rule: selector `up` lacks `instance=~"$instance"`"#
+    );
+    assert_eq!(
+        one(r#"rate(smc_logins_total{job=~"$job", instance=~"$instance"}[5m])"#),
+        "target-rate-interval-rule: range `[5m]` is not [$__rate_interval]"
+    );
+    assert_eq!(
+        one(r#"smc_logins_total{job=~"$job", instance=~"$instance"}"#),
+        "target-counter-agg-rule: counter `smc_logins_total` not wrapped in rate()/irate()/increase()"
+    );
+    assert_eq!(
+        one(r#"sum(smc_up{job=~"$job", instance=~"$instance"}"#),
+        "target-promql-rule: unbalanced `()`"
+    );
+    // The second selector of a binary expression, and label lists and
+    // functions that are not selectors.
+    assert_eq!(
+        one(
+            r#"smc_up{job=~"$job", instance=~"$instance"} and on (smc) count by (smc) (smc_subscription_up) or vector(0)"#
+        ),
+        "target-job-rule: selector `smc_subscription_up` lacks `job=~\"$job\"`; target-instance-rule: selector `smc_subscription_up` lacks `instance=~\"$instance\"`"
+    );
+}
+
+/// target-promql-rule for real: every dashboard query (variables expanded as
+/// the linter does: `$__rate_interval` a duration; `$job` etc. sit inside
+/// strings and stay) parsed by `promtool check rules` as a recording rule.
+#[test]
+fn dashboard_queries_parse_as_promql() {
+    let mut rules = String::from("groups:\n  - name: dashboard-queries\n    rules:\n");
+    let mut n = 0;
+    for (_, _, d) in dashboards() {
+        for p in all_panels(&d) {
+            for t in p["targets"].as_array().into_iter().flatten() {
+                let expr = t["expr"]
+                    .as_str()
+                    .unwrap_or("")
+                    .replace("$__rate_interval", "5m");
+                let quoted = serde_json::to_string(&expr).unwrap();
+                rules.push_str(&format!("      - record: q{n}\n        expr: {quoted}\n"));
+                n += 1;
+            }
+        }
+    }
+    assert!(n > 30, "only {n} dashboard queries");
+    let dir = std::env::temp_dir().join(format!("smc-dash-promql-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("queries.yml");
+    fs::write(&file, &rules).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&file)
+        .output();
+    let _ = fs::remove_dir_all(&dir);
+    let out = match out {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let required = std::env::var("SMC_EXPORTER_REQUIRE_PROMTOOL").as_deref() == Ok("1");
+            assert!(
+                !required,
+                "promtool is not on PATH but SMC_EXPORTER_REQUIRE_PROMTOOL=1"
+            );
+            eprintln!("note: promtool not on PATH; dashboard queries not parsed");
+            return;
+        }
+        Err(e) => panic!("cannot run promtool: {e}"),
+    };
     assert!(
-        !expr_problems(
-            r#"smc_up{job=~"$job", instance=~"$instance"} and on (smc) smc_subscription_up"#
-        )
-        .is_empty()
+        out.status.success(),
+        "promtool check rules on the dashboard queries:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
@@ -397,12 +1012,11 @@ fn dashboards_cover_every_family() {
 
 // ------------------------------------------------------------------- alerts
 
-#[test]
-fn alerts_are_well_formed_and_tested() {
+/// The alerting rules of alerts.yml: each alert's name and its trimmed lines.
+fn alert_blocks() -> Vec<(String, Vec<String>)> {
     let alerts = read("deploy/prometheus/alerts.yml");
-    let tests = read("deploy/prometheus/alerts_test.yml");
     // Split into rule blocks at each `- alert:` / `- record:`.
-    let mut blocks: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut blocks: Vec<(String, Vec<String>)> = Vec::new();
     for l in alerts.lines() {
         let t = l.trim();
         if let Some(n) = t.strip_prefix("- alert:") {
@@ -410,10 +1024,16 @@ fn alerts_are_well_formed_and_tested() {
         } else if t.starts_with("- name:") || t.starts_with("- record:") {
             blocks.push((String::new(), Vec::new()));
         } else if let Some((_, b)) = blocks.last_mut() {
-            b.push(t);
+            b.push(t.to_string());
         }
     }
-    let alerts: Vec<_> = blocks.into_iter().filter(|(n, _)| !n.is_empty()).collect();
+    blocks.into_iter().filter(|(n, _)| !n.is_empty()).collect()
+}
+
+#[test]
+fn alerts_are_well_formed_and_tested() {
+    let tests = read("deploy/prometheus/alerts_test.yml");
+    let alerts = alert_blocks();
     assert!(
         alerts.len() >= 9,
         "expected at least 9 alerts, got {}",
@@ -480,6 +1100,165 @@ fn alerts_are_well_formed_and_tested() {
         "alert rule problems:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The base of every `runbook_url`: a placeholder (the `.example` domain
+/// never resolves) that docs/runbooks.md tells the user to replace.
+const RUNBOOK_BASE: &str = "https://smc-exporter.example/docs/runbooks.md#";
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces to `-`, other
+/// punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `## ` sections of docs/runbooks.md: heading and body.
+fn runbook_sections() -> Vec<(String, String)> {
+    let text = read("docs/runbooks.md");
+    let mut out: Vec<(String, String)> = Vec::new();
+    for l in text.lines() {
+        if let Some(h) = l.strip_prefix("## ") {
+            out.push((h.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(l);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// What a runbook section must say, in this order of reading.
+const RUNBOOK_PARTS: [&str; 5] = [
+    "**Means.**",
+    "**Likely causes.**",
+    "**Check.**",
+    "**Do.**",
+    "**Silent by design**",
+];
+
+#[test]
+fn every_alert_has_a_runbook_and_every_runbook_an_alert() {
+    let alerts = alert_blocks();
+    let sections = runbook_sections();
+    let anchors: BTreeSet<String> = sections.iter().map(|(h, _)| anchor(h)).collect();
+    let names: BTreeSet<&str> = alerts.iter().map(|(n, _)| n.as_str()).collect();
+    let mut problems = Vec::new();
+    for (name, body) in &alerts {
+        let want = format!("{RUNBOOK_BASE}{}", anchor(name));
+        match body.iter().find_map(|l| l.strip_prefix("runbook_url:")) {
+            None => problems.push(format!("{name}: no runbook_url")),
+            Some(u) if u.trim() != want => {
+                problems.push(format!("{name}: runbook_url {:?}, want {want:?}", u.trim()))
+            }
+            Some(_) => {}
+        }
+        if !anchors.contains(&anchor(name)) {
+            problems.push(format!(
+                "{name}: no section `## {name}` in docs/runbooks.md"
+            ));
+        }
+    }
+    for (heading, body) in &sections {
+        if !names.contains(heading.as_str()) {
+            problems.push(format!(
+                "docs/runbooks.md: section `## {heading}` is no alert's (orphan)"
+            ));
+        }
+        for part in RUNBOOK_PARTS {
+            if !body.contains(part) {
+                problems.push(format!("docs/runbooks.md `## {heading}`: lacks {part}"));
+            }
+        }
+    }
+    // Links between sections land on a section.
+    let text = read("docs/runbooks.md");
+    for (i, _) in text.match_indices("](#") {
+        let link = &text[i + 3..];
+        let target = &link[..link.find(')').unwrap_or(link.len())];
+        if !anchors.contains(target) {
+            problems.push(format!("docs/runbooks.md: link to missing #{target}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "runbook problems:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+#[test]
+fn anchors_are_githubs() {
+    assert_eq!(anchor("SmcSessionDown"), "smcsessiondown");
+    assert_eq!(anchor("Job selector (v2)"), "job-selector-v2");
+}
+
+/// docs/metrics.md's `## Alerts` section lists every alert, each linked to
+/// its runbook, and nothing else.
+#[test]
+fn metrics_doc_lists_every_alert() {
+    let doc = read("docs/metrics.md");
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("Alerts\n"))
+        .expect("docs/metrics.md has no `## Alerts` section");
+    let listed: BTreeSet<String> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`'))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    let names: BTreeSet<String> = alert_blocks().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(listed, names, "docs/metrics.md ## Alerts vs alerts.yml");
+    for n in &names {
+        let link = format!("[{n}](runbooks.md#{})", anchor(n));
+        assert!(section.contains(&link), "docs/metrics.md: no {link}");
+    }
+}
+
+/// deploy/prometheus/live-check.json names every alert once: empty in the
+/// healthy demo (with a reason) or made to fire by it, and nothing else; the
+/// live check (CI) then proves each entry against a real Prometheus.
+#[test]
+fn live_check_expectations_cover_every_alert() {
+    let e: Value = serde_json::from_str(&read("deploy/prometheus/live-check.json")).unwrap();
+    let keys = |v: &Value| -> BTreeSet<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let names: BTreeSet<String> = alert_blocks().into_iter().map(|(n, _)| n).collect();
+    let (empty, fires) = (keys(&e["healthy"]["empty"]), keys(&e["healthy"]["fires"]));
+    assert!(
+        empty.is_disjoint(&fires),
+        "both empty and firing: {:?}",
+        empty.intersection(&fires).collect::<Vec<_>>()
+    );
+    let covered: BTreeSet<String> = empty.union(&fires).cloned().collect();
+    assert_eq!(
+        covered, names,
+        "live-check.json healthy.empty + healthy.fires vs alerts.yml"
+    );
+    for reason in e["healthy"]["empty"].as_object().unwrap().values() {
+        assert!(
+            reason.as_str().is_some_and(|r| r.len() > 10),
+            "reason {reason}"
+        );
+    }
+    assert!(keys(&e["healthy"]["firing"]).is_subset(&fires));
+    for part in ["active", "firing", "stays_empty"] {
+        let k = keys(&e["fault"][part]);
+        assert!(!k.is_empty() && k.is_subset(&names), "fault.{part}: {k:?}");
+    }
+    assert!(keys(&e["fault"]["firing"]).is_subset(&keys(&e["fault"]["active"])));
 }
 
 // ----------------------------------------------------------- (c) kubernetes
