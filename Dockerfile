@@ -3,9 +3,9 @@
 # from a distroless base (no shell, no package manager; CA certificates and
 # glibc only).
 #
-#   docker build -t smc-exporter .
+#   docker build -t smc-exporter:0.1.0 .   (the tag the Kubernetes manifests use)
 #   docker run --rm -p 9791:9791 \
-#     -v /etc/smc-exporter:/etc/smc-exporter:ro smc-exporter
+#     -v /etc/smc-exporter:/etc/smc-exporter:ro smc-exporter:0.1.0
 #
 # The config is read from /etc/smc-exporter/config.toml (mount it with the
 # API key file beside it, mode 0400 for uid 65532, or as a Kubernetes Secret:

@@ -25,6 +25,8 @@ expect /usr/bin/smc-exporter 755 root:root
 expect "$unit" 644 root:root
 expect /etc/smc-exporter/config.toml 644 root:root
 expect /etc/default/smc-exporter 644 root:root
+expect /usr/share/doc/smc-exporter/runbooks.md 644 root:root
+expect /usr/share/doc/smc-exporter/examples/smc-exporter.socket 644 root:root
 if [ -e /etc/smc-exporter/api-key ]; then echo "the package must not create the API key file"; exit 1; fi
 # Nothing the package installed is writable by others.
 while read -r f; do
