@@ -44,8 +44,9 @@ fn header(s: &mut String, telemetry: &str) {
     s.push_str(
         "\
          <li><a href=\"/-/healthy\">/-/healthy</a> and <a href=\"/-/ready\">/-/ready</a></li>\n\
-         <li>Docs: <code>docs/metrics.md</code> (every metric), <code>deploy/prometheus/README.md</code> \
-         (alerts), dashboards in <code>grafana/</code> of the distribution</li>\n</ul>\n",
+         <li>Docs: <code>docs/metrics.md</code> (every metric), <code>docs/runbooks.md</code> \
+         (every alert: what it means, how to check, what to do; <code>/usr/share/doc/smc-exporter/</code> \
+         in the Debian package), dashboards in <code>grafana/</code> of the distribution</li>\n</ul>\n",
     );
 }
 
