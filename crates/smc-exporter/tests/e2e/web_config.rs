@@ -246,15 +246,13 @@ async fn basic_auth_and_headers_and_a_change_while_running() {
         "web config {}: basic_auth_users.bob: not a bcrypt hash",
         web.display()
     );
-    proc.wait_log(Duration::from_secs(5), |v| {
-        v["fields"]["error"] == line.as_str()
-    })
-    .await;
+    proc.wait_log(Duration::from_secs(5), |v| v["error"] == line.as_str())
+        .await;
     // Logged once for this content, however many requests.
     assert_eq!(
         proc.json_logs()
             .iter()
-            .filter(|v| v["fields"]["error"] == line.as_str())
+            .filter(|v| v["error"] == line.as_str())
             .count(),
         1
     );
@@ -465,14 +463,12 @@ async fn a_new_certificate_and_new_suites_take_effect_without_a_restart() {
         "web config {}: tls_server_config.key_file: the private key does not match the certificate",
         web.display()
     );
-    proc.wait_log(Duration::from_secs(5), |v| {
-        v["fields"]["error"] == line.as_str()
-    })
-    .await;
+    proc.wait_log(Duration::from_secs(5), |v| v["error"] == line.as_str())
+        .await;
     let n = proc
         .json_logs()
         .iter()
-        .filter(|v| v["fields"]["error"] == line.as_str())
+        .filter(|v| v["error"] == line.as_str())
         .count();
     assert_eq!(n, 1);
     std::fs::copy(dir.path().join("other.crt"), dir.path().join("server.crt")).unwrap();

@@ -27,8 +27,8 @@ async fn serving(p: &Proc, n: usize) -> Vec<String> {
         let addrs: Vec<String> = p
             .json_logs()
             .iter()
-            .filter(|v| v["fields"]["message"] == "serving /metrics")
-            .map(|v| v["fields"]["addr"].as_str().unwrap().to_string())
+            .filter(|v| v["msg"] == "serving /metrics")
+            .map(|v| v["addr"].as_str().unwrap().to_string())
             .collect();
         if addrs.len() >= n {
             return addrs;
