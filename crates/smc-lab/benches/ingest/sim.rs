@@ -14,7 +14,7 @@ use smc_sim::{self as sim, SimOptions};
 const SIM_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// The child: render the stream, serve it until stdin closes. It runs at
-/// the exporter's ingest priority (nice +10, its threads inherit it from
+/// the exporter's ingest priority (nice +19, its threads inherit it from
 /// this one): it stands for an SMC on another host, and here shares the
 /// cores with the exporter, so at the default priority it would compete
 /// with the exporter's HTTP thread as a real SMC never does. CPU times are
