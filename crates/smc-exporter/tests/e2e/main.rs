@@ -14,10 +14,30 @@ const EXPORTER: &str = env!("CARGO_BIN_EXE_smc-exporter");
 /// (`toml`, which names `api_key_file = "key"`): the config of a spawned
 /// exporter. Returns the directory (removed on drop) and the config's path.
 fn config_dir(sim: &smc_sim::SimServer, toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    config_dir_with_key(&sim.world_info().api_key, toml)
+}
+
+/// A temporary directory with the API key file `key` holding `key` and
+/// `config.toml` holding `toml`; the config's path.
+fn config_dir_with_key(key: &str, toml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("key"), sim.world_info().api_key).unwrap();
+    std::fs::write(dir.path().join("key"), key).unwrap();
     let cfg = dir.path().join("config.toml");
     std::fs::write(&cfg, toml).unwrap();
+    (dir, cfg)
+}
+
+/// [`config_dir_with_key`] for tests of the HTTP side: one SMC that is
+/// unreachable (port 9), its key file private (mode 0600).
+fn unreachable_smc_dir() -> (tempfile::TempDir, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (dir, cfg) = config_dir_with_key(
+        "k",
+        "[[smc]]\nname = \"hq\"\nurl = \"https://127.0.0.1:9\"\napi_key_file = \"key\"\n\
+         engines = [\"fw-1\"]\ndefinitions = [\"CONNECTIONS\"]\n",
+    );
+    let private = std::fs::Permissions::from_mode(0o600);
+    std::fs::set_permissions(dir.path().join("key"), private).unwrap();
     (dir, cfg)
 }
 

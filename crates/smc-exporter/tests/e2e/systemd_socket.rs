@@ -9,26 +9,13 @@ use smc_lab::*;
 
 const ACTIVATE: &str = "/usr/bin/systemd-socket-activate";
 
-fn config(dir: &std::path::Path) -> std::path::PathBuf {
-    std::fs::write(dir.join("key"), "k").unwrap();
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        "[[smc]]\nname = \"hq\"\nurl = \"http://127.0.0.1:9\"\napi_key_file = \"key\"\n\
-         engines = [\"fw-1\"]\ndefinitions = [\"CONNECTIONS\"]\n",
-    )
-    .unwrap();
-    cfg
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_on_the_socket_systemd_passes() {
     assert!(
         std::path::Path::new(ACTIVATE).exists(),
         "{ACTIVATE} is missing: apt-get install systemd"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let (_dir, cfg) = crate::unreachable_smc_dir();
     // A free loopback port for the activator to bind.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -73,8 +60,7 @@ async fn serves_on_the_socket_systemd_passes() {
 
 #[tokio::test]
 async fn without_a_passed_socket_it_exits_with_one_line() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let (_dir, cfg) = crate::unreachable_smc_dir();
     let mut p = Proc::spawn(
         crate::EXPORTER,
         &["-c", cfg.to_str().unwrap(), "--web.systemd-socket"],

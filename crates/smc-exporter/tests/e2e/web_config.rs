@@ -19,24 +19,7 @@ fn hash(password: &str) -> String {
 /// A directory with an exporter config whose SMC is unreachable (the HTTP
 /// side is what is tested) and `web.yml` holding `web`.
 fn dir_with(web: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key");
-    std::fs::write(&key, "k").unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let cfg = dir.path().join("config.toml");
-    std::fs::write(
-        &cfg,
-        r#"
-[[smc]]
-name = "hq"
-url = "https://127.0.0.1:9"
-api_key_file = "key"
-engines = ["fw-1"]
-definitions = ["CONNECTIONS"]
-"#,
-    )
-    .unwrap();
+    let (dir, cfg) = crate::unreachable_smc_dir();
     let web_file = dir.path().join("web.yml");
     std::fs::write(&web_file, web).unwrap();
     (dir, cfg, web_file)

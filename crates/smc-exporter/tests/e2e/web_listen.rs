@@ -5,21 +5,6 @@ use std::time::Duration;
 
 use smc_lab::*;
 
-fn config(dir: &std::path::Path) -> std::path::PathBuf {
-    let key = dir.join("key");
-    std::fs::write(&key, "k").unwrap();
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let cfg = dir.join("config.toml");
-    std::fs::write(
-        &cfg,
-        "[[smc]]\nname = \"hq\"\nurl = \"https://127.0.0.1:9\"\napi_key_file = \"key\"\n\
-         engines = [\"fw-1\"]\ndefinitions = [\"CONNECTIONS\"]\n",
-    )
-    .unwrap();
-    cfg
-}
-
 /// The addresses of the "serving /metrics" lines, once there are `n`.
 async fn serving(p: &Proc, n: usize) -> Vec<String> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -40,8 +25,7 @@ async fn serving(p: &Proc, n: usize) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_listen_address_serves_the_telemetry_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let (_dir, cfg) = crate::unreachable_smc_dir();
     let p = Proc::spawn(
         crate::EXPORTER,
         &[
@@ -79,8 +63,7 @@ async fn every_listen_address_serves_the_telemetry_path() {
 
 /// The binary with `args` and a valid config; (exit code, stderr).
 async fn run(args: &[&str]) -> (Option<i32>, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path());
+    let (_dir, cfg) = crate::unreachable_smc_dir();
     let mut all = vec!["-c", cfg.to_str().unwrap()];
     all.extend_from_slice(args);
     let mut p = Proc::spawn(crate::EXPORTER, &all, &[]);
