@@ -73,7 +73,8 @@ impl ConfigError {
     }
 }
 
-fn one_line(s: &str) -> String {
+/// `s` on one line: its lines trimmed, empty ones dropped, joined by spaces.
+pub(crate) fn one_line(s: &str) -> String {
     s.split(['\r', '\n'])
         .map(str::trim)
         .filter(|l| !l.is_empty())

@@ -23,6 +23,7 @@ mod raw;
 mod validate;
 
 pub use demo::{DEMO_SMC_NAME, demo};
+pub(crate) use error::one_line;
 pub use error::{ConfigError, ErrorKind};
 pub use filters::MAX_FILTER_BYTES;
 pub use notify::MAX_NOTIFY_TYPES;

@@ -1,6 +1,7 @@
 //! `WebConfigError`: one line, `web config FILE: key.path: reason`, never a
 //! secret (no password hash, key or certificate text is ever echoed).
 
+use crate::config::one_line;
 use std::path::{Path, PathBuf};
 
 /// A web config file that cannot be used.
@@ -60,12 +61,4 @@ impl KeyError {
     pub(crate) fn in_file(self, file: &Path) -> WebConfigError {
         WebConfigError::new(file, self.key, self.reason)
     }
-}
-
-fn one_line(s: &str) -> String {
-    s.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
 }
