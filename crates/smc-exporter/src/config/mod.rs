@@ -23,7 +23,7 @@ mod notify;
 mod raw;
 mod validate;
 
-pub use demo::{DEMO_SMC_NAME, demo};
+pub use demo::{DEMO_NOTIFY, DEMO_SMC_NAME, demo, demo_with_streams};
 pub(crate) use error::one_line;
 pub use error::{ConfigError, ErrorKind};
 pub use filters::MAX_FILTER_BYTES;
