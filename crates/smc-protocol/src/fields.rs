@@ -614,7 +614,13 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["RuleId", "NatRuleId", "AccElapsed", "AccTxBytes", "AccRxBytes"]
+            [
+                "RuleId",
+                "NatRuleId",
+                "AccElapsed",
+                "AccTxBytes",
+                "AccRxBytes"
+            ]
         );
     }
 }

@@ -124,6 +124,7 @@ mod logs;
 mod notify;
 mod render;
 pub mod replay;
+mod sent;
 mod server;
 mod socket;
 mod truth;
@@ -143,6 +144,7 @@ use tokio_util::task::TaskTracker;
 
 pub use engines::{EngineTruth, NODE_STATES, NODE_STATUSES, NodeHealth};
 pub use fault::KINDS as FAULT_KINDS;
+pub use sent::{SentEvent, SentFetch, SentNotifications};
 pub use truth::{TableTruth, TruthRow, TruthText};
 use world::World;
 
@@ -316,6 +318,10 @@ pub(crate) struct Shared {
     sockets: Mutex<HashMap<u64, CancellationToken>>,
     next_socket: AtomicU64,
     next_fetch: AtomicI64,
+    /// What each `current` log fetch wrote (`sent.rs`), by fetch id.
+    log_sent: Mutex<sent::Ledger<i64, Arc<logs::LogRecord>>>,
+    /// What each notification socket wrote (`sent.rs`), by registration id.
+    notify_sent: Mutex<sent::Ledger<u64, SentEvent>>,
     rate: watch::Sender<f64>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -368,6 +374,42 @@ impl Shared {
 
     pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<u64, CancellationToken>> {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn log_sent(&self) -> MutexGuard<'_, sent::Ledger<i64, Arc<logs::LogRecord>>> {
+        self.log_sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn notify_sent(&self) -> MutexGuard<'_, sent::Ledger<u64, SentEvent>> {
+        self.notify_sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The log ledger, oldest fetch first.
+    pub(crate) fn sent_logs(&self) -> Vec<SentFetch> {
+        self.log_sent()
+            .entries()
+            .map(|e| SentFetch {
+                fetch: e.id,
+                live: e.live,
+                sent: e.sent(),
+                records: e.items.iter().map(|r| r.values.clone()).collect(),
+                dropped: e.dropped,
+            })
+            .collect()
+    }
+
+    /// The notification ledger, oldest socket first.
+    pub(crate) fn sent_notifications(&self) -> Vec<SentNotifications> {
+        self.notify_sent()
+            .entries()
+            .map(|e| SentNotifications {
+                socket: e.id,
+                live: e.live,
+                sent: e.sent(),
+                events: e.items.iter().cloned().collect(),
+                dropped: e.dropped,
+            })
+            .collect()
     }
 
     pub(crate) fn next_fetch_id(&self) -> i64 {
@@ -589,6 +631,8 @@ pub async fn start(
         seed: AtomicU64::new(opts.seed),
         faults: fault::Faults::new(),
         next_fetch: AtomicI64::new(world::first_fetch_id(opts.seed)),
+        log_sent: Mutex::new(sent::Ledger::default()),
+        notify_sent: Mutex::new(sent::Ledger::default()),
         world: Mutex::new(world),
         sessions: Mutex::new(HashMap::new()),
         ended: Mutex::new((Vec::new(), Vec::new())),
@@ -686,6 +730,22 @@ impl SimServer {
     pub fn truth_tables_filtered(&self, f: &serde_json::Value) -> Result<Vec<TableTruth>, String> {
         let f = smc_protocol::Filter::parse(f).map_err(|e| e.to_string())?;
         Ok(self.shared.truth_tables_filtered(&f))
+    }
+
+    /// What every `current` log fetch wrote to its socket, oldest fetch
+    /// first: the records that passed its filter, counted once their message
+    /// is being written (same as `GET /sim/logs/sent`). Ended fetches stay
+    /// listed (`live` false); the last 64 fetches are kept, each with its
+    /// newest 200 000 records (`dropped` counts the older ones).
+    pub fn sent_logs(&self) -> Vec<SentFetch> {
+        self.shared.sent_logs()
+    }
+
+    /// What every notification socket wrote, oldest socket first: one
+    /// [`SentEvent`] per (event, subscription) delivered (same as
+    /// `GET /sim/notifications/sent`; bounded like [`SimServer::sent_logs`]).
+    pub fn sent_notifications(&self) -> Vec<SentNotifications> {
+        self.shared.sent_notifications()
     }
 
     /// What `GET /sim/truth?smc=` answers: the tables rendered with

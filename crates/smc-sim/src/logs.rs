@@ -198,7 +198,10 @@ fn weighted<T: Copy>(rng: &mut ChaCha8Rng, items: &[T], weight: impl Fn(&T) -> u
 /// DMZ, the other internal ones `Internal`, the public ones `External`.
 fn zone(addr: &str) -> &'static str {
     let mut octets = addr.split('.');
-    match (octets.next(), octets.nth(1).and_then(|x| x.parse::<u8>().ok())) {
+    match (
+        octets.next(),
+        octets.nth(1).and_then(|x| x.parse::<u8>().ok()),
+    ) {
         (Some("10"), Some(x)) if x < 4 => "DMZ",
         (Some("10"), _) => "Internal",
         _ => "External",
@@ -681,15 +684,18 @@ enum Outcome {
     Closed,
 }
 
-/// Unregisters a `current` fetch from the history.
+/// Unregisters a `current` fetch from the history, and marks its ledger
+/// entry ended.
 struct LiveGuard<'a> {
     shared: &'a Shared,
     id: u64,
+    fetch: i64,
 }
 
 impl Drop for LiveGuard<'_> {
     fn drop(&mut self) {
         self.shared.world().logs.unsubscribe(self.id);
+        self.shared.log_sent().close(self.fetch);
     }
 }
 
@@ -804,6 +810,7 @@ async fn current(
     q: &LogQuery,
     fmt: &Format,
 ) -> Outcome {
+    shared.log_sent().open(id);
     let Live {
         id: live_id,
         mut rx,
@@ -812,6 +819,7 @@ async fn current(
     let _guard = LiveGuard {
         shared,
         id: live_id,
+        fetch: id,
     };
     if !send(ws, ok).await || !send(ws, &json!({"fetch": id, "status": "Querying..."})).await {
         return Outcome::Closed;
@@ -828,12 +836,7 @@ async fn current(
                         Err(_) => break,
                     }
                 }
-                let list: Vec<Value> = batch
-                    .iter()
-                    .filter(|r| q.filter.matches(&r.values))
-                    .map(|r| render_record(&r.values, fmt))
-                    .collect();
-                if !list.is_empty() && !send(ws, &json!({"fetch": id, "records": list})).await {
+                if !send_live(ws, shared, id, &batch, q, fmt).await {
                     return Outcome::Closed;
                 }
             }
@@ -851,6 +854,62 @@ async fn current(
             }
         }
     }
+}
+
+/// Write the records of `batch` the query's filter passes, as one `records`
+/// message of fetch `id` (none: nothing), in the ledger from just before the
+/// write. False: the socket is gone.
+async fn send_live(
+    ws: &mut Ws,
+    shared: &Shared,
+    id: i64,
+    batch: &[Arc<LogRecord>],
+    q: &LogQuery,
+    fmt: &Format,
+) -> bool {
+    let matching: Vec<&Arc<LogRecord>> = batch
+        .iter()
+        .filter(|r| q.filter.matches(&r.values))
+        .collect();
+    if matching.is_empty() {
+        return true;
+    }
+    let list: Vec<Value> = matching
+        .iter()
+        .map(|r| render_record(&r.values, fmt))
+        .collect();
+    let n = shared
+        .log_sent()
+        .record(id, matching.iter().map(|r| Arc::clone(r)));
+    if send(ws, &json!({"fetch": id, "records": list})).await {
+        return true;
+    }
+    shared.log_sent().unrecord(id, n);
+    false
+}
+
+/// `GET /sim/logs/sent`: every `current` fetch's ledger, oldest first, its
+/// records in `id` format.
+pub(crate) fn sent_truth(shared: &Shared) -> Value {
+    let fmt = Format::Single(SubFormat {
+        field_format: FieldFormat::Id,
+        select: None,
+        detailed: false,
+    });
+    let ledger = shared.log_sent();
+    let fetches: Vec<Value> = ledger
+        .entries()
+        .map(|e| {
+            let records: Vec<Value> = e
+                .items
+                .iter()
+                .map(|r| render_record(&r.values, &fmt))
+                .collect();
+            json!({"fetch": e.id, "live": e.live, "sent": e.sent(), "records": records,
+                   "dropped": e.dropped})
+        })
+        .collect();
+    json!({"fetches": fetches, "dropped_fetches": ledger.dropped_entries()})
 }
 
 #[cfg(test)]
@@ -989,7 +1048,11 @@ mod tests {
             }
             // The rule tag is the rule the information message names.
             let tag = f(20).unwrap();
-            assert!(f(19).unwrap().ends_with(&format!(" {tag}")), "{:?}", r.values);
+            assert!(
+                f(19).unwrap().ends_with(&format!(" {tag}")),
+                "{:?}",
+                r.values
+            );
             let rule: u32 = tag[1..tag.len() - 2].parse().unwrap();
             assert!((2..40).contains(&rule) && tag.ends_with(".1"), "{tag}");
             let out = f(46) != Some("External") && f(47) == Some("External");
