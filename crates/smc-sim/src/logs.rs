@@ -514,6 +514,8 @@ pub(crate) struct LogQuery {
     pub start_record: Option<String>,
     pub start_inclusive: bool,
     pub filter: LogFilter,
+    /// `query.filter` as sent (for the ledger of what a fetch was sent).
+    pub raw_filter: Option<Value>,
 }
 
 /// What a client frame asks for.
@@ -597,6 +599,7 @@ pub(crate) fn parse_request(v: &Value, fmt: &Format) -> Result<Request, String> 
             .and_then(Value::as_bool)
             .unwrap_or(true),
         filter,
+        raw_filter: q.get("filter").filter(|f| !f.is_null()).cloned(),
     };
     Ok(if kind == "stored" {
         Request::Stored(lq)
@@ -810,7 +813,7 @@ async fn current(
     q: &LogQuery,
     fmt: &Format,
 ) -> Outcome {
-    shared.log_sent().open(id);
+    shared.log_sent().open_with(id, q.raw_filter.clone());
     let Live {
         id: live_id,
         mut rx,
@@ -906,7 +909,7 @@ pub(crate) fn sent_truth(shared: &Shared) -> Value {
                 .map(|r| render_record(&r.values, &fmt))
                 .collect();
             json!({"fetch": e.id, "live": e.live, "sent": e.sent(), "records": records,
-                   "dropped": e.dropped})
+                   "dropped": e.dropped, "filter": e.filter})
         })
         .collect();
     json!({"fetches": fetches, "dropped_fetches": ledger.dropped_entries()})
@@ -1143,6 +1146,7 @@ mod tests {
             start_record: None,
             start_inclusive: true,
             filter: LogFilter::default(),
+            raw_filter: None,
         };
         let keys =
             |v: &[Arc<LogRecord>]| -> Vec<String> { v.iter().map(|r| r.key.clone()).collect() };

@@ -29,6 +29,8 @@ pub(crate) struct Entry<K, T> {
     pub items: VecDeque<T>,
     /// Items sent but no longer kept.
     pub dropped: u64,
+    /// What the client asked for (a log fetch: its `query.filter`).
+    pub filter: Option<serde_json::Value>,
 }
 
 impl<K, T> Entry<K, T> {
@@ -67,6 +69,11 @@ impl<K: Copy + PartialEq, T> Ledger<K, T> {
     /// A new live entry; evicts the oldest ended one (else the oldest) when
     /// full.
     pub fn open(&mut self, id: K) {
+        self.open_with(id, None);
+    }
+
+    /// [`Ledger::open`], noting the entry's `filter`.
+    pub fn open_with(&mut self, id: K, filter: Option<serde_json::Value>) {
         if self.entries.len() >= self.max_entries {
             let victim = self.entries.iter().position(|e| !e.live).unwrap_or(0);
             self.entries.remove(victim);
@@ -77,6 +84,7 @@ impl<K: Copy + PartialEq, T> Ledger<K, T> {
             live: true,
             items: VecDeque::new(),
             dropped: 0,
+            filter,
         });
     }
 
@@ -144,6 +152,8 @@ pub struct SentFetch {
     pub records: Vec<Vec<(u32, String)>>,
     /// Records written but no longer kept (the oldest beyond 200 000).
     pub dropped: u64,
+    /// The fetch's `query.filter` as the client sent it (`None`: none).
+    pub filter: Option<serde_json::Value>,
 }
 
 /// One element event a notification socket wrote.

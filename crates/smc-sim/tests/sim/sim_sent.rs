@@ -86,14 +86,14 @@ async fn log_ledger_holds_exactly_what_each_current_fetch_wrote() {
     let mut all = connect(&s, "7.1", LOG, Some(&cookie)).await.unwrap();
     let filter = json!({"type": "in", "left": {"type": "field", "id": 22},
                         "right": [{"type": "string", "value": "Packet Filtering"}]});
-    let f1 = current(&mut pf, Some(filter), "id").await;
+    let f1 = current(&mut pf, Some(filter.clone()), "id").await;
     // The ledger keeps records, whatever format the client asked for.
     let f2 = current(&mut all, None, "pretty").await;
     assert_eq!(
         get_json(&c, &s, "/sim/logs/sent").await,
         json!({"fetches": [
-            {"fetch": f1, "live": true, "sent": 0, "records": [], "dropped": 0},
-            {"fetch": f2, "live": true, "sent": 0, "records": [], "dropped": 0}],
+            {"fetch": f1, "live": true, "sent": 0, "records": [], "dropped": 0, "filter": filter},
+            {"fetch": f2, "live": true, "sent": 0, "records": [], "dropped": 0, "filter": null}],
             "dropped_fetches": 0})
     );
 
@@ -119,8 +119,8 @@ async fn log_ledger_holds_exactly_what_each_current_fetch_wrote() {
     assert_eq!(
         get_json(&c, &s, "/sim/logs/sent").await,
         json!({"fetches": [
-            {"fetch": f1, "live": true, "sent": matching.len(), "records": matching, "dropped": 0},
-            {"fetch": f2, "live": true, "sent": 5, "records": appended, "dropped": 0}],
+            {"fetch": f1, "live": true, "sent": matching.len(), "records": matching, "dropped": 0, "filter": filter},
+            {"fetch": f2, "live": true, "sent": 5, "records": appended, "dropped": 0, "filter": null}],
             "dropped_fetches": 0})
     );
     assert_eq!(
@@ -131,14 +131,16 @@ async fn log_ledger_holds_exactly_what_each_current_fetch_wrote() {
                 live: true,
                 sent: matching.len() as u64,
                 records: matching.iter().map(pairs).collect(),
-                dropped: 0
+                dropped: 0,
+                filter: Some(filter.clone()),
             },
             SentFetch {
                 fetch: f2,
                 live: true,
                 sent: 5,
                 records: appended.iter().map(pairs).collect(),
-                dropped: 0
+                dropped: 0,
+                filter: None,
             }
         ]
     );
