@@ -67,7 +67,7 @@
 //! | `GET /sim/sessions` | [`SessionList`]: every session id (the `JSESSIONID` value, or the token in token mode) issued so far: `{"live":[…],"logged_out":[…],"expired":[…]}` (expired: forgotten by [`SimServer::expire_sessions`]) |
 //! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…],"live_fetches":n}` (`live_fetches`: open `current` queries, a readiness signal for tests) (at most 10 000 kept) |
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
-//! | `GET /sim/logs/sent` | what every `current` log fetch wrote to its socket (`sent.rs`), oldest fetch first: `{"fetches":[{"fetch","live","sent","records":[…],"dropped","filter"}…],"dropped_fetches":n}`; `filter` the fetch's `query.filter` as sent (or null), `fetch` the id the client got in `success`, `records` the records that passed its filter as `id`-format records in sending order (whatever format the client asked for), `live` false once aborted or closed; an item is in as soon as its message is being written (a failed write takes it out), so a client that has read a message finds it here; the last 64 fetches (`dropped_fetches`: evicted, ended ones first), their newest 200 000 records (`dropped`: older ones; `sent` = kept + `dropped`) ([`SimServer::sent_logs`]) |
+//! | `GET /sim/logs/sent` | what every `current` log fetch wrote to its socket (`sent.rs`), oldest fetch first: `{"fetches":[{"fetch","live","sent","records":[…],"dropped","filter"}…],"dropped_fetches":n}`; `filter` the fetch's `query.filter` as sent (or null), `fetch` the id the client got in `success`, `records` the records that passed its filter as `id`-format records in sending order (whatever format the client asked for), `live` false once aborted or closed; an item is in as soon as its message is being written (a failed write takes it out), so a client that has read a message finds it here; the last 64 fetches (`dropped_fetches`: evicted, ended ones first), their newest 200 000 records and 400 000 in all (`dropped`: the older ones, from the oldest fetches first; `sent` = kept + `dropped`) ([`SimServer::sent_logs`]) |
 //! | `GET /sim/notifications/sent` | the same per notification socket: `{"sockets":[{"socket","live","sent","events":[{"subscription_id","element_type","action","href"}…],"dropped"}…],"dropped_sockets":n}`, one event per (event, subscription) delivered, an API ≤ 6.5 `events` list counting each of its events; `socket` 1, 2, … in order of connection ([`SimServer::sent_notifications`]) |
 //! | `GET /sim/replay` | replay mode only ([`SimOptions::replay`], `replay.rs`), else 404: `{"phase","subscribed","snapshot_sent","live_sent","snapshot","live","snapshot_frames","live_frames","live_added"}` (sockets that sent `success`, their snapshot, their live frames) |
 //! | `POST /sim/replay?phase=N` | replay mode: open the gate to phase `N` (1: snapshots go out, 2: live frames too; 0 closes it and zeroes the counters) → the status above |
@@ -739,7 +739,8 @@ impl SimServer {
     /// first: the records that passed its filter, counted once their message
     /// is being written (same as `GET /sim/logs/sent`). Ended fetches stay
     /// listed (`live` false); the last 64 fetches are kept, each with its
-    /// newest 200 000 records (`dropped` counts the older ones).
+    /// newest 200 000 records, 400 000 in all (`dropped` counts the older
+    /// ones, taken from the oldest fetches first).
     pub fn sent_logs(&self) -> Vec<SentFetch> {
         self.shared.sent_logs()
     }

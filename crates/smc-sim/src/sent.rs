@@ -11,7 +11,11 @@
 //! ledger already holds what it carried. Bounded: at most [`MAX_ENTRIES`]
 //! entries (a new one evicts the oldest ended entry, else the oldest) and
 //! [`MAX_ITEMS`] items per entry (a new item evicts the entry's oldest;
-//! `dropped` counts them, and `sent` = items kept + `dropped`).
+//! `dropped` counts them, and `sent` = items kept + `dropped`), and
+//! [`MAX_TOTAL_ITEMS`] in all (beyond it the oldest entry holding items
+//! loses its oldest, counted in its `dropped`): a log record holds some 20
+//! short strings, roughly 1 kB (an estimate, not measured), so a long soak
+//! with reconnecting subscribers keeps the ledger near 400 MB at most.
 
 use std::collections::VecDeque;
 
@@ -19,6 +23,8 @@ use std::collections::VecDeque;
 pub(crate) const MAX_ENTRIES: usize = 64;
 /// Items (records or events) kept per entry.
 pub(crate) const MAX_ITEMS: usize = 200_000;
+/// Items kept in all entries together.
+pub(crate) const MAX_TOTAL_ITEMS: usize = 400_000;
 
 /// One fetch's or socket's part of a ledger.
 #[derive(Debug)]
@@ -45,6 +51,9 @@ impl<K, T> Entry<K, T> {
 pub(crate) struct Ledger<K, T> {
     max_entries: usize,
     max_items: usize,
+    max_total: usize,
+    /// Items kept in all entries.
+    total: usize,
     entries: VecDeque<Entry<K, T>>,
     /// Entries evicted by newer ones.
     dropped_entries: u64,
@@ -52,15 +61,17 @@ pub(crate) struct Ledger<K, T> {
 
 impl<K: Copy + PartialEq, T> Default for Ledger<K, T> {
     fn default() -> Self {
-        Ledger::new(MAX_ENTRIES, MAX_ITEMS)
+        Ledger::new(MAX_ENTRIES, MAX_ITEMS, MAX_TOTAL_ITEMS)
     }
 }
 
 impl<K: Copy + PartialEq, T> Ledger<K, T> {
-    pub fn new(max_entries: usize, max_items: usize) -> Self {
+    pub fn new(max_entries: usize, max_items: usize, max_total: usize) -> Self {
         Ledger {
             max_entries: max_entries.max(1),
             max_items: max_items.max(1),
+            max_total: max_total.max(1),
+            total: 0,
             entries: VecDeque::new(),
             dropped_entries: 0,
         }
@@ -76,7 +87,9 @@ impl<K: Copy + PartialEq, T> Ledger<K, T> {
     pub fn open_with(&mut self, id: K, filter: Option<serde_json::Value>) {
         if self.entries.len() >= self.max_entries {
             let victim = self.entries.iter().position(|e| !e.live).unwrap_or(0);
-            self.entries.remove(victim);
+            if let Some(gone) = self.entries.remove(victim) {
+                self.total -= gone.items.len();
+            }
             self.dropped_entries += 1;
         }
         self.entries.push_back(Entry {
@@ -99,6 +112,7 @@ impl<K: Copy + PartialEq, T> Ledger<K, T> {
         let Some(e) = self.entry(id) else {
             return 0;
         };
+        let before = e.items.len();
         let mut n = 0;
         for it in items {
             if e.items.len() >= max {
@@ -108,7 +122,23 @@ impl<K: Copy + PartialEq, T> Ledger<K, T> {
             e.items.push_back(it);
             n += 1;
         }
+        let after = e.items.len();
+        self.total = self.total + after - before;
+        self.trim();
         n
+    }
+
+    /// Beyond `max_total`: the oldest items of the oldest entries go.
+    fn trim(&mut self) {
+        for e in &mut self.entries {
+            if self.total <= self.max_total {
+                return;
+            }
+            let k = (self.total - self.max_total).min(e.items.len());
+            e.items.drain(..k);
+            e.dropped += k as u64;
+            self.total -= k;
+        }
     }
 
     /// The last `n` items of `id` were not written after all.
@@ -119,6 +149,7 @@ impl<K: Copy + PartialEq, T> Ledger<K, T> {
         let kept = n.min(e.items.len());
         e.items.truncate(e.items.len() - kept);
         e.dropped = e.dropped.saturating_sub((n - kept) as u64);
+        self.total -= kept;
     }
 
     /// Entry `id` ended.
@@ -150,7 +181,8 @@ pub struct SentFetch {
     /// The records kept, in sending order: `(field id, value)` ascending by
     /// id, as an `id`-format record carries them.
     pub records: Vec<Vec<(u32, String)>>,
-    /// Records written but no longer kept (the oldest beyond 200 000).
+    /// Records written but no longer kept (beyond 200 000 per fetch or
+    /// 400 000 in the whole ledger, the oldest first).
     pub dropped: u64,
     /// The fetch's `query.filter` as the client sent it (`None`: none).
     pub filter: Option<serde_json::Value>,
@@ -181,7 +213,8 @@ pub struct SentNotifications {
     pub sent: u64,
     /// The events kept, in sending order.
     pub events: Vec<SentEvent>,
-    /// Events written but no longer kept (the oldest beyond 200 000).
+    /// Events written but no longer kept (beyond 200 000 per socket or
+    /// 400 000 in the whole ledger, the oldest first).
     pub dropped: u64,
 }
 
@@ -221,7 +254,7 @@ mod tests {
 
     #[test]
     fn bounds_drop_the_oldest_and_count_them() {
-        let mut l: Ledger<i64, u32> = Ledger::new(3, 4);
+        let mut l: Ledger<i64, u32> = Ledger::new(3, 4, 100);
         l.open(1);
         assert_eq!(l.record(1, 0..6), 6);
         assert_eq!(items(&l), vec![(1, true, vec![2, 3, 4, 5], 2, 6)]);
@@ -237,5 +270,32 @@ mod tests {
         l.open(5);
         assert_eq!(l.entries().map(|e| e.id).collect::<Vec<_>>(), vec![3, 4, 5]);
         assert_eq!(l.dropped_entries(), 2);
+    }
+
+    #[test]
+    fn the_total_bound_drops_the_oldest_entries_items_first() {
+        let mut l: Ledger<i64, u32> = Ledger::new(8, 100, 5);
+        l.open(1);
+        l.open(2);
+        l.record(1, [1, 2, 3]);
+        l.close(1);
+        l.record(2, [4, 5]);
+        assert_eq!(l.record(2, [6, 7, 8]), 3);
+        assert_eq!(
+            items(&l),
+            vec![
+                (1, false, vec![], 3, 3),
+                (2, true, vec![4, 5, 6, 7, 8], 0, 5)
+            ]
+        );
+        l.record(2, [9]);
+        assert_eq!(items(&l)[1], (2, true, vec![5, 6, 7, 8, 9], 1, 6));
+        // Taken back: room again, nothing more dropped.
+        l.unrecord(2, 2);
+        l.record(1, [10]);
+        assert_eq!(
+            items(&l),
+            vec![(1, false, vec![10], 3, 4), (2, true, vec![5, 6, 7], 1, 4)]
+        );
     }
 }
