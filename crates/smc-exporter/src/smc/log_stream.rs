@@ -26,14 +26,14 @@ use smc_protocol::{FieldSet, Record, Records, ServerMessage, decode_fields, log_
 pub const LOG_SOCKET: &str = "/monitoring/log/socket";
 
 /// A log stream's socket: its state, and what it asks for.
-struct LogFeed {
+pub struct LogFeed {
     state: Arc<LogStreamState>,
     wanted: FieldSet,
     frame: String,
 }
 
 impl LogFeed {
-    fn new(state: Arc<LogStreamState>) -> Self {
+    pub fn new(state: Arc<LogStreamState>) -> Self {
         let ids = state.field_ids();
         let filter = state.config.filter.as_deref();
         LogFeed {
