@@ -30,7 +30,16 @@ const BATCHES: usize = 7;
 const LIMIT_NS: f64 = 5_000.0;
 
 const ACTIONS: [&str; 4] = ["Allow", "Discard", "Refuse", "Permit"];
-const SERVICES: [&str; 8] = ["HTTPS", "HTTP", "SSH", "DNS (UDP)", "SMTP", "RDP", "NTP (UDP)", "IMAPS"];
+const SERVICES: [&str; 8] = [
+    "HTTPS",
+    "HTTP",
+    "SSH",
+    "DNS (UDP)",
+    "SMTP",
+    "RDP",
+    "NTP (UDP)",
+    "IMAPS",
+];
 
 fn message(m: usize) -> String {
     let records: Vec<String> = (0..RECORDS)
@@ -68,7 +77,12 @@ fn feed() -> LogFeed {
         records: Arc::new(SeriesBudget::new(10_000)),
         rule_hits: Arc::new(SeriesBudget::new(10_000)),
     };
-    LogFeed::new(Arc::new(LogStreamState::new("hq".into(), config, None, budgets)))
+    LogFeed::new(Arc::new(LogStreamState::new(
+        "hq".into(),
+        config,
+        None,
+        budgets,
+    )))
 }
 
 fn main() -> ExitCode {

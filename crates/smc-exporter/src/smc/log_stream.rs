@@ -109,22 +109,23 @@ fn capped(s: &str) -> &str {
 }
 
 /// Every record of a message, whichever list it came in (the log socket
-/// sends a plain list).
+/// sends a plain list), under one lock; one buffer of `(id, value)` pairs
+/// serves every record.
 fn count_records(state: &LogStreamState, records: &Records<'_>) {
     let lists = [&records.added, &records.updated, &records.deleted];
-    let fields: Vec<Vec<(u32, &str)>> = lists
-        .into_iter()
-        .flatten()
-        .map(|r: &Record<'_>| {
+    let mut batch = state.batch();
+    let mut fields: Vec<(u32, &str)> = Vec::with_capacity(16);
+    for r in lists.into_iter().flatten() {
+        let r: &Record<'_> = r;
+        fields.clear();
+        fields.extend(
             records
                 .fields(r)
                 .iter()
-                .filter_map(|(k, v)| Some((k.parse::<u32>().ok()?, v.as_ref())))
-                .collect()
-        })
-        .collect();
-    let refs: Vec<&[(u32, &str)]> = fields.iter().map(Vec::as_slice).collect();
-    state.count_batch(&refs);
+                .filter_map(|(k, v)| Some((k.parse::<u32>().ok()?, v.as_ref()))),
+        );
+        batch.count(&fields[..]);
+    }
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 //! never shrink, so the series are given back only when the stream's state
 //! is dropped (the stream was removed or reconfigured).
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use hashbrown::HashTable;
+use xxhash_rust::xxh3::Xxh3;
 
 use tokio::time::Instant;
 
@@ -57,11 +59,38 @@ pub struct LogBudgets {
     pub rule_hits: Arc<SeriesBudget>,
 }
 
+/// One label set of the record and byte counters.
+#[derive(Debug)]
+struct Group {
+    values: Box<[Box<str>]>,
+    counts: GroupCounts,
+}
+
+/// One (engine, rule tag) of the rule-hit counter.
+#[derive(Debug)]
+struct RuleHit {
+    engine: Box<str>,
+    tag: Box<str>,
+    hits: u64,
+}
+
+/// The counters, indexed by a hash of their label values: a record whose
+/// label set exists costs a hash and a compare, no allocation.
 #[derive(Debug, Default)]
 struct Counts {
-    groups: HashMap<Box<[Box<str>]>, GroupCounts>,
-    rule_hits: HashMap<(Box<str>, Box<str>), u64>,
+    groups: HashTable<(u64, Group)>,
+    rule_hits: HashTable<(u64, RuleHit)>,
     nodes: NodeMap,
+}
+
+/// A hash of label values; `0xff` (never in UTF-8) ends each one.
+fn hash_values<'a>(values: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut h = Xxh3::new();
+    for v in values {
+        h.update(v.as_bytes());
+        h.update(&[0xff]);
+    }
+    h.digest()
 }
 
 /// Node name → engine name, from the SMC's last engine listing.
@@ -178,75 +207,30 @@ impl LogStreamState {
 
     /// Count a batch of records (one message).
     pub fn count_batch<R: LogFields + ?Sized>(&self, records: &[&R]) {
+        let mut batch = self.batch();
+        for r in records {
+            batch.count(*r);
+        }
+    }
+
+    /// Count records one by one under one lock (one message).
+    pub fn batch(&self) -> Batch<'_> {
         let snapshot = self.engines.as_ref().and_then(|e| e.snapshot());
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.nodes.refresh(snapshot);
-        for r in records {
-            self.count_one(&mut counts, *r);
+        Batch {
+            state: self,
+            counts,
         }
-    }
-
-    fn count_one<R: LogFields + ?Sized>(&self, counts: &mut Counts, r: &R) {
-        let (sent, received, bad) = accounting(r);
-        let accounted = r.get(LOG_BYTES_SENT).is_some() || r.get(LOG_BYTES_RECEIVED).is_some();
-        if bad > 0 {
-            self.count_malformed(bad);
-        }
-        let key: Vec<Box<str>> = {
-            let nodes = &counts.nodes;
-            self.config
-                .group_by
-                .iter()
-                .map(|g| self.label_value(nodes, g.source, r))
-                .collect()
-        };
-        let key = key.into_boxed_slice();
-        if counts.groups.contains_key(&key) || self.budgets.records.try_acquire() {
-            let g = counts.groups.entry(key).or_default();
-            g.records += 1;
-            g.bytes_sent = g.bytes_sent.saturating_add(sent);
-            g.bytes_received = g.bytes_received.saturating_add(received);
-            g.accounted |= accounted;
-        }
-        if self.config.rule_hits {
-            self.count_rule_hit(counts, r);
-        }
-    }
-
-    fn count_rule_hit<R: LogFields + ?Sized>(&self, counts: &mut Counts, r: &R) {
-        let Some(tag) = r.get(LOG_RULE_TAG).filter(|t| !t.is_empty()) else {
-            return;
-        };
-        let engine = self.label_value(&counts.nodes, LogSource::Engine, r);
-        let tag = self.capped(tag, &self.budgets.rule_hits);
-        let key = (engine, tag);
-        if let Some(n) = counts.rule_hits.get_mut(&key) {
-            *n += 1;
-        } else if self.budgets.rule_hits.try_acquire() {
-            counts.rule_hits.insert(key, 1);
-        }
-    }
-
-    fn label_value<R: LogFields + ?Sized>(
-        &self,
-        nodes: &NodeMap,
-        source: LogSource,
-        r: &R,
-    ) -> Box<str> {
-        let raw: Cow<str> = match source {
-            LogSource::Engine => Cow::Borrowed(nodes.engine(r.get(LOG_SENDER).unwrap_or(""))),
-            LogSource::Field(id, t) => Cow::Borrowed(r.get(id).map_or("", |v| t.apply(v))),
-        };
-        self.capped(&raw, &self.budgets.records)
     }
 
     /// `v` cut to the longest label value, counted when cut.
-    fn capped(&self, v: &str, budget: &SeriesBudget) -> Box<str> {
+    fn capped<'v>(&self, v: &'v str, budget: &SeriesBudget) -> &'v str {
         let c = cap_label_value(v);
         if c.len() < v.len() {
             budget.note_truncated(1);
         }
-        c.into()
+        c
     }
 
     /// Every label set of the record and byte counters, sorted by label
@@ -256,7 +240,7 @@ impl LogStreamState {
         let mut out: Vec<(Vec<Box<str>>, GroupCounts)> = counts
             .groups
             .iter()
-            .map(|(k, v)| (k.to_vec(), *v))
+            .map(|(_, g)| (g.values.to_vec(), g.counts))
             .collect();
         out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         out
@@ -268,7 +252,7 @@ impl LogStreamState {
         let mut out: Vec<(Box<str>, Box<str>, u64)> = counts
             .rule_hits
             .iter()
-            .map(|((e, t), n)| (e.clone(), t.clone(), *n))
+            .map(|(_, r)| (r.engine.clone(), r.tag.clone(), r.hits))
             .collect();
         out.sort_unstable();
         out
@@ -327,6 +311,114 @@ impl LogStreamState {
             .iter()
             .zip(&self.reconnects)
             .map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+    }
+}
+
+/// Most `group_by` labels (each label once, from [`crate::labels::LOG_GROUPABLE`]).
+const MAX_GROUP_LABELS: usize = 16;
+
+/// Records being counted under one lock ([`LogStreamState::batch`]).
+pub struct Batch<'s> {
+    state: &'s LogStreamState,
+    counts: MutexGuard<'s, Counts>,
+}
+
+impl Batch<'_> {
+    /// Count one record.
+    pub fn count<R: LogFields + ?Sized>(&mut self, r: &R) {
+        let st = self.state;
+        let (sent, received, bad) = accounting(r);
+        let accounted = r.get(LOG_BYTES_SENT).is_some() || r.get(LOG_BYTES_RECEIVED).is_some();
+        if bad > 0 {
+            st.count_malformed(bad);
+        }
+        let Counts {
+            groups,
+            rule_hits,
+            nodes,
+        } = &mut *self.counts;
+        let mut values = [""; MAX_GROUP_LABELS];
+        let n = st.config.group_by.len().min(MAX_GROUP_LABELS);
+        for (slot, g) in values.iter_mut().zip(&st.config.group_by) {
+            *slot = st.capped(label_value(nodes, g.source, r), &st.budgets.records);
+        }
+        let values = &values[..n];
+        if let Some(c) = find_or_add_group(groups, values, &st.budgets.records) {
+            c.records += 1;
+            c.bytes_sent = c.bytes_sent.saturating_add(sent);
+            c.bytes_received = c.bytes_received.saturating_add(received);
+            c.accounted |= accounted;
+        }
+        if st.config.rule_hits {
+            if let Some(tag) = r.get(LOG_RULE_TAG).filter(|t| !t.is_empty()) {
+                let engine = st.capped(
+                    label_value(nodes, LogSource::Engine, r),
+                    &st.budgets.records,
+                );
+                let tag = st.capped(tag, &st.budgets.rule_hits);
+                count_rule_hit(rule_hits, engine, tag, &st.budgets.rule_hits);
+            }
+        }
+    }
+}
+
+/// The value of one label of `r`.
+fn label_value<'a, R: LogFields + ?Sized>(
+    nodes: &'a NodeMap,
+    source: LogSource,
+    r: &'a R,
+) -> &'a str {
+    match source {
+        LogSource::Engine => nodes.engine(r.get(LOG_SENDER).unwrap_or("")),
+        LogSource::Field(id, t) => r.get(id).map_or("", |v| t.apply(v)),
+    }
+}
+
+/// The counts of label set `values`, added if the budget has room.
+fn find_or_add_group<'g>(
+    groups: &'g mut HashTable<(u64, Group)>,
+    values: &[&str],
+    budget: &SeriesBudget,
+) -> Option<&'g mut GroupCounts> {
+    let hash = hash_values(values.iter().copied());
+    let eq = |(h, g): &(u64, Group)| {
+        *h == hash && g.values.iter().map(|v| &**v).eq(values.iter().copied())
+    };
+    match groups.entry(hash, eq, |(h, _)| *h) {
+        hashbrown::hash_table::Entry::Occupied(o) => Some(&mut o.into_mut().1.counts),
+        hashbrown::hash_table::Entry::Vacant(v) => {
+            if !budget.try_acquire() {
+                return None;
+            }
+            let group = Group {
+                values: values.iter().map(|v| Box::from(*v)).collect(),
+                counts: GroupCounts::default(),
+            };
+            Some(&mut v.insert((hash, group)).into_mut().1.counts)
+        }
+    }
+}
+
+fn count_rule_hit(
+    rule_hits: &mut HashTable<(u64, RuleHit)>,
+    engine: &str,
+    tag: &str,
+    budget: &SeriesBudget,
+) {
+    let hash = hash_values([engine, tag]);
+    let eq = |(h, r): &(u64, RuleHit)| *h == hash && &*r.engine == engine && &*r.tag == tag;
+    match rule_hits.entry(hash, eq, |(h, _)| *h) {
+        hashbrown::hash_table::Entry::Occupied(mut o) => o.get_mut().1.hits += 1,
+        hashbrown::hash_table::Entry::Vacant(v) => {
+            if budget.try_acquire() {
+                let hit = RuleHit {
+                    engine: engine.into(),
+                    tag: tag.into(),
+                    hits: 1,
+                };
+                v.insert((hash, hit));
+            }
+        }
     }
 }
 
