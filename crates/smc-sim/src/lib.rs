@@ -129,6 +129,7 @@ pub mod replay;
 mod sent;
 mod server;
 mod socket;
+mod sps;
 mod truth;
 mod world;
 mod ws;
@@ -147,6 +148,10 @@ use tokio_util::task::TaskTracker;
 pub use engines::{EngineTruth, NODE_STATES, NODE_STATUSES, NodeHealth};
 pub use fault::KINDS as FAULT_KINDS;
 pub use sent::{SentEvent, SentFetch, SentNotifications};
+pub use sps::{
+    SPS_FAULT_KINDS, SpsAlert, SpsFaultError, SpsHealth, SpsIndexer, SpsOptions, SpsSession,
+    SpsTruth, SpsTruthText, SpsWorldInfo,
+};
 pub use truth::{TableTruth, TruthRow, TruthText};
 use world::World;
 
@@ -185,6 +190,9 @@ pub struct SimOptions {
     /// more are generated after them: `fw-006`, `fw-007`, … (`fw-006` and
     /// every third after it a two-node cluster).
     pub engines: usize,
+    /// The SPS simulator (`sps/`, `docs/sps-simulator.md`) on a loopback
+    /// listener of its own, seeded from [`SimOptions::seed`]; on by default.
+    pub sps: Option<SpsOptions>,
 }
 
 /// A TLS configuration for [`SimOptions::tls`] from PEM text: the server
@@ -252,6 +260,7 @@ impl Default for SimOptions {
             replay: None,
             engines: 5,
             tls: None,
+            sps: Some(SpsOptions::default()),
         }
     }
 }
@@ -327,6 +336,8 @@ pub(crate) struct Shared {
     rate: watch::Sender<f64>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The SPS simulator, if [`SimOptions::sps`] asked for one.
+    pub(crate) sps: Option<Arc<sps::Sps>>,
 }
 
 impl Shared {
@@ -624,6 +635,12 @@ pub async fn start(
         alert_domains: world.domain_names(),
     };
     let (rate, rate_rx) = watch::channel(0.0);
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let sps = match &opts.sps {
+        Some(o) => Some(sps::start(opts.seed, o, shutdown.clone(), &tasks).await?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         info,
         token_auth: opts.token_auth,
@@ -642,8 +659,9 @@ pub async fn start(
         sockets: Mutex::new(HashMap::new()),
         next_socket: AtomicU64::new(1),
         rate,
-        shutdown: CancellationToken::new(),
-        tasks: TaskTracker::new(),
+        shutdown,
+        tasks,
+        sps,
     });
     shared.set_churn_rate(opts.churn_per_second);
     let accept = tokio::spawn(server::accept_loop(listener, shared.clone()));
@@ -784,6 +802,63 @@ impl SimServer {
     /// Every session issued so far (same as `GET /sim/sessions`).
     pub fn sessions(&self) -> SessionList {
         self.shared.session_list()
+    }
+
+    fn sps(&self) -> Option<&sps::Sps> {
+        self.shared.sps.as_deref()
+    }
+
+    /// The SPS simulator's URL and credentials (same as `GET /sim/sps/world`);
+    /// `None` without [`SimOptions::sps`].
+    pub fn sps_world(&self) -> Option<SpsWorldInfo> {
+        self.sps().map(sps::Sps::info)
+    }
+
+    /// The SPS ground truth now: every session with its alerts, the health.
+    pub fn sps_truth(&self) -> Option<SpsTruth> {
+        self.sps().map(sps::Sps::truth)
+    }
+
+    /// What `GET /sim/sps/truth?since=&sps=` answers; `None` without SPS or
+    /// without [`SpsOptions::truth_text`].
+    pub fn sps_truth_text(&self, since: f64, sps: &str) -> Option<String> {
+        self.sps()?.truth_text(since, sps)
+    }
+
+    /// Apply `steps` SPS churn steps now (0 without SPS).
+    pub fn sps_churn(&self, steps: u32) -> u32 {
+        self.sps().map_or(0, |s| s.churn(steps))
+    }
+
+    /// Set the SPS background churn rate (steps per second, 0 = off).
+    pub fn sps_set_churn_rate(&self, per_second: f64) {
+        if let Some(s) = self.sps() {
+            s.set_churn_rate(per_second);
+        }
+    }
+
+    /// Apply an SPS fault as `POST /sim/sps/fault/<kind>?<params>` does.
+    pub fn sps_fault(
+        &self,
+        kind: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, SpsFaultError> {
+        let Some(s) = self.sps() else {
+            return Err(SpsFaultError::BadParameter(
+                "the SPS simulator is off".into(),
+            ));
+        };
+        sps::control::fault(s, kind, |k| {
+            params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        })
+    }
+
+    /// Answered SPS API requests: path class → status → count (same as
+    /// `GET /sim/sps/requests`).
+    pub fn sps_requests(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+        self.sps().map(sps::Sps::requests).unwrap_or_default()
     }
 
     /// Stop accepting, end every connection and wait for the tasks.
