@@ -230,3 +230,129 @@ fn forbid(
     }
     Ok(json!({ "forbid": endpoint, "seconds": secs }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(sps: &Sps, kind: &str, params: &[(&str, &str)]) -> Result<Value, SpsFaultError> {
+        control(sps, kind, |k| {
+            params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        })
+    }
+
+    #[test]
+    fn throttle_then_error_take_one_request_each() {
+        let sps = Sps::for_test(1);
+        assert_eq!(
+            run(&sps, "throttle", &[("count", "2"), ("retry_after", "7")]).unwrap(),
+            json!({"throttle": 2, "retry_after": 7})
+        );
+        assert_eq!(
+            run(&sps, "error", &[("count", "1")]).unwrap(),
+            json!({"error": 1})
+        );
+        let got: Vec<Verdict> = (0..4).map(|_| sps.faults.verdict()).collect();
+        assert_eq!(
+            got,
+            [
+                Verdict::Throttled(Some(7)),
+                Verdict::Throttled(Some(7)),
+                Verdict::Error,
+                Verdict::Serve
+            ]
+        );
+        run(&sps, "throttle", &[]).unwrap();
+        assert_eq!(sps.faults.verdict(), Verdict::Throttled(None));
+    }
+
+    #[test]
+    fn slow_delays_count_requests() {
+        let sps = Sps::for_test(1);
+        run(&sps, "slow", &[("ms", "250"), ("count", "2")]).unwrap();
+        let got: Vec<Option<Duration>> = (0..3).map(|_| sps.faults.delay()).collect();
+        assert_eq!(
+            got,
+            [
+                Some(Duration::from_millis(250)),
+                Some(Duration::from_millis(250)),
+                None
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn forbid_lasts_its_seconds() {
+        let sps = Sps::for_test(1);
+        run(
+            &sps,
+            "forbid",
+            &[("endpoint", "sessions"), ("seconds", "10")],
+        )
+        .unwrap();
+        assert!(sps.faults.forbidden(Endpoint::Sessions));
+        assert!(sps.faults.forbidden(Endpoint::Session));
+        assert!(!sps.faults.forbidden(Endpoint::Alerts));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert!(!sps.faults.forbidden(Endpoint::Sessions));
+    }
+
+    #[test]
+    fn flood_skew_and_cookies() {
+        let sps = Sps::for_test(1);
+        let before = sps.truth().sessions.len();
+        assert_eq!(
+            run(&sps, "flood", &[("sessions", "20000")]).unwrap(),
+            json!({"flooded": 20000})
+        );
+        assert_eq!(sps.truth().sessions.len(), before + 20_000);
+        assert_eq!(
+            run(&sps, "clock_skew", &[("seconds", "-90.5")]).unwrap(),
+            json!({"skew_seconds": -90.5})
+        );
+        sps.cookies.issue();
+        assert_eq!(
+            run(&sps, "expire_cookies", &[]).unwrap(),
+            json!({"expired": 1})
+        );
+    }
+
+    #[test]
+    fn bad_parameters_and_kinds() {
+        let sps = Sps::for_test(1);
+        let err = |k: &str, p: &[(&str, &str)]| run(&sps, k, p).unwrap_err().to_string();
+        assert_eq!(err("nope", &[]), "unknown SPS fault kind \"nope\"");
+        assert_eq!(
+            err("flood", &[("sessions", "20001")]),
+            "sessions must be an integer in 1..=20000"
+        );
+        assert_eq!(
+            err("flood", &[]),
+            "sessions must be an integer in 1..=20000"
+        );
+        assert_eq!(
+            err("forbid", &[("endpoint", "info"), ("seconds", "1")]),
+            "endpoint must be health_status, sessions or alerts"
+        );
+        assert_eq!(
+            err("forbid", &[("endpoint", "alerts")]),
+            "seconds must be a number of seconds in 0..=86400"
+        );
+        assert_eq!(
+            err("slow", &[("count", "1")]),
+            "ms must be an integer in 0..=60000"
+        );
+        assert_eq!(
+            err("error", &[("count", "x")]),
+            "count must be an integer in 0..=1000000"
+        );
+        assert_eq!(
+            err("throttle", &[("retry_after", "-1")]),
+            "retry_after must be an integer in 0..=86400"
+        );
+        assert_eq!(
+            err("clock_skew", &[("seconds", "soon")]),
+            "seconds must be a number of seconds in -1e9..=1e9"
+        );
+    }
+}

@@ -167,6 +167,40 @@ impl Sps {
     }
 }
 
+impl Sps {
+    /// The state of a simulator of `seed` listening on `addr`, and the
+    /// receiver of its churn rate.
+    fn new(seed: u64, opts: &SpsOptions, addr: SocketAddr) -> (Sps, watch::Receiver<f64>) {
+        let (username, password) = auth::credentials(seed);
+        let clock = clock::Clock::default();
+        let world = world::World::generate(seed, clock.now_us());
+        let (rate, rate_rx) = watch::channel(0.0);
+        let sps = Sps {
+            addr,
+            username,
+            password,
+            clock,
+            cookies: auth::Cookies::new(opts.cookie_lifetime),
+            faults: faults::Faults::default(),
+            world: Mutex::new(world),
+            truth_text: opts.truth_text.clone(),
+            requests: Mutex::new(BTreeMap::new()),
+            rate,
+        };
+        (sps, rate_rx)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(seed: u64) -> Sps {
+        Sps::new(
+            seed,
+            &SpsOptions::default(),
+            SocketAddr::from(([127, 0, 0, 1], 9)),
+        )
+        .0
+    }
+}
+
 /// Bind 127.0.0.1:0 and serve the SPS API until `shutdown`.
 pub(crate) async fn start(
     seed: u64,
@@ -175,23 +209,9 @@ pub(crate) async fn start(
     tasks: &TaskTracker,
 ) -> std::io::Result<Arc<Sps>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (username, password) = auth::credentials(seed);
-    let clock = clock::Clock::default();
-    let world = world::World::generate(seed, clock.now_us());
-    let (rate, rate_rx) = watch::channel(0.0);
-    let sps = Arc::new(Sps {
-        addr,
-        username,
-        password,
-        clock,
-        cookies: auth::Cookies::new(opts.cookie_lifetime),
-        faults: faults::Faults::default(),
-        world: Mutex::new(world),
-        truth_text: opts.truth_text.clone(),
-        requests: Mutex::new(BTreeMap::new()),
-        rate,
-    });
+    let (sps, rate_rx) = Sps::new(seed, opts, listener.local_addr()?);
+    let sps = Arc::new(sps);
+    let addr = sps.addr;
     sps.set_churn_rate(opts.churn_per_second);
     tasks.spawn(api::accept_loop(
         listener,
