@@ -95,6 +95,16 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         server.url(),
         server.url()
     );
+    print_sps(&server);
+    println!("Press Ctrl-C to stop.");
+    signals.stopped().await;
+    exporter.shutdown().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// The demo's SPS lines (when the simulator runs one).
+fn print_sps(server: &smc_sim::SimServer) {
     if let Some(sps) = server.sps_world() {
         println!(
             "  simulated SPS:  {}  (world: {}/sim/sps/world, ground truth: {}/sim/sps/truth?since=UNIX_SECONDS)",
@@ -103,9 +113,4 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
             server.url()
         );
     }
-    println!("Press Ctrl-C to stop.");
-    signals.stopped().await;
-    exporter.shutdown().await;
-    server.shutdown().await;
-    ExitCode::SUCCESS
 }

@@ -221,6 +221,16 @@ fn health(out: &mut Out, truth: &SpsTruth) {
             f64::from(centi) / 100.0,
         );
     }
+    indexer(out, h);
+    out.family(
+        "sps_raid_ok",
+        "gauge",
+        "1 if the RAID status is OK, else 0.",
+    );
+    out.sample("sps_raid_ok", &[], u8::from(h.raid_status == "OK"));
+}
+
+fn indexer(out: &mut Out, h: &smc_sim::SpsHealth) {
     let sum = |f: fn(&smc_sim::SpsIndexer) -> u32| -> u32 { h.indexers.iter().map(f).sum() };
     out.family(
         "sps_indexer_workers",
@@ -250,12 +260,6 @@ fn health(out: &mut Out, truth: &SpsTruth) {
     ] {
         out.sample("sps_indexer_jobs", &[("kind", kind.to_string())], n);
     }
-    out.family(
-        "sps_raid_ok",
-        "gauge",
-        "1 if the RAID status is OK, else 0.",
-    );
-    out.sample("sps_raid_ok", &[], u8::from(h.raid_status == "OK"));
 }
 
 /// [`render`] as the simulator's `GET /sim/sps/truth` renderer.

@@ -125,33 +125,8 @@ async fn answer(
     segs: &[&str],
     endpoint: Endpoint,
 ) -> Resp {
-    if let Some(d) = sps.faults.delay() {
-        tokio::time::sleep(d).await;
-    }
-    match sps.faults.verdict() {
-        Verdict::Throttled(retry) => {
-            let mut r = error(
-                sps,
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                "Too many requests",
-                path,
-            );
-            if let Some(s) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
-                r.headers_mut().insert(header::RETRY_AFTER, s);
-            }
-            return r;
-        }
-        Verdict::Error => {
-            return error(
-                sps,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "InternalServerError",
-                "Search database unavailable",
-                path,
-            );
-        }
-        Verdict::Serve => {}
+    if let Some(r) = fault_answer(sps, path).await {
+        return r;
     }
     let params: Params = req
         .uri()
@@ -193,6 +168,39 @@ async fn answer(
         );
     }
     route(sps, path, segs, &params)
+}
+
+/// Faults `slow`, `throttle` and `error`: the answer they give, if any.
+async fn fault_answer(sps: &Sps, path: &str) -> Option<Resp> {
+    if let Some(d) = sps.faults.delay() {
+        tokio::time::sleep(d).await;
+    }
+    match sps.faults.verdict() {
+        Verdict::Throttled(retry) => {
+            let mut r = error(
+                sps,
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests",
+                path,
+            );
+            if let Some(s) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+                r.headers_mut().insert(header::RETRY_AFTER, s);
+            }
+            return Some(r);
+        }
+        Verdict::Error => {
+            return Some(error(
+                sps,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalServerError",
+                "Search database unavailable",
+                path,
+            ));
+        }
+        Verdict::Serve => {}
+    }
+    None
 }
 
 fn param<'a>(params: &'a Params, k: &str) -> Option<&'a str> {

@@ -120,56 +120,10 @@ pub(crate) fn control<'a>(
     kind: &str,
     param: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<Value, SpsFaultError> {
-    let count = |d| {
-        number(
-            param("count"),
-            "count",
-            Some(d),
-            0,
-            MAX_COUNT,
-            "an integer in 0..=1000000",
-        )
-    };
     match kind {
         "expire_cookies" => Ok(json!({ "expired": sps.cookies.expire_all() })),
         "forbid" => forbid(sps, param("endpoint"), param("seconds")),
-        "throttle" => {
-            let n = count(1)?;
-            let retry = param("retry_after")
-                .map(|_| {
-                    number(
-                        param("retry_after"),
-                        "retry_after",
-                        None,
-                        0,
-                        86_400,
-                        "an integer in 0..=86400",
-                    )
-                })
-                .transpose()?;
-            let mut s = sps.faults.state();
-            (s.throttle, s.retry_after) = (n, retry);
-            Ok(json!({ "throttle": n, "retry_after": retry }))
-        }
-        "error" => {
-            let n = count(1)?;
-            sps.faults.state().error = n;
-            Ok(json!({ "error": n }))
-        }
-        "slow" => {
-            let ms = number(
-                param("ms"),
-                "ms",
-                None,
-                0,
-                MAX_SLOW_MS,
-                "an integer in 0..=60000",
-            )?;
-            let n = count(1)?;
-            let mut s = sps.faults.state();
-            (s.slow_ms, s.slow) = (ms, n);
-            Ok(json!({ "slow_ms": ms, "count": n }))
-        }
+        "throttle" | "error" | "slow" => counted(sps, kind, param),
         "flood" => {
             let n = number(
                 param("sessions"),
@@ -196,6 +150,58 @@ pub(crate) fn control<'a>(
             Ok(json!({ "skew_seconds": sps.clock.skew_seconds() }))
         }
         other => Err(SpsFaultError::UnknownKind(other.to_string())),
+    }
+}
+
+/// `throttle`, `error` and `slow`: arm the next `count` requests.
+fn counted<'a>(
+    sps: &Sps,
+    kind: &str,
+    param: impl Fn(&str) -> Option<&'a str>,
+) -> Result<Value, SpsFaultError> {
+    let n = number(
+        param("count"),
+        "count",
+        Some(1),
+        0,
+        MAX_COUNT,
+        "an integer in 0..=1000000",
+    )?;
+    match kind {
+        "throttle" => {
+            let retry = param("retry_after")
+                .map(|r| {
+                    number(
+                        Some(r),
+                        "retry_after",
+                        None,
+                        0,
+                        86_400,
+                        "an integer in 0..=86400",
+                    )
+                })
+                .transpose()?;
+            let mut s = sps.faults.state();
+            (s.throttle, s.retry_after) = (n, retry);
+            Ok(json!({ "throttle": n, "retry_after": retry }))
+        }
+        "error" => {
+            sps.faults.state().error = n;
+            Ok(json!({ "error": n }))
+        }
+        _ => {
+            let ms = number(
+                param("ms"),
+                "ms",
+                None,
+                0,
+                MAX_SLOW_MS,
+                "an integer in 0..=60000",
+            )?;
+            let mut s = sps.faults.state();
+            (s.slow_ms, s.slow) = (ms, n);
+            Ok(json!({ "slow_ms": ms, "count": n }))
+        }
     }
 }
 
