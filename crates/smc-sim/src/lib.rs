@@ -5,6 +5,8 @@
 //! serves TLS on 8082; [`tls_config`] builds it from PEM, optionally asking
 //! clients for a certificate), advertising hrefs of its own scheme. Tests, benchmarks and `smc-lab` (the `simulate` and
 //! `demo` commands) run it; the `smc-exporter` product never links it.
+//! Beside it, on a loopback listener of its own, it runs a simulated One
+//! Identity SPS REST API ([`SimOptions::sps`], `docs/sps-simulator.md`).
 //!
 //! It depends on `smc-protocol` (the wire vocabulary) and on its server
 //! stack (tokio, hyper, tungstenite), never on the exporter or the fold: its
@@ -72,6 +74,11 @@
 //! | `GET /sim/replay` | replay mode only ([`SimOptions::replay`], `replay.rs`), else 404: `{"phase","subscribed","snapshot_sent","live_sent","snapshot","live","snapshot_frames","live_frames","live_added"}` (sockets that sent `success`, their snapshot, their live frames) |
 //! | `POST /sim/replay?phase=N` | replay mode: open the gate to phase `N` (1: snapshots go out, 2: live frames too; 0 closes it and zeroes the counters) → the status above |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
+//! | `GET /sim/sps/world` | the SPS simulator (`sps/`, `docs/sps-simulator.md`): `{"url":"http://127.0.0.1:PORT","username","password"}` ([`SimServer::sps_world`]); every `/sim/sps/*` answers 404 when [`SimOptions::sps`] is `None` |
+//! | `GET /sim/sps/truth?since=S[&sps=NAME]` | the SPS data families in Prometheus text 0.0.4 for an exporter whose counting started at unix seconds `S` (`sps` label defaults to `pam`), rendered by [`SpsOptions::truth_text`]; 400 without a numeric `since`, 501 without a renderer ([`SimServer::sps_truth`] is the structured truth) |
+//! | `POST /sim/sps/churn?steps=N` / `?rate=R` | N SPS steps now (a session starts, an active one closes, or an active one gets an alert) → `{"applied":N}`; background steps per second (0 = off, the default) → `{"rate":R}` |
+//! | `POST /sim/sps/fault/<kind>[?…]` | an SPS fault: `expire_cookies` → `{"expired":n}`; `forbid?endpoint=health_status\|sessions\|alerts&seconds=S` (403 there; `sessions` covers one session too); `throttle?count=N[&retry_after=S]` (429, `Retry-After`); `error?count=N` (500); `slow?ms=M&count=N`; `flood?sessions=N` (N ≤ 20 000 closed sessions started in the last N µs); `clock_skew?seconds=S`; unknown kind → 404 `{"details","status","kinds"}`, bad parameter → 400 |
+//! | `GET /sim/sps/requests` | answered SPS API requests: `{"<authentication\|info\|health_status\|sessions\|session\|alerts\|other>":{"<status>":n}}` ([`SimServer::sps_requests`]) |
 //!
 //! # Faults (`fault.rs`)
 //!
