@@ -393,3 +393,41 @@ async fn truth_after_churn() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     s.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn control_without_sps_or_unknown_path_is_404() {
+    let off = smc_lab::start_sim(SimOptions {
+        sps: None,
+        ..SimOptions::default()
+    })
+    .await;
+    assert!(off.sps_world().is_none());
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("{}/sim/sps/world", off.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"details": "the SPS simulator is off", "status": 404})
+    );
+    off.shutdown().await;
+    let s = Sps::start().await;
+    let (status, v) = s.control("nothing").await;
+    assert_eq!(
+        (status, v["details"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("Unknown SPS simulator control endpoint")
+        )
+    );
+    let c = s.login().await;
+    let (status, v) = s.get(Some(&c), "/api/configuration").await;
+    assert_eq!(
+        (status, v["error"]["type"].as_str()),
+        (StatusCode::NOT_FOUND, Some("NotFound"))
+    );
+    s.sim.shutdown().await;
+}
