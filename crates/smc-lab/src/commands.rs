@@ -20,6 +20,10 @@ pub async fn simulate(listen: SocketAddr, mut opts: SimOptions) -> ExitCode {
         Err(code) => return code,
     };
     opts.truth_text.get_or_insert_with(crate::truth::renderer);
+    if let Some(sps) = opts.sps.as_mut() {
+        sps.truth_text
+            .get_or_insert_with(crate::sps_truth::renderer);
+    }
     let server = match smc_sim::start(listener, opts).await {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -27,6 +31,13 @@ pub async fn simulate(listen: SocketAddr, mut opts: SimOptions) -> ExitCode {
     println!("simulated SMC listening on {}", server.url());
     println!("  world:        {}/sim/world", server.url());
     println!("  ground truth: {}/sim/truth?smc=NAME", server.url());
+    if let Some(sps) = server.sps_world() {
+        println!(
+            "  simulated SPS: {}  (world: {}/sim/sps/world)",
+            sps.url,
+            server.url()
+        );
+    }
     signals.stopped().await;
     server.shutdown().await;
     ExitCode::SUCCESS
@@ -49,6 +60,11 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         seed,
         churn_per_second: churn,
         truth_text: Some(crate::truth::renderer()),
+        sps: Some(smc_sim::SpsOptions {
+            churn_per_second: churn,
+            truth_text: Some(crate::sps_truth::renderer()),
+            ..smc_sim::SpsOptions::default()
+        }),
         ..SimOptions::default()
     };
     let server = match smc_sim::start(sim_listener, opts).await {
@@ -79,9 +95,22 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         server.url(),
         server.url()
     );
+    print_sps(&server);
     println!("Press Ctrl-C to stop.");
     signals.stopped().await;
     exporter.shutdown().await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The demo's SPS lines (when the simulator runs one).
+fn print_sps(server: &smc_sim::SimServer) {
+    if let Some(sps) = server.sps_world() {
+        println!(
+            "  simulated SPS:  {}  (world: {}/sim/sps/world, ground truth: {}/sim/sps/truth?since=UNIX_SECONDS)",
+            sps.url,
+            server.url(),
+            server.url()
+        );
+    }
 }

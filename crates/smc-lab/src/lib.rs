@@ -4,7 +4,8 @@
 //!   simulator and the exporter in one process), in [`commands`];
 //! * [`truth`]: the simulator's structured ground truth rendered as the
 //!   state families the exporter should serve; [`engine_truth`]: its
-//!   engines as the engine and node health samples;
+//!   engines as the engine and node health samples; [`sps_truth`]: the SPS
+//!   simulator's sessions and health as the SPS data families;
 //! * the test kit of the workspace's integration tests and benchmarks: a
 //!   simulator + exporter [`pair`], spawned [`process`]es, [`expo`]sition
 //!   parsing, the HTTP [`http`] client, test certificates ([`pki`]), an SMC [`client`] for the simulator's
@@ -13,13 +14,14 @@
 //! It depends on `smc-exporter`, `smc-sim` and `smc-protocol`; nothing but
 //! tests, benchmarks and the `smc-lab` binary depends on it. The test kit
 //! panics on any failure (it is made of assertions): it allows `unwrap`,
-//! `expect` and `panic` module by module; `commands` and `truth` are held to
+//! `expect` and `panic` module by module; `commands`, `truth` and `sps_truth` are held to
 //! the workspace's rules.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod commands;
 pub mod engine_truth;
+pub mod sps_truth;
 pub mod truth;
 
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -28,11 +28,16 @@ pub fn fast(cfg: &mut Config) {
 }
 
 /// A simulator on 127.0.0.1:0 whose `GET /sim/truth` renders with
-/// [`crate::truth::renderer`] (unless `opts` names another renderer).
+/// [`crate::truth::renderer`] and `GET /sim/sps/truth` with
+/// [`crate::sps_truth::renderer`] (unless `opts` names others).
 pub async fn start_sim(mut opts: SimOptions) -> SimServer {
     smc_exporter::smc::tls::install_default_provider();
     if opts.truth_text.is_none() {
         opts.truth_text = Some(crate::truth::renderer());
+    }
+    if let Some(sps) = opts.sps.as_mut() {
+        sps.truth_text
+            .get_or_insert_with(crate::sps_truth::renderer);
     }
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     sim::start(l, opts).await.unwrap()

@@ -5,6 +5,8 @@
 //! serves TLS on 8082; [`tls_config`] builds it from PEM, optionally asking
 //! clients for a certificate), advertising hrefs of its own scheme. Tests, benchmarks and `smc-lab` (the `simulate` and
 //! `demo` commands) run it; the `smc-exporter` product never links it.
+//! Beside it, on a loopback listener of its own, it runs a simulated One
+//! Identity SPS REST API ([`SimOptions::sps`], `docs/sps-simulator.md`).
 //!
 //! It depends on `smc-protocol` (the wire vocabulary) and on its server
 //! stack (tokio, hyper, tungstenite), never on the exporter or the fold: its
@@ -72,6 +74,11 @@
 //! | `GET /sim/replay` | replay mode only ([`SimOptions::replay`], `replay.rs`), else 404: `{"phase","subscribed","snapshot_sent","live_sent","snapshot","live","snapshot_frames","live_frames","live_added"}` (sockets that sent `success`, their snapshot, their live frames) |
 //! | `POST /sim/replay?phase=N` | replay mode: open the gate to phase `N` (1: snapshots go out, 2: live frames too; 0 closes it and zeroes the counters) → the status above |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
+//! | `GET /sim/sps/world` | the SPS simulator (`sps/`, `docs/sps-simulator.md`): `{"url":"http://127.0.0.1:PORT","username","password"}` ([`SimServer::sps_world`]); every `/sim/sps/*` answers 404 when [`SimOptions::sps`] is `None` |
+//! | `GET /sim/sps/truth?since=S[&sps=NAME]` | the SPS data families in Prometheus text 0.0.4 for an exporter whose counting started at unix seconds `S` (`sps` label defaults to `pam`), rendered by [`SpsOptions::truth_text`]; 400 without a numeric `since`, 501 without a renderer ([`SimServer::sps_truth`] is the structured truth) |
+//! | `POST /sim/sps/churn?steps=N` / `?rate=R` | N SPS steps now (a session starts, an active one closes, or an active one gets an alert) → `{"applied":N}`; background steps per second (0 = off, the default) → `{"rate":R}` |
+//! | `POST /sim/sps/fault/<kind>[?…]` | an SPS fault: `expire_cookies` → `{"expired":n}`; `forbid?endpoint=health_status\|sessions\|alerts&seconds=S` (403 there; `sessions` covers one session too); `throttle?count=N[&retry_after=S]` (429, `Retry-After`); `error?count=N` (500); `slow?ms=M&count=N`; `flood?sessions=N` (N ≤ 20 000 closed sessions started in the last N µs); `clock_skew?seconds=S`; unknown kind → 404 `{"details","status","kinds"}`, bad parameter → 400 |
+//! | `GET /sim/sps/requests` | answered SPS API requests: `{"<authentication\|info\|health_status\|sessions\|session\|alerts\|other>":{"<status>":n}}` ([`SimServer::sps_requests`]) |
 //!
 //! # Faults (`fault.rs`)
 //!
@@ -129,6 +136,7 @@ pub mod replay;
 mod sent;
 mod server;
 mod socket;
+mod sps;
 mod truth;
 mod world;
 mod ws;
@@ -147,6 +155,10 @@ use tokio_util::task::TaskTracker;
 pub use engines::{EngineTruth, NODE_STATES, NODE_STATUSES, NodeHealth};
 pub use fault::KINDS as FAULT_KINDS;
 pub use sent::{SentEvent, SentFetch, SentNotifications};
+pub use sps::{
+    SPS_FAULT_KINDS, SpsAlert, SpsFaultError, SpsHealth, SpsIndexer, SpsOptions, SpsSession,
+    SpsTruth, SpsTruthText, SpsWorldInfo,
+};
 pub use truth::{TableTruth, TruthRow, TruthText};
 use world::World;
 
@@ -185,6 +197,9 @@ pub struct SimOptions {
     /// more are generated after them: `fw-006`, `fw-007`, … (`fw-006` and
     /// every third after it a two-node cluster).
     pub engines: usize,
+    /// The SPS simulator (`sps/`, `docs/sps-simulator.md`) on a loopback
+    /// listener of its own, seeded from [`SimOptions::seed`]; on by default.
+    pub sps: Option<SpsOptions>,
 }
 
 /// A TLS configuration for [`SimOptions::tls`] from PEM text: the server
@@ -252,6 +267,7 @@ impl Default for SimOptions {
             replay: None,
             engines: 5,
             tls: None,
+            sps: Some(SpsOptions::default()),
         }
     }
 }
@@ -327,6 +343,8 @@ pub(crate) struct Shared {
     rate: watch::Sender<f64>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
+    /// The SPS simulator, if [`SimOptions::sps`] asked for one.
+    pub(crate) sps: Option<Arc<sps::Sps>>,
 }
 
 impl Shared {
@@ -624,6 +642,12 @@ pub async fn start(
         alert_domains: world.domain_names(),
     };
     let (rate, rate_rx) = watch::channel(0.0);
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    let sps = match &opts.sps {
+        Some(o) => Some(sps::start(opts.seed, o, shutdown.clone(), &tasks).await?),
+        None => None,
+    };
     let shared = Arc::new(Shared {
         info,
         token_auth: opts.token_auth,
@@ -642,8 +666,9 @@ pub async fn start(
         sockets: Mutex::new(HashMap::new()),
         next_socket: AtomicU64::new(1),
         rate,
-        shutdown: CancellationToken::new(),
-        tasks: TaskTracker::new(),
+        shutdown,
+        tasks,
+        sps,
     });
     shared.set_churn_rate(opts.churn_per_second);
     let accept = tokio::spawn(server::accept_loop(listener, shared.clone()));
@@ -784,6 +809,63 @@ impl SimServer {
     /// Every session issued so far (same as `GET /sim/sessions`).
     pub fn sessions(&self) -> SessionList {
         self.shared.session_list()
+    }
+
+    fn sps(&self) -> Option<&sps::Sps> {
+        self.shared.sps.as_deref()
+    }
+
+    /// The SPS simulator's URL and credentials (same as `GET /sim/sps/world`);
+    /// `None` without [`SimOptions::sps`].
+    pub fn sps_world(&self) -> Option<SpsWorldInfo> {
+        self.sps().map(sps::Sps::info)
+    }
+
+    /// The SPS ground truth now: every session with its alerts, the health.
+    pub fn sps_truth(&self) -> Option<SpsTruth> {
+        self.sps().map(sps::Sps::truth)
+    }
+
+    /// What `GET /sim/sps/truth?since=&sps=` answers; `None` without SPS or
+    /// without [`SpsOptions::truth_text`].
+    pub fn sps_truth_text(&self, since: f64, sps: &str) -> Option<String> {
+        self.sps()?.truth_text(since, sps)
+    }
+
+    /// Apply `steps` SPS churn steps now (0 without SPS).
+    pub fn sps_churn(&self, steps: u32) -> u32 {
+        self.sps().map_or(0, |s| s.churn(steps))
+    }
+
+    /// Set the SPS background churn rate (steps per second, 0 = off).
+    pub fn sps_set_churn_rate(&self, per_second: f64) {
+        if let Some(s) = self.sps() {
+            s.set_churn_rate(per_second);
+        }
+    }
+
+    /// Apply an SPS fault as `POST /sim/sps/fault/<kind>?<params>` does.
+    pub fn sps_fault(
+        &self,
+        kind: &str,
+        params: &[(&str, &str)],
+    ) -> Result<serde_json::Value, SpsFaultError> {
+        let Some(s) = self.sps() else {
+            return Err(SpsFaultError::BadParameter(
+                "the SPS simulator is off".into(),
+            ));
+        };
+        sps::control::fault(s, kind, |k| {
+            params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+        })
+    }
+
+    /// Answered SPS API requests: path class → status → count (same as
+    /// `GET /sim/sps/requests`).
+    pub fn sps_requests(
+        &self,
+    ) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>> {
+        self.sps().map(sps::Sps::requests).unwrap_or_default()
     }
 
     /// Stop accepting, end every connection and wait for the tasks.

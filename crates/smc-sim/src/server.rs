@@ -715,6 +715,33 @@ async fn control(
             elements(shared, &base_url(&req, local, shared.scheme()), param)
         }
         (method, ["replay"]) => replay_control(shared, &method, param("phase")),
+        (method, ["sps", rest @ ..]) => sps_control(shared, &method, rest, param),
         _ => error(StatusCode::NOT_FOUND, "Unknown simulator control endpoint"),
+    }
+}
+
+/// `/sim/sps/*` (contract §E); 404 when the SPS simulator is off.
+fn sps_control<'a>(
+    shared: &Shared,
+    method: &Method,
+    rest: &[&str],
+    param: impl Fn(&str) -> Option<&'a str>,
+) -> Resp {
+    let Some(sps) = shared.sps.as_deref() else {
+        return error(StatusCode::NOT_FOUND, "the SPS simulator is off");
+    };
+    match crate::sps::control::control(sps, *method == Method::POST, rest, param) {
+        crate::sps::control::Answer::Json(status, v) => json_resp(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &v,
+        ),
+        crate::sps::control::Answer::Text(text) => {
+            let mut r = Response::new(Full::new(Bytes::from(text)));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            r
+        }
     }
 }

@@ -9,4 +9,5 @@ mod sim_filters;
 mod sim_logs_notify;
 mod sim_protocol;
 mod sim_sent;
+mod sim_sps;
 mod sim_token_table;
