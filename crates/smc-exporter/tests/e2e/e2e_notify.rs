@@ -105,7 +105,9 @@ async fn element_events_are_counted_exactly_by_type_and_action() {
     assert_eq!(sent.len(), 2, "{sent:?}");
     let mut want: std::collections::BTreeMap<(String, String), f64> = Default::default();
     for e in sent.iter().flat_map(|s| &s.events) {
-        *want.entry((e.element_type.clone(), e.action.clone())).or_default() += 1.0;
+        *want
+            .entry((e.element_type.clone(), e.action.clone()))
+            .or_default() += 1.0;
     }
     for ((etype, action), n) in &want {
         assert_eq!(changes(&text, etype, action), *n, "{etype} {action}");
