@@ -7,6 +7,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod reload;
 pub mod shard;
+pub mod sps;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ pub enum AppError {
         addr: crate::http::listen::ListenAddress,
         source: std::io::Error,
     },
+    /// An `[[sps]]` poller could not start (its state file, its TLS setup).
+    #[error("{0}")]
+    Sps(String),
     /// A bug: the reconciler's maps disagree with its plan.
     #[error("internal error: {0}")]
     Internal(String),
@@ -94,6 +98,7 @@ fn start_reloader(
     live: &Arc<LiveStore>,
     runtime: Arc<RuntimeInfo>,
     reconciler: &Arc<Reconciler>,
+    sps: Arc<sps::SpsSupervisor>,
     discoveries: tokio::sync::mpsc::Receiver<reload::Discovery>,
     shutdown: &CancellationToken,
 ) {
@@ -107,7 +112,8 @@ fn start_reloader(
         opts.shard,
         runtime,
         reconciler.clone(),
-    );
+    )
+    .with_sps(sps);
     reconciler
         .tasks()
         .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
@@ -160,12 +166,19 @@ impl Exporter {
             shutdown.clone(),
             discovery.clone(),
         )?;
+        let sps = Arc::new(sps::SpsSupervisor::new(
+            live.clone(),
+            reconciler.tasks().clone(),
+            shutdown.clone(),
+        ));
+        sps.apply(&cfg.sps).await.map_err(AppError::Sps)?;
         start_reloader(
             cfg,
             &opts,
             &live,
             runtime,
             &reconciler,
+            sps,
             discoveries,
             &shutdown,
         );

@@ -12,7 +12,9 @@
 
 pub mod backoff;
 pub mod body;
+pub mod client;
 pub mod ledger;
 pub mod persist;
+pub mod poll;
 pub mod time;
 pub mod window;
