@@ -202,8 +202,9 @@ impl MetricSink for TextEncoder {
                 Some(b) => write_value(&mut le, Value::Float(*b)),
                 None => le.push_str("+Inf"),
             }
-            let mut with_le: Vec<(&str, &str)> = labels.to_vec();
-            with_le.push(("le", &le));
+            // `le` first, as prometheus-client (the oracle) writes it.
+            let mut with_le: Vec<(&str, &str)> = vec![("le", &le)];
+            with_le.extend_from_slice(labels);
             suffixed("_bucket", &with_le, Value::Int(cumulative));
         }
     }
@@ -366,8 +367,8 @@ mod tests {
             om.finish(),
             "# HELP x_seconds Help.\n# TYPE x_seconds histogram\n# UNIT x_seconds seconds\n\
              x_seconds_sum{sps=\"pam\"} 31.25\nx_seconds_count{sps=\"pam\"} 3\n\
-             x_seconds_bucket{sps=\"pam\",le=\"0.5\"} 1\nx_seconds_bucket{sps=\"pam\",le=\"10.0\"} 1\n\
-             x_seconds_bucket{sps=\"pam\",le=\"+Inf\"} 3\n# EOF\n"
+             x_seconds_bucket{le=\"0.5\",sps=\"pam\"} 1\nx_seconds_bucket{le=\"10.0\",sps=\"pam\"} 1\n\
+             x_seconds_bucket{le=\"+Inf\",sps=\"pam\"} 3\n# EOF\n"
         );
     }
 

@@ -202,15 +202,17 @@ impl Ledger {
             .started
             .inc(vec![protocol.clone(), connection_policy.clone()]);
         self.dropped_unless(ok);
-        if self.tracked.len() < max_tracked {
-            let t = Tracked {
-                protocol,
-                connection_policy,
-                alerts_seen: 0,
-                closed: false,
-            };
-            self.tracked.insert(key.to_string(), t);
-            self.refresh(key, body);
+        let t = Tracked {
+            protocol,
+            connection_policy,
+            alerts_seen: 0,
+            closed: false,
+        };
+        self.tracked.insert(key.to_string(), t);
+        self.refresh(key, body);
+        // No room to follow it: its close is counted only if seen already.
+        if self.tracked.len() > max_tracked {
+            self.tracked.remove(key);
         }
         Seen::Started
     }
@@ -450,6 +452,10 @@ mod tests {
         l.see("b", &active("2026-12-01T10:01:00Z"), 1);
         assert_eq!(l.tracked.len(), 1);
         assert_eq!(l.counters.started.0.values().sum::<u64>(), 2);
+        // Untracked for lack of room, but seen closed: its close counts.
+        l.see("c", &closed("2026-12-01T10:01:00Z", "ACCEPT", 5.0, None), 1);
+        assert_eq!(l.tracked.len(), 1);
+        assert_eq!(l.counters.closed.0.values().sum::<u64>(), 1);
         assert_eq!(cut(&"é".repeat(100)).len(), 128);
         let mut f = CounterFamily::default();
         for i in 0..MAX_SERIES {

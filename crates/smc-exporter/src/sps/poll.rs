@@ -150,12 +150,13 @@ impl Poller {
         }
         let steps = async {
             self.health(deadline).await?;
-            let max_start = self.sessions(deadline).await?;
-            self.refresh_tracked(deadline).await?;
-            self.alerts(deadline).await?;
-            if let Some(m) = max_start {
+            // The watermark moves once every window was searched, before the
+            // (possibly long) refresh and alerts steps.
+            if let Some(m) = self.sessions(deadline).await? {
                 self.ledger.commit(m, self.cfg.overlap);
             }
+            self.refresh_tracked(deadline).await?;
+            self.alerts(deadline).await?;
             Ok::<(), ClientError>(())
         };
         match steps.await {
