@@ -97,8 +97,7 @@ fn start_reloader(
     opts: &StartOptions,
     live: &Arc<LiveStore>,
     runtime: Arc<RuntimeInfo>,
-    reconciler: &Arc<Reconciler>,
-    sps: Arc<sps::SpsSupervisor>,
+    (reconciler, sps): (&Arc<Reconciler>, Arc<sps::SpsSupervisor>),
     discoveries: tokio::sync::mpsc::Receiver<reload::Discovery>,
     shutdown: &CancellationToken,
 ) {
@@ -177,8 +176,7 @@ impl Exporter {
             &opts,
             &live,
             runtime,
-            &reconciler,
-            sps,
+            (&reconciler, sps),
             discoveries,
             &shutdown,
         );

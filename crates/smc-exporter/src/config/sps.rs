@@ -141,13 +141,6 @@ fn sps_config(i: usize, mut r: RawSps, warnings: &mut Vec<String>) -> Result<Sps
     let ca_file = r
         .ca_file
         .take()
-        .take()
-        .take()
-        .take()
-        .take()
-        .take()
-        .take()
-        .take()
         .map(|f| super::validate::ca_file(&k("ca_file"), f))
         .transpose()?;
     let insecure_skip_verify = r.insecure_skip_verify.unwrap_or(false);

@@ -221,14 +221,14 @@ impl Poller {
             .get(Endpoint::HealthStatus, "/api/health_status", &[], deadline)
             .await?;
         self.note(a.date);
-        let h: Single<HealthBody> = decode(Endpoint::HealthStatus, &a.body)?;
+        let h: Single<HealthBody> = decode(&self.state, Endpoint::HealthStatus, &a.body)?;
         let health = h.body.unwrap_or_default().health(cut);
         self.state.view().health = Some(health);
         let a = self
             .client
             .get(Endpoint::Info, "/api/info", &[], deadline)
             .await?;
-        let info: Single<Info> = decode(Endpoint::Info, &a.body)?;
+        let info: Single<Info> = decode(&self.state, Endpoint::Info, &a.body)?;
         let fw = info.body.and_then(|b| b.firmware_version).map(|v| cut(&v));
         self.state.view().firmware_version = fw;
         Ok(())
@@ -246,7 +246,7 @@ impl Poller {
         let mut plan = Plan::new(from);
         let mut max_start = None;
         let r = async {
-            while let Some(w) = plan.next() {
+            while let Some(w) = plan.pop() {
                 self.window(w, &mut plan, &mut max_start, deadline).await?;
             }
             Ok(())
@@ -285,7 +285,8 @@ impl Poller {
                 .get(Endpoint::Sessions, "/api/audit/sessions", &query, deadline)
                 .await?;
             self.note(a.date);
-            let c: Collection<Item<SessionBody>> = decode(Endpoint::Sessions, &a.body)?;
+            let c: Collection<Item<SessionBody>> =
+                decode(&self.state, Endpoint::Sessions, &a.body)?;
             let now = self.sps_now.unwrap_or(w.from);
             if page == 0 && plan.over_cap(w, c.meta.match_count.unwrap_or(0), now) {
                 return Ok(());
@@ -326,7 +327,7 @@ impl Poller {
                 .await;
             match r {
                 Ok(a) => {
-                    let s: Single<SessionBody> = decode(Endpoint::Session, &a.body)?;
+                    let s: Single<SessionBody> = decode(&self.state, Endpoint::Session, &a.body)?;
                     if let Some(b) = s.body {
                         self.ledger.refresh(&key, &b);
                     }
@@ -364,7 +365,7 @@ impl Poller {
                 .client
                 .get(Endpoint::Alerts, &path, &query, deadline)
                 .await?;
-            let c: Collection<Alert> = decode(Endpoint::Alerts, &a.body)?;
+            let c: Collection<Alert> = decode(&self.state, Endpoint::Alerts, &a.body)?;
             self.ledger.alerts(key, &c.items);
             if c.meta.next.is_none() || c.items.is_empty() {
                 return Ok(());
@@ -381,9 +382,18 @@ fn encode_segment(key: &str) -> String {
         .replace('+', "%20")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(ep: Endpoint, body: &[u8]) -> Result<T, ClientError> {
-    serde_json::from_slice(body).map_err(|e| ClientError::Decode {
-        endpoint: ep.label(),
-        why: crate::config::one_line(&e.to_string()),
+/// Parse an answer; a body that is not what the contract says counts as a
+/// `decode` error of its endpoint.
+fn decode<T: serde::de::DeserializeOwned>(
+    state: &SpsState,
+    ep: Endpoint,
+    body: &[u8],
+) -> Result<T, ClientError> {
+    serde_json::from_slice(body).map_err(|e| {
+        state.error(ep, crate::state::sps::ErrorKind::Decode);
+        ClientError::Decode {
+            endpoint: ep.label(),
+            why: crate::config::one_line(&e.to_string()),
+        }
     })
 }

@@ -66,7 +66,7 @@ impl Plan {
         }
     }
 
-    pub fn next(&mut self) -> Option<Window> {
+    pub fn pop(&mut self) -> Option<Window> {
         self.stack.pop()
     }
 
@@ -94,20 +94,20 @@ mod tests {
     #[test]
     fn split_covers_exactly_and_in_order() {
         let mut p = Plan::new(SpsTime(0));
-        let w = p.next().unwrap();
+        let w = p.pop().unwrap();
         assert_eq!(w.query(), None);
         assert!(!p.over_cap(w, 10_000, SpsTime(100)));
         assert!(p.over_cap(w, 10_001, SpsTime(100)));
-        let a = p.next().unwrap();
+        let a = p.pop().unwrap();
         assert_eq!((a.from, a.to), (SpsTime(0), Some(SpsTime(50))));
         assert!(p.over_cap(a, 20_000, SpsTime(100)));
-        let b = p.next().unwrap();
-        let c = p.next().unwrap();
-        let d = p.next().unwrap();
+        let b = p.pop().unwrap();
+        let c = p.pop().unwrap();
+        let d = p.pop().unwrap();
         assert_eq!((b.from, b.to), (SpsTime(0), Some(SpsTime(25))));
         assert_eq!((c.from, c.to), (SpsTime(26), Some(SpsTime(50))));
         assert_eq!((d.from, d.to), (SpsTime(51), Some(SpsTime(100))));
-        assert_eq!(p.next(), None);
+        assert_eq!(p.pop(), None);
         assert_eq!(p.splits, 2);
         assert_eq!(
             d.query().unwrap(),
@@ -125,7 +125,7 @@ mod tests {
         assert!(!p.over_cap(w, 50_000, SpsTime(9)));
         let mut p = Plan::new(SpsTime(0));
         let mut n = 0;
-        while let Some(w) = p.next() {
+        while let Some(w) = p.pop() {
             if !p.over_cap(w, 1_000_000, SpsTime(1 << 40)) {
                 n += 1;
             }
