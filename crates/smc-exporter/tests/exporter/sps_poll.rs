@@ -305,3 +305,71 @@ async fn exporter_start_with_only_sps() {
         .await
         .unwrap();
 }
+
+/// Reloads add and remove `[[sps]]` pollers, keep unchanged ones (the same
+/// state), and restart a changed one keeping its counters (same url).
+#[tokio::test]
+async fn reload_adds_removes_keeps_and_restarts() {
+    let world: Shared = Arc::new(Mutex::new(World {
+        sessions: sessions(3),
+        ..World::default()
+    }));
+    let addr = sps_fake::serve(world.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(addr, dir.path(), "");
+    let path = dir.path().join("c.toml");
+    let one = std::fs::read_to_string(&path).unwrap();
+    let opts = smc_exporter::app::StartOptions {
+        config_path: Some(path.clone()),
+        ..Default::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let exp = smc_exporter::app::Exporter::start_with(&cfg, listener, opts)
+        .await
+        .unwrap();
+    let pam = exp.store().sps[0].clone();
+    tokio::time::timeout(Duration::from_secs(10), pam.wait_attempted())
+        .await
+        .unwrap();
+    let started = || total(&pam.view().ledger.counters.started);
+    assert_eq!(started(), 2 + 1);
+    let two = format!("{one}{}", one.replace("name = \"pam\"", "name = \"pam2\""));
+    std::fs::write(&path, &two).unwrap();
+    exp.reload().await.unwrap();
+    let names: Vec<String> = exp.store().sps.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["pam", "pam2"]);
+    assert!(Arc::ptr_eq(&exp.store().sps[0], &pam));
+    // pam changes (its interval): restarted on the same state, counts kept.
+    std::fs::write(
+        &path,
+        two.replacen("poll_interval = \"30s\"", "poll_interval = \"20s\"", 1),
+    )
+    .unwrap();
+    exp.reload().await.unwrap();
+    assert!(Arc::ptr_eq(&exp.store().sps[0], &pam));
+    assert_eq!(started(), 3);
+    std::fs::write(&path, &one).unwrap();
+    exp.reload().await.unwrap();
+    let names: Vec<String> = exp.store().sps.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, ["pam"]);
+    // A bad state file refuses the reload with one line; the running set stays.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "garbage").unwrap();
+    std::fs::write(
+        &path,
+        format!("{one}state_file = {:?}\n", bad.display().to_string()),
+    )
+    .unwrap();
+    let e = exp.reload().await.unwrap_err();
+    assert!(
+        e.starts_with(&format!(
+            "sps \"pam\": state file {}: not a valid state file (",
+            bad.display()
+        )),
+        "{e}"
+    );
+    assert!(Arc::ptr_eq(&exp.store().sps[0], &pam));
+    tokio::time::timeout(Duration::from_secs(5), exp.shutdown())
+        .await
+        .unwrap();
+}
