@@ -73,7 +73,7 @@ fn each_mistake_gets_its_exact_message() {
         (
             "unknown top-level key, nothing close",
             format!("colour = \"blue\"\n{SMC}"),
-            "colour: unknown key; known keys: listen_address, max_series_per_family, subscription, smc",
+            "colour: unknown key; known keys: listen_address, max_series_per_family, subscription, smc, sps",
         ),
         (
             "unknown smc key",
