@@ -118,6 +118,23 @@ fn start_reloader(
         .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
 }
 
+/// The `[[sps]]` pollers, beside the reconciler's tasks (so shutdown waits
+/// for them within the same grace).
+async fn start_sps(
+    cfg: &Config,
+    live: &Arc<LiveStore>,
+    reconciler: &Arc<Reconciler>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<sps::SpsSupervisor>, AppError> {
+    let sps = Arc::new(sps::SpsSupervisor::new(
+        live.clone(),
+        reconciler.tasks().clone(),
+        shutdown.clone(),
+    ));
+    sps.apply(&cfg.sps).await.map_err(AppError::Sps)?;
+    Ok(sps)
+}
+
 impl Exporter {
     /// Start the subscriptions and serve HTTP on `listener` (no reloads, not sharded).
     pub async fn start(cfg: &Config, listener: TcpListener) -> Result<Exporter, AppError> {
@@ -165,12 +182,7 @@ impl Exporter {
             shutdown.clone(),
             discovery.clone(),
         )?;
-        let sps = Arc::new(sps::SpsSupervisor::new(
-            live.clone(),
-            reconciler.tasks().clone(),
-            shutdown.clone(),
-        ));
-        sps.apply(&cfg.sps).await.map_err(AppError::Sps)?;
+        let sps = start_sps(cfg, &live, &reconciler, &shutdown).await?;
         start_reloader(
             cfg,
             &opts,
