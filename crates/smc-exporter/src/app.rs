@@ -7,6 +7,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod reload;
 pub mod shard;
+pub mod sps;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -48,6 +49,9 @@ pub enum AppError {
         addr: crate::http::listen::ListenAddress,
         source: std::io::Error,
     },
+    /// An `[[sps]]` poller could not start (its state file, its TLS setup).
+    #[error("{0}")]
+    Sps(String),
     /// A bug: the reconciler's maps disagree with its plan.
     #[error("internal error: {0}")]
     Internal(String),
@@ -93,7 +97,7 @@ fn start_reloader(
     opts: &StartOptions,
     live: &Arc<LiveStore>,
     runtime: Arc<RuntimeInfo>,
-    reconciler: &Arc<Reconciler>,
+    (reconciler, sps): (&Arc<Reconciler>, Arc<sps::SpsSupervisor>),
     discoveries: tokio::sync::mpsc::Receiver<reload::Discovery>,
     shutdown: &CancellationToken,
 ) {
@@ -107,10 +111,28 @@ fn start_reloader(
         opts.shard,
         runtime,
         reconciler.clone(),
-    );
+    )
+    .with_sps(sps);
     reconciler
         .tasks()
         .spawn(r.run(rx, discoveries, opts.auto_reload, shutdown.clone()));
+}
+
+/// The `[[sps]]` pollers, beside the reconciler's tasks (so shutdown waits
+/// for them within the same grace).
+async fn start_sps(
+    cfg: &Config,
+    live: &Arc<LiveStore>,
+    reconciler: &Arc<Reconciler>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<sps::SpsSupervisor>, AppError> {
+    let sps = Arc::new(sps::SpsSupervisor::new(
+        live.clone(),
+        reconciler.tasks().clone(),
+        shutdown.clone(),
+    ));
+    sps.apply(&cfg.sps).await.map_err(AppError::Sps)?;
+    Ok(sps)
 }
 
 impl Exporter {
@@ -160,12 +182,13 @@ impl Exporter {
             shutdown.clone(),
             discovery.clone(),
         )?;
+        let sps = start_sps(cfg, &live, &reconciler, &shutdown).await?;
         start_reloader(
             cfg,
             &opts,
             &live,
             runtime,
-            &reconciler,
+            (&reconciler, sps),
             discoveries,
             &shutdown,
         );

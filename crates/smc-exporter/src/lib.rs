@@ -25,5 +25,6 @@ pub mod notify;
 pub mod priority;
 pub mod signals;
 pub mod smc;
+pub mod sps;
 pub mod state;
 pub mod web;

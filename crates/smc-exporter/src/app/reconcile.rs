@@ -809,6 +809,8 @@ impl Reconciler {
                 .flat_map(|s| s.logs.iter().map(|l| l.state.clone()))
                 .collect(),
             log_budgets: Some(running.log_budgets.clone()),
+            // LiveStore::swap puts the SPS pollers' states in.
+            sps: Vec::new(),
         });
     }
 }

@@ -45,6 +45,8 @@ pub struct Reloader {
     pub reconciler: Arc<Reconciler>,
     /// xxh3 of the config file's content at the last load attempt.
     last_hash: Option<u64>,
+    /// The `[[sps]]` pollers, if this exporter runs them.
+    sps: Option<Arc<super::sps::SpsSupervisor>>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -75,7 +77,14 @@ impl Reloader {
             runtime,
             reconciler,
             last_hash,
+            sps: None,
         }
+    }
+
+    /// Reloads also apply the `[[sps]]` tables through `sps`.
+    pub fn with_sps(mut self, sps: Arc<super::sps::SpsSupervisor>) -> Self {
+        self.sps = Some(sps);
+        self
     }
 
     /// Discovery found `engines` on `smc`: re-plan with them.
@@ -109,9 +118,19 @@ impl Reloader {
                         cfg.listen_address
                     );
                 }
-                let p = plan(&cfg, &self.discovered, self.shard);
-                let applied = self.reconciler.apply(p).await;
-                applied.map(|_| self.cfg = cfg).map_err(|e| e.to_string())
+                // A bad SPS state file refuses the reload before the SMC side changes.
+                let sps = match &self.sps {
+                    Some(sps) => sps.apply(&cfg.sps).await,
+                    None => Ok(()),
+                };
+                match sps {
+                    Err(line) => Err(line),
+                    Ok(()) => {
+                        let p = plan(&cfg, &self.discovered, self.shard);
+                        let applied = self.reconciler.apply(p).await;
+                        applied.map(|_| self.cfg = cfg).map_err(|e| e.to_string())
+                    }
+                }
             }
         };
         match &result {

@@ -124,6 +124,9 @@ fn expected_name(path: &[String], exp: &str) -> String {
     if path.len() == 1 && path[0] == "smc" && exp == "a sequence" {
         return "an array of [[smc]] tables".into();
     }
+    if path.len() == 1 && path[0] == "sps" && exp == "a sequence" {
+        return "an array of [[sps]] tables".into();
+    }
     match exp {
         "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a non-negative integer".into(),
         "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "an integer".into(),

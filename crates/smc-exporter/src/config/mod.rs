@@ -21,6 +21,7 @@ mod filters;
 mod log_stream;
 mod notify;
 mod raw;
+mod sps;
 mod validate;
 
 pub use demo::{DEMO_NOTIFY, DEMO_SMC_NAME, demo, demo_with_streams};
@@ -35,6 +36,10 @@ pub use raw::{
     DEFAULT_MAX_FRAME_BYTES, DEFAULT_MAX_SERIES_PER_FAMILY, DEFAULT_PING_INTERVAL,
     DEFAULT_PONG_TIMEOUT, DEFAULT_SILENCE_LIMIT, DEFAULT_SNAPSHOT_SETTLE,
     DEFAULT_STATE_MAX_STALENESS, MAX_ENGINE_REGEX_LEN, MIN_SILENCE_LIMIT,
+};
+pub use sps::{
+    DEFAULT_SPS_LOGIN_METHOD, DEFAULT_SPS_LOOKBACK, DEFAULT_SPS_MAX_TRACKED_SESSIONS,
+    DEFAULT_SPS_OVERLAP, DEFAULT_SPS_POLL_INTERVAL, DEFAULT_SPS_REQUEST_TIMEOUT, SpsConfig,
 };
 
 use crate::labels::StateFamily;
@@ -158,8 +163,10 @@ pub struct Config {
     pub max_series_per_family: usize,
     /// `[subscription]` timing shared by every subscription.
     pub subscription: SubscriptionConfig,
-    /// `[[smc]]` tables, in file order.
+    /// `[[smc]]` tables, in file order (may be empty when there are `[[sps]]`).
     pub smc: Vec<SmcConfig>,
+    /// `[[sps]]` tables, in file order.
+    pub sps: Vec<SpsConfig>,
     /// Things that are allowed but unwise (inline API key, TLS verification
     /// off, plain http). The binary logs each at warn level. No secrets.
     pub warnings: Vec<String>,

@@ -88,6 +88,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub subscription: RawSubscription,
     pub smc: Option<Vec<RawSmc>>,
+    pub sps: Option<Vec<super::sps::RawSps>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -35,16 +35,15 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
 
     let subscription = subscription(raw.subscription)?;
 
-    let raw_smcs = match raw.smc {
-        Some(v) if !v.is_empty() => v,
-        _ => {
-            return Err(ConfigError::new(
-                ErrorKind::Missing,
-                "smc",
-                "at least one [[smc]] table is required",
-            ));
-        }
-    };
+    let raw_smcs = raw.smc.unwrap_or_default();
+    let no_sps = raw.sps.as_ref().is_none_or(Vec::is_empty);
+    if raw_smcs.is_empty() && no_sps {
+        return Err(ConfigError::new(
+            ErrorKind::Missing,
+            "smc",
+            "at least one [[smc]] or [[sps]] table is required",
+        ));
+    }
     let mut smc = Vec::with_capacity(raw_smcs.len());
     let mut names: HashMap<String, usize> = HashMap::new();
     for (i, r) in raw_smcs.into_iter().enumerate() {
@@ -57,12 +56,14 @@ pub(crate) fn validate(raw: RawConfig) -> Result<Config> {
         }
         smc.push(s);
     }
+    let sps = super::sps::sps_configs(raw.sps, &mut warnings)?;
 
     Ok(Config {
         listen_address,
         max_series_per_family,
         subscription,
         smc,
+        sps,
         warnings,
     })
 }
@@ -74,7 +75,7 @@ fn listen_address(s: Option<&str>) -> Result<crate::http::listen::ListenAddress>
     crate::http::listen::parse(s).map_err(|why| ConfigError::invalid("listen_address", why))
 }
 
-fn duration(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {
+pub(super) fn duration(key: &str, v: Option<DurationText>, default: &str) -> Result<Duration> {
     let d = duration_or_zero(key, v, default)?;
     if d.is_zero() {
         return Err(ConfigError::invalid(key, "must be greater than 0"));
@@ -483,7 +484,7 @@ fn engine_regex(key: &str, v: Option<String>) -> Result<Option<regex::Regex>> {
 
 /// Read the CA file once so that a directory or an unreadable file fails
 /// here, at startup, rather than at the first TLS handshake.
-fn ca_file(key: &str, f: RelativePathBuf) -> Result<std::path::PathBuf> {
+pub(super) fn ca_file(key: &str, f: RelativePathBuf) -> Result<std::path::PathBuf> {
     let path = f.relative();
     std::fs::read(&path).map_err(|e| {
         ConfigError::new(
@@ -752,7 +753,7 @@ fn key_from_file(key: &str, path: &Path, warnings: &mut Vec<String>) -> Result<S
 /// the key 0440 with `fsGroup`, and `root:exporter 0640` is the usual way to
 /// give a service user a root-owned file.
 #[cfg(unix)]
-fn world_readable(key: &str, path: &Path, file: &std::fs::File) -> Option<String> {
+pub(super) fn world_readable(key: &str, path: &Path, file: &std::fs::File) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
     let mode = file.metadata().ok()?.permissions().mode() & 0o7777;
     (mode & 0o004 != 0).then(|| {
@@ -765,7 +766,7 @@ fn world_readable(key: &str, path: &Path, file: &std::fs::File) -> Option<String
 }
 
 #[cfg(not(unix))]
-fn world_readable(_key: &str, _path: &Path, _file: &std::fs::File) -> Option<String> {
+pub(super) fn world_readable(_key: &str, _path: &Path, _file: &std::fs::File) -> Option<String> {
     None
 }
 

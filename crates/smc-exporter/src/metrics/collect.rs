@@ -155,6 +155,7 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
     super::engines::engine_families(store, sink);
     super::notify::notification_families(store, sink);
     super::log_stream::log_stream_families(store, sink);
+    super::sps::sps_families(store, sink);
     exporter_families(store, opts, sink);
     runtime_families(store, sink);
     match opts.process {

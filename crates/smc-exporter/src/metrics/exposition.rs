@@ -22,6 +22,9 @@ use super::series::SeriesLines;
 pub enum MetricType {
     Counter,
     Gauge,
+    /// Samples `_sum`, `_count` and cumulative `_bucket{le}` (in the order
+    /// prometheus-client writes them); see [`MetricSink::histogram`].
+    Histogram,
 }
 
 impl MetricType {
@@ -29,6 +32,7 @@ impl MetricType {
         match self {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
         }
     }
 }
@@ -61,6 +65,14 @@ impl FamilyDesc {
             unit: None,
         }
     }
+    pub const fn histogram(name: &'static str, help: &'static str) -> Self {
+        FamilyDesc {
+            name,
+            help,
+            kind: MetricType::Histogram,
+            unit: None,
+        }
+    }
     pub const fn with_unit(mut self, unit: &'static str) -> Self {
         self.unit = Some(unit);
         self
@@ -70,7 +82,7 @@ impl FamilyDesc {
     pub fn family_name(&self) -> &'static str {
         match self.kind {
             MetricType::Counter => self.name.strip_suffix("_total").unwrap_or(self.name),
-            MetricType::Gauge => self.name,
+            MetricType::Gauge | MetricType::Histogram => self.name,
         }
     }
 }
@@ -82,8 +94,21 @@ pub enum Value {
     Float(f64),
 }
 
+/// One histogram series: `buckets[i]` observations fell in
+/// `(bounds[i-1], bounds[i]]` (not cumulative), the last one above every
+/// bound (`+Inf`); `buckets.len() == bounds.len() + 1`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistogramValue<'a> {
+    pub bounds: &'a [f64],
+    pub buckets: &'a [u64],
+    pub sum: f64,
+    pub count: u64,
+}
+
 /// Receives the exposition in order: a family, then its samples.
 pub trait MetricSink {
+    /// A histogram series of the (histogram) family last announced.
+    fn histogram(&mut self, labels: &[(&str, &str)], h: &HistogramValue<'_>);
     fn family(&mut self, desc: &FamilyDesc);
     /// A sample of the family last announced; label pairs in output order.
     fn sample(&mut self, labels: &[(&str, &str)], value: Value);
@@ -157,6 +182,31 @@ impl MetricSink for TextEncoder {
 
     fn sample(&mut self, labels: &[(&str, &str)], value: Value) {
         write_sample(&mut self.out, self.name, labels, value);
+    }
+
+    fn histogram(&mut self, labels: &[(&str, &str)], h: &HistogramValue<'_>) {
+        let name = self.name;
+        let mut suffixed = |suffix: &str, labels: &[(&str, &str)], v: Value| {
+            let mut n = String::with_capacity(name.len() + suffix.len());
+            n.push_str(name);
+            n.push_str(suffix);
+            write_sample(&mut self.out, &n, labels, v);
+        };
+        suffixed("_sum", labels, Value::Float(h.sum));
+        suffixed("_count", labels, Value::Int(h.count));
+        let mut cumulative = 0u64;
+        for (i, n) in h.buckets.iter().enumerate() {
+            cumulative += n;
+            let mut le = String::new();
+            match h.bounds.get(i) {
+                Some(b) => write_value(&mut le, Value::Float(*b)),
+                None => le.push_str("+Inf"),
+            }
+            // `le` first, as prometheus-client (the oracle) writes it.
+            let mut with_le: Vec<(&str, &str)> = vec![("le", &le)];
+            with_le.extend_from_slice(labels);
+            suffixed("_bucket", &with_le, Value::Int(cumulative));
+        }
     }
 
     fn series_lines(&mut self, lines: &SeriesLines) {
@@ -299,6 +349,27 @@ mod tests {
         assert_eq!(f(Value::Float(f64::NAN)), "NaN");
         assert_eq!(f(Value::Float(f64::INFINITY)), "+Inf");
         assert_eq!(f(Value::Float(f64::NEG_INFINITY)), "-Inf");
+    }
+
+    #[test]
+    fn histogram_lines() {
+        let d = FamilyDesc::histogram("x_seconds", "Help.").with_unit("seconds");
+        let h = HistogramValue {
+            bounds: &[0.5, 10.0],
+            buckets: &[1, 0, 2],
+            sum: 31.25,
+            count: 3,
+        };
+        let mut om = TextEncoder::new(Format::OpenMetrics);
+        om.family(&d);
+        om.histogram(&[("sps", "pam")], &h);
+        assert_eq!(
+            om.finish(),
+            "# HELP x_seconds Help.\n# TYPE x_seconds histogram\n# UNIT x_seconds seconds\n\
+             x_seconds_sum{sps=\"pam\"} 31.25\nx_seconds_count{sps=\"pam\"} 3\n\
+             x_seconds_bucket{le=\"0.5\",sps=\"pam\"} 1\nx_seconds_bucket{le=\"10.0\",sps=\"pam\"} 1\n\
+             x_seconds_bucket{le=\"+Inf\",sps=\"pam\"} 3\n# EOF\n"
+        );
     }
 
     #[test]

@@ -58,9 +58,10 @@ mod negotiate;
 pub mod notify;
 mod process;
 mod series;
+pub mod sps;
 
 pub use collect::{BUILD, BuildInfo, collect};
-pub use exposition::{FamilyDesc, MetricSink, MetricType, Value};
+pub use exposition::{FamilyDesc, HistogramValue, MetricSink, MetricType, Value};
 pub use negotiate::{gzip_acceptable, negotiate};
 pub use process::ProcessStats;
 pub use series::SeriesLines;

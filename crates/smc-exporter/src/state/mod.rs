@@ -19,6 +19,7 @@ use crate::metrics::SeriesLines;
 pub mod engines;
 pub mod log_stream;
 pub mod notify;
+pub mod sps;
 
 /// Why a subscription reconnected. A bounded set: it is a label value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -463,7 +464,7 @@ impl SmcState {
 /// start-up and again by every change of the plan (a reload, discovery);
 /// its members are shared with the tasks that update them. A running
 /// exporter serves it through a [`LiveStore`].
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Store {
     pub smcs: Vec<Arc<SmcState>>,
     pub subscriptions: Vec<Arc<SubscriptionState>>,
@@ -483,6 +484,9 @@ pub struct Store {
     /// built by hand (tests, benches), whose exposition then has none of
     /// those families.
     pub runtime: Option<Arc<RuntimeInfo>>,
+    /// Per `[[sps]]`: its poller's state (`sps_*` families). Kept by the
+    /// [`LiveStore`] across the SMC reconciler's swaps.
+    pub sps: Vec<Arc<sps::SpsState>>,
 }
 
 /// The store a running exporter serves: swapped in one step when the plan
@@ -492,6 +496,8 @@ pub struct Store {
 pub struct LiveStore {
     current: ArcSwap<Store>,
     reload: std::sync::OnceLock<tokio::sync::mpsc::Sender<ReloadRequest>>,
+    /// The SPS pollers' states, put into every store swapped in.
+    sps: std::sync::Mutex<Vec<Arc<sps::SpsState>>>,
 }
 
 /// A reload request: answered with `Ok` once applied, or with the one-line
@@ -501,6 +507,7 @@ pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<(), String>>;
 impl LiveStore {
     pub fn new(store: Store) -> Self {
         LiveStore {
+            sps: std::sync::Mutex::new(store.sps.clone()),
             current: ArcSwap::from_pointee(store),
             reload: std::sync::OnceLock::new(),
         }
@@ -508,6 +515,7 @@ impl LiveStore {
     /// Serve a store that is shared already (tests, benches).
     pub fn from_arc(store: Arc<Store>) -> Self {
         LiveStore {
+            sps: std::sync::Mutex::new(store.sps.clone()),
             current: ArcSwap::new(store),
             reload: std::sync::OnceLock::new(),
         }
@@ -517,7 +525,17 @@ impl LiveStore {
         self.current.load_full()
     }
     /// Serve `store` from now on.
-    pub fn swap(&self, store: Store) {
+    pub fn swap(&self, mut store: Store) {
+        let sps = self.sps.lock().unwrap_or_else(|e| e.into_inner());
+        store.sps = sps.clone();
+        self.current.store(Arc::new(store));
+    }
+    /// Serve these SPS states from now on (the rest of the store unchanged).
+    pub fn set_sps(&self, states: Vec<Arc<sps::SpsState>>) {
+        let mut sps = self.sps.lock().unwrap_or_else(|e| e.into_inner());
+        let mut store = (*self.current.load_full()).clone();
+        store.sps = states.clone();
+        *sps = states;
         self.current.store(Arc::new(store));
     }
     /// Where reload requests go (set once, by the exporter that can reload).
@@ -589,7 +607,13 @@ impl RuntimeInfo {
 
 impl Store {
     /// Ready once every subscription has completed its first snapshot.
+    /// Every subscription has its first snapshot. SPS pollers never hold
+    /// readiness back, but in an exporter with no subscriptions at all (only
+    /// `[[sps]]`) it waits until each poller attempted its first cycle.
     pub fn ready(&self) -> bool {
+        if self.subscriptions.is_empty() && self.smcs.is_empty() {
+            return self.sps.iter().all(|s| s.attempted());
+        }
         self.subscriptions.iter().all(|s| s.health.ready())
     }
 

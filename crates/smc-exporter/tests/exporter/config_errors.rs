@@ -73,7 +73,7 @@ fn each_mistake_gets_its_exact_message() {
         (
             "unknown top-level key, nothing close",
             format!("colour = \"blue\"\n{SMC}"),
-            "colour: unknown key; known keys: listen_address, max_series_per_family, subscription, smc",
+            "colour: unknown key; known keys: listen_address, max_series_per_family, subscription, smc, sps",
         ),
         (
             "unknown smc key",
@@ -118,7 +118,7 @@ fn each_mistake_gets_its_exact_message() {
         (
             "no [[smc]] at all",
             "listen_address = \"0.0.0.0:9791\"\n".to_string(),
-            "smc: at least one [[smc]] table is required",
+            "smc: at least one [[smc]] or [[sps]] table is required",
         ),
         (
             "missing name",

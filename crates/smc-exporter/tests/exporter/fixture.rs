@@ -245,3 +245,76 @@ pub fn log_stream_store() -> smc_exporter::state::Store {
         ..smc_exporter::state::Store::default()
     }
 }
+
+/// A store with one `[[sps]]` after a cycle: two closed SSH sessions (one
+/// with a score), one active RDP session with an alert, health gauges,
+/// requests, an error, a login and a poll duration.
+pub fn sps_store() -> smc_exporter::state::Store {
+    use smc_exporter::sps::body::{Alert, HealthBody, SessionBody, Single};
+    use smc_exporter::sps::ledger::Ledger;
+    use smc_exporter::sps::time::SpsTime;
+    use smc_exporter::state::sps::{Endpoint, ErrorKind, SpsState};
+    use std::sync::Arc;
+    let body = |v: serde_json::Value| -> SessionBody { serde_json::from_value(v).unwrap() };
+    let mut l = Ledger::default();
+    l.begin(
+        SpsTime::parse_rfc3339("2026-12-01T10:05:00Z").unwrap(),
+        std::time::Duration::from_secs(300),
+    );
+    let closed = |score: Option<u64>, d: f64| {
+        let mut v = serde_json::json!({"active": false, "start_time": "2026-12-01T10:01:00Z",
+            "protocol": "SSH", "verdict": "ACCEPT", "duration": d,
+            "recording": {"connection_policy": "prod \"q\""}});
+        if let Some(s) = score {
+            v["analytics"] = serde_json::json!({"score": {"aggregated": s}});
+        }
+        body(v)
+    };
+    l.see("a", &closed(Some(73), 45.5), 10);
+    l.see("b", &closed(None, 9000.0), 10);
+    l.see(
+        "c",
+        &body(
+            serde_json::json!({"active": true, "start_time": "2026-12-01T10:02:00.5Z",
+            "protocol": "RDP"}),
+        ),
+        10,
+    );
+    l.alerts(
+        "c",
+        &[Alert {
+            alert_type: Some("adp.event.command".into()),
+            rule_name: Some("r1".into()),
+        }],
+    );
+    l.commit(
+        SpsTime::parse_rfc3339("2026-12-01T10:02:00.5Z"),
+        std::time::Duration::from_secs(120),
+    );
+    let st = SpsState::new("pam");
+    st.request(Endpoint::Authentication, Some(200));
+    st.request(Endpoint::Sessions, Some(200));
+    st.request(Endpoint::HealthStatus, None);
+    st.error(Endpoint::HealthStatus, ErrorKind::Timeout);
+    st.login(true);
+    let h: Single<HealthBody> = serde_json::from_str(
+        r#"{"body":{"health_status":{"cpu":12,"memory":40.5,"swap":0,"disk":71,"load1":0.5,"load5":0.25,"load15":0.125,
+        "sessions":{"ssh":0,"rdp":1},"indexer":{"indexer_status":[{"idle_workers_count":1,"indexer_jobs":2,"screenshot_jobs":3,"video_jobs":4,"workers_count":5}]},
+        "raid":{"status":{"status":"OK"}}}}}"#,
+    )
+    .unwrap();
+    {
+        let mut v = st.view();
+        v.health = Some(h.body.unwrap().health(|s| s.to_string()));
+        v.firmware_version = Some("7.5.1".into());
+    }
+    st.cycle_done(true, 0.3, &l, Some(1_796_119_500.0));
+    {
+        let mut v = st.view();
+        v.last_success = Some(1_796_119_501.25);
+    }
+    smc_exporter::state::Store {
+        sps: vec![Arc::new(st)],
+        ..smc_exporter::state::Store::default()
+    }
+}

@@ -21,3 +21,5 @@ mod metrics_golden;
 mod metrics_negotiate;
 mod metrics_oracle;
 mod metrics_promtool;
+mod sps_fake;
+mod sps_poll;

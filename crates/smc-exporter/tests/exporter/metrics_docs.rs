@@ -283,3 +283,53 @@ fn every_log_stream_family_and_label_is_documented() {
     );
     assert!(!plain.contains("smc_log_"));
 }
+
+/// The SPS families (rendered only with an `[[sps]]`) and their label values.
+#[test]
+fn every_sps_family_is_documented() {
+    let docs = docs();
+    let text = render_with(
+        &crate::fixture::sps_store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    let families: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|f| f.starts_with("sps_"))
+        .collect();
+    assert_eq!(families.len(), 28, "{families:?}");
+    for f in families {
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+    use smc_exporter::state::sps::{Endpoint, ErrorKind};
+    let endpoints = [
+        Endpoint::Authentication,
+        Endpoint::Info,
+        Endpoint::HealthStatus,
+        Endpoint::Sessions,
+        Endpoint::Session,
+        Endpoint::Alerts,
+    ];
+    let kinds = [
+        ErrorKind::Auth,
+        ErrorKind::Forbidden,
+        ErrorKind::NotFound,
+        ErrorKind::RateLimited,
+        ErrorKind::Server,
+        ErrorKind::Timeout,
+        ErrorKind::Connect,
+        ErrorKind::Decode,
+    ];
+    let values = endpoints
+        .iter()
+        .map(|e| e.label())
+        .chain(kinds.iter().map(|k| k.label()));
+    for v in values {
+        assert!(docs.contains(&format!("`{v}`")), "`{v}` is not documented");
+    }
+}

@@ -10,15 +10,23 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
 use smc_exporter::metrics::{
-    FamilyDesc, Format, MetricSink, MetricType, RenderOptions, Value, collect, render_with,
+    FamilyDesc, Format, HistogramValue, MetricSink, MetricType, RenderOptions, Value, collect,
+    render_with,
 };
 use smc_exporter::state::Store;
 
 type Labels = Vec<(String, String)>;
 
+/// A recorded sample: a value, or a histogram (sum, count, (bound, count) per bucket).
+#[derive(Debug, Clone)]
+enum Rec {
+    V(Value),
+    H(f64, u64, Vec<(f64, u64)>),
+}
+
 /// Records the walk so it can be replayed into prometheus-client.
 #[derive(Debug, Default)]
-struct Recorded(Vec<(FamilyDesc, Vec<(Labels, Value)>)>);
+struct Recorded(Vec<(FamilyDesc, Vec<(Labels, Rec)>)>);
 
 impl MetricSink for Recorded {
     fn family(&mut self, desc: &FamilyDesc) {
@@ -33,7 +41,24 @@ impl MetricSink for Recorded {
             .last_mut()
             .expect("sample before family")
             .1
-            .push((labels, value));
+            .push((labels, Rec::V(value)));
+    }
+    fn histogram(&mut self, labels: &[(&str, &str)], h: &HistogramValue<'_>) {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let buckets = h
+            .buckets
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (h.bounds.get(i).copied().unwrap_or(f64::INFINITY), *n))
+            .collect();
+        self.0
+            .last_mut()
+            .expect("sample before family")
+            .1
+            .push((labels, Rec::H(h.sum, h.count, buckets)));
     }
 }
 
@@ -54,14 +79,17 @@ impl Collector for Recorded {
             let kind = match desc.kind {
                 MetricType::Counter => PcType::Counter,
                 MetricType::Gauge => PcType::Gauge,
+                MetricType::Histogram => PcType::Histogram,
             };
             let mut metric = encoder.encode_descriptor(name, desc.help, unit.as_ref(), kind)?;
             match samples.as_slice() {
                 // A label-less family has exactly one sample (process_*).
-                [(labels, value)] if labels.is_empty() => encode_value(desc.kind, *value, metric)?,
+                [(labels, value)] if labels.is_empty() => {
+                    encode_value(desc.kind, value.clone(), metric)?
+                }
                 _ => {
                     for (labels, value) in samples {
-                        encode_value(desc.kind, *value, metric.encode_family(labels)?)?;
+                        encode_value(desc.kind, value.clone(), metric.encode_family(labels)?)?;
                     }
                 }
             }
@@ -72,14 +100,23 @@ impl Collector for Recorded {
 
 fn encode_value(
     kind: MetricType,
-    value: Value,
-    e: prometheus_client::encoding::MetricEncoder<'_>,
+    value: Rec,
+    mut e: prometheus_client::encoding::MetricEncoder<'_>,
 ) -> Result<(), std::fmt::Error> {
+    let value = match value {
+        Rec::V(v) => v,
+        Rec::H(sum, count, buckets) => {
+            return e.encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                sum, count, &buckets, None,
+            );
+        }
+    };
     match (kind, value) {
         (MetricType::Counter, Value::Int(v)) => ConstCounter::new(v).encode(e),
         (MetricType::Counter, Value::Float(v)) => ConstCounter::new(v).encode(e),
         (MetricType::Gauge, Value::Int(v)) => ConstGauge::new(v).encode(e),
         (MetricType::Gauge, Value::Float(v)) => ConstGauge::new(v).encode(e),
+        (MetricType::Histogram, _) => Err(std::fmt::Error),
     }
 }
 
@@ -132,4 +169,17 @@ fn cached_and_rerendered_lines_match_prometheus_client() {
     assert_ne!(after, first);
     assert_eq!(after, oracle(&store, &opts));
     assert_eq!(render_with(&store, Format::OpenMetrics, &opts), after);
+}
+
+/// The SPS families, histograms included, match the oracle byte for byte.
+#[test]
+fn sps_families_match_prometheus_client() {
+    let store = crate::fixture::sps_store();
+    let opts = crate::fixture::GOLDEN;
+    let ours = render_with(&store, Format::OpenMetrics, &opts);
+    assert!(ours.contains("# TYPE sps_session_duration_seconds histogram\n"));
+    assert!(ours.contains(
+        "sps_session_duration_seconds_bucket{le=\"+Inf\",sps=\"pam\",protocol=\"SSH\"} 2\n"
+    ));
+    assert_eq!(ours, oracle(&store, &opts));
 }
