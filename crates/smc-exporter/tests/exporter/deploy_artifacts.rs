@@ -1083,6 +1083,61 @@ fn range_and_stream_checkers_reject_bad_queries() {
     );
 }
 
+/// The expressions of a rule file: (rule name, expression), `expr: |-`
+/// blocks joined.
+fn rule_exprs(rel_path: &str) -> Vec<(String, String)> {
+    let text = read(rel_path);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut name = String::new();
+    let mut block: Option<(usize, String)> = None;
+    for l in text.lines() {
+        let indent = l.len() - l.trim_start().len();
+        let t = l.trim();
+        if let Some((ind, e)) = &mut block {
+            if indent > *ind && !t.is_empty() {
+                e.push_str(t);
+                e.push(' ');
+                continue;
+            }
+            out.push((name.clone(), e.trim().to_string()));
+            block = None;
+        }
+        if let Some(n) = t
+            .strip_prefix("- alert:")
+            .or_else(|| t.strip_prefix("- record:"))
+        {
+            name = n.trim().to_string();
+        } else if let Some(e) = t.strip_prefix("expr:") {
+            match e.trim() {
+                "|-" | "|" | ">-" | ">" => block = Some((indent, String::new())),
+                e => out.push((name.clone(), e.to_string())),
+            }
+        }
+    }
+    if let Some((_, e)) = block {
+        out.push((name, e.trim().to_string()));
+    }
+    out
+}
+
+/// The rules keep `stream` in every aggregation over a log family, as the
+/// dashboards do (`stream_problems`), and some rule reads each of them.
+#[test]
+fn rules_never_sum_across_log_streams() {
+    let mut problems = Vec::new();
+    let mut exprs = rule_exprs("deploy/prometheus/alerts.yml");
+    exprs.extend(rule_exprs("deploy/prometheus/recording.yml"));
+    assert!(exprs.len() >= 20, "only {} rule expressions", exprs.len());
+    for (name, expr) in &exprs {
+        for m in stream_problems(expr) {
+            problems.push(format!("{name}: {m} in `{expr}`"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let logs = exprs.iter().filter(|(_, e)| e.contains("smc_log_")).count();
+    assert!(logs >= 3, "only {logs} rules read a log stream family");
+}
+
 /// target-promql-rule for real: every dashboard query (variables expanded as
 /// the linter does: `$__rate_interval` a duration; `$job` etc. sit inside
 /// strings and stay) parsed by `promtool check rules` as a recording rule.
@@ -1451,6 +1506,39 @@ fn live_check_expectations_cover_every_alert() {
         assert!(!k.is_empty() && k.is_subset(&names), "fault.{part}: {k:?}");
     }
     assert!(keys(&e["fault"]["firing"]).is_subset(&keys(&e["fault"]["active"])));
+    // dashboards.empty: "file: panel title" of a panel with a query, each
+    // with its reason and a witness that the live check evaluates.
+    let panels: BTreeSet<String> = dashboards()
+        .into_iter()
+        .flat_map(|(name, _, d)| {
+            let file = name.rsplit('/').next().unwrap_or("").to_string();
+            all_panels(&d)
+                .into_iter()
+                .filter(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty()))
+                .map(|p| format!("{file}: {}", p["title"].as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let empty = e["dashboards"]["empty"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (key, v) in &empty {
+        assert!(
+            panels.contains(key),
+            "dashboards.empty: {key:?} is no panel"
+        );
+        assert!(
+            v["reason"].as_str().is_some_and(|r| r.len() > 10),
+            "dashboards.empty {key:?}: reason {}",
+            v["reason"]
+        );
+        let witness = v["witness"].as_str().unwrap_or("");
+        assert!(
+            !selectors(witness).is_empty(),
+            "dashboards.empty {key:?}: witness {witness:?}"
+        );
+    }
 }
 
 // ----------------------------------------------------------- (c) kubernetes
