@@ -170,6 +170,86 @@ impl StateFamily for Definition {
     }
 }
 
+/// Where a log-family label's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    /// A record field, as the state families read theirs.
+    Field(u32, Transform),
+    /// The engine of the node that sent the record ([`LOG_SENDER`]).
+    Engine,
+}
+
+/// A live log record field that can become a label of the log families
+/// (`smc_log_records_total`, `smc_log_bytes_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogGroupField {
+    pub label: &'static str,
+    pub source: LogSource,
+}
+
+impl LogGroupField {
+    /// The record field this label reads.
+    pub fn field(self) -> u32 {
+        match self.source {
+            LogSource::Field(f, _) => f,
+            LogSource::Engine => LOG_SENDER,
+        }
+    }
+}
+
+/// `NodeId` (4): the node that sent a log record.
+pub const LOG_SENDER: u32 = 4;
+/// `RuleId` (20): the rule tag of the rule that logged the record.
+pub const LOG_RULE_TAG: u32 = 20;
+/// `AccTxBytes` (105): bytes sent during the connection (closing records).
+pub const LOG_BYTES_SENT: u32 = 105;
+/// `AccRxBytes` (106): bytes received during the connection.
+pub const LOG_BYTES_RECEIVED: u32 = 106;
+
+/// The labels a log stream may `group_by`: each is low-cardinality by
+/// nature (no address, port, user or message text).
+pub const LOG_GROUPABLE: &[LogGroupField] = {
+    use Transform::{AsIs, Severity};
+    macro_rules! l {
+        ($label:literal, $id:literal) => {
+            LogGroupField {
+                label: $label,
+                source: LogSource::Field($id, AsIs),
+            }
+        };
+    }
+    &[
+        LogGroupField {
+            label: "engine",
+            source: LogSource::Engine,
+        },
+        l!("node", 4),
+        l!("action", 14),
+        l!("event", 6),
+        l!("service", 27),
+        l!("protocol", 11),
+        l!("src_zone", 46),
+        l!("dst_zone", 47),
+        l!("rule_tag", 20),
+        l!("nat_rule_tag", 21),
+        l!("facility", 22),
+        l!("situation", 1000),
+        LogGroupField {
+            label: "severity",
+            source: LogSource::Field(602, Severity),
+        },
+        l!("domain", 38),
+    ]
+};
+
+/// A log stream's `group_by` when the config names none.
+pub const LOG_DEFAULT_GROUP_BY: &[&str] = &["engine", "action"];
+
+/// Look up a log group field by its label name.
+pub fn log_group_field(label: &str) -> Option<LogGroupField> {
+    LOG_GROUPABLE.iter().copied().find(|g| g.label == label)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +285,24 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn log_groupable_fields_are_in_catalog_and_the_default_is_groupable() {
+        for g in LOG_GROUPABLE {
+            assert!(
+                field_by_id(g.field()).is_some(),
+                "{}: field {}",
+                g.label,
+                g.field()
+            );
+        }
+        for l in LOG_DEFAULT_GROUP_BY {
+            assert!(log_group_field(l).is_some(), "{l}");
+        }
+        for id in [LOG_RULE_TAG, LOG_BYTES_SENT, LOG_BYTES_RECEIVED] {
+            assert!(field_by_id(id).is_some(), "field {id}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         Err(e) => return fail(e),
     };
     let world = server.world_info();
-    let cfg = match config::demo(
+    let cfg = match config::demo_with_streams(
         &server.url(),
         &world.api_key,
         &world.engines,

@@ -47,7 +47,7 @@ pub use node::{NODE_STATES, NODE_STATUSES};
 pub use notification::{
     ElementEvent, Notification, NotificationError, decode_notification, subscribe_frame,
 };
-pub use query::{abort_frame, query_json};
+pub use query::{abort_frame, log_live_query, query_json};
 pub use severity::{SEVERITIES, Transform, severity_label};
 pub use version::{
     SUPPORTED_API_VERSIONS, api_version_supported, is_legacy_api, parse_api_version,

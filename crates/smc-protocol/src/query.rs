@@ -39,6 +39,35 @@ pub fn query_json(
     .to_string()
 }
 
+/// The log-socket query (`/monitoring/log/socket`, protocol §2.2) for live
+/// records only: `type: "current"` over the whole time range, as the
+/// official client's `fetch_live` sends it, in `id` field format asking for
+/// `field_ids` (empty: the timestamp only). A `current` fetch replays no
+/// history, so opening it again after a drop cannot deliver a record twice.
+/// `filter` is `query.filter`, sent as given.
+pub fn log_live_query(field_ids: &[u32], filter: Option<&serde_json::Value>) -> String {
+    let ids: &[u32] = if field_ids.is_empty() {
+        &[1]
+    } else {
+        field_ids
+    };
+    let mut query = serde_json::json!({"start_ms": 0, "end_ms": 0, "type": "current"});
+    if let (Some(f), Some(q)) = (filter, query.as_object_mut()) {
+        q.insert("filter".into(), f.clone());
+    }
+    serde_json::json!({
+        "query": query,
+        "fetch": {"backwards": true},
+        "format": {
+            "type": "texts",
+            "field_format": "id",
+            "resolving": {"senders": true},
+            "field_ids": ids,
+        },
+    })
+    .to_string()
+}
+
 /// The frame that aborts fetch `fetch`: `{"abort":N}`.
 pub fn abort_frame(fetch: i64) -> String {
     format!("{{\"abort\":{fetch}}}")
@@ -84,6 +113,24 @@ mod tests {
             q["query"],
             serde_json::json!({"definition": "CONNECTIONS", "target": "fw", "filter": f})
         );
+    }
+
+    #[test]
+    fn log_live_query_asks_for_current_records_only() {
+        let f = serde_json::json!({"type": "translated", "value": "$Action == \"Discard\""});
+        let q: serde_json::Value =
+            serde_json::from_str(&log_live_query(&[4, 14], Some(&f))).unwrap();
+        assert_eq!(
+            q,
+            serde_json::json!({
+                "query": {"start_ms": 0, "end_ms": 0, "type": "current", "filter": f},
+                "fetch": {"backwards": true},
+                "format": {"type": "texts", "field_format": "id", "resolving": {"senders": true}, "field_ids": [4, 14]},
+            })
+        );
+        let q: serde_json::Value = serde_json::from_str(&log_live_query(&[], None)).unwrap();
+        assert_eq!(q["format"]["field_ids"], serde_json::json!([1]));
+        assert!(q["query"].get("filter").is_none());
     }
 
     #[test]

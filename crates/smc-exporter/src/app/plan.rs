@@ -154,7 +154,15 @@ pub fn plan(cfg: &Config, discovered: &Discovered, shard: Shard) -> Plan {
             }
         }
         p.smc_order.push(name.clone());
-        p.smcs.insert(name, smc.clone());
+        let mut smc = smc.clone();
+        if !shard.keeps_alert_domains() {
+            // SMC-wide sockets run on one shard only, like the alert
+            // domains: every shard counting them would count each event
+            // once per shard.
+            smc.notify.clear();
+            smc.log_streams.clear();
+        }
+        p.smcs.insert(name, smc);
     }
     p
 }
@@ -321,9 +329,21 @@ mod tests {
         let engines: Vec<String> = (0..30).map(|i| format!("fw-{i:02}")).collect();
         let c = cfg(serde_json::json!([smc(
             "a",
-            serde_json::json!({"engines": engines, "alert_domains": ["D1", "D2"]})
+            serde_json::json!({"engines": engines, "alert_domains": ["D1", "D2"],
+                               "notify": ["host"], "log_stream": [{"name": "all"}]})
         )]));
         let whole = plan(&c, &Discovered::new(), Shard::default());
+        // SMC-wide sockets: shard 0 only.
+        for n in 0..3 {
+            let p = plan(&c, &Discovered::new(), Shard::new(n, 3).unwrap());
+            let a = &p.smcs["a"];
+            let expect = usize::from(n == 0);
+            assert_eq!(
+                (a.notify.len(), a.log_streams.len()),
+                (expect, expect),
+                "shard {n}"
+            );
+        }
         let mut union: Vec<SubKey> = Vec::new();
         for n in 0..3 {
             let p = plan(&c, &Discovered::new(), Shard::new(n, 3).unwrap());

@@ -38,12 +38,15 @@ use smc_protocol::Definition;
 use crate::app::plan::{Diff, Plan, SubKey, SubPlan};
 use crate::app::reload::Discovery;
 use crate::app::{AppError, CLOSE_GRACE};
+use crate::config::LogStreamConfig;
 use crate::labels::StateFamily;
 use crate::smc::engine_poll;
+use crate::smc::log_stream;
 use crate::smc::notify;
 use crate::smc::session::SmcSession;
 use crate::smc::subscription::{self, SubscriptionSpec};
 use crate::state::engines::EngineState;
+use crate::state::log_stream::{LogBudgets, LogStreamState};
 use crate::state::notify::NotifyState;
 use crate::state::{LiveStore, RuntimeInfo, SmcState, Store, SubscriptionState};
 
@@ -84,6 +87,84 @@ struct RunningSmc {
     poll: CancellationToken,
     /// The notification socket, when the SMC has `notify`.
     notify: Option<RunningNotify>,
+    /// One task per `[[smc.log_stream]]`, in config order.
+    logs: Vec<RunningLog>,
+}
+
+/// One log stream's task.
+#[derive(Debug)]
+struct RunningLog {
+    state: Arc<LogStreamState>,
+    token: CancellationToken,
+}
+
+/// What a new session of an SMC takes over from the old one: the engine
+/// poll's state and the counters of its notification socket and log
+/// streams.
+#[derive(Debug)]
+struct Carried {
+    engines: Arc<EngineState>,
+    notify: Option<Arc<NotifyState>>,
+    logs: Vec<Arc<LogStreamState>>,
+}
+
+impl Carried {
+    fn fresh(name: &Arc<str>) -> Self {
+        Carried {
+            engines: Arc::new(EngineState::new(name.clone())),
+            notify: None,
+            logs: Vec::new(),
+        }
+    }
+}
+
+/// Where a log stream's task runs: its SMC's session and task tracker, the
+/// parent of its token, the SMC's engine listing (node → engine) and the
+/// log families' budgets.
+struct LogHome<'a> {
+    session: &'a Arc<SmcSession>,
+    users: &'a TaskTracker,
+    parent: &'a CancellationToken,
+    engines: &'a Arc<EngineState>,
+    budgets: &'a LogBudgets,
+}
+
+/// Start one log stream on `home`, counting into `state`.
+fn start_log(plan: &Plan, home: &LogHome<'_>, state: Arc<LogStreamState>) -> RunningLog {
+    let token = home.parent.child_token();
+    home.users.spawn(log_stream::run(
+        home.session.clone(),
+        state.clone(),
+        plan.subscription.clone(),
+        token.clone(),
+    ));
+    RunningLog { state, token }
+}
+
+/// The log streams `wanted` on `home`: a state of `reuse` whose config is
+/// the same keeps counting, the others start at zero.
+fn start_logs(
+    plan: &Plan,
+    name: &Arc<str>,
+    home: &LogHome<'_>,
+    wanted: &[LogStreamConfig],
+    mut reuse: Vec<Arc<LogStreamState>>,
+) -> Vec<RunningLog> {
+    wanted
+        .iter()
+        .map(|w| {
+            let state = match reuse.iter().position(|s| s.config == *w) {
+                Some(i) => reuse.swap_remove(i),
+                None => Arc::new(LogStreamState::new(
+                    name.clone(),
+                    w.clone(),
+                    Some(home.engines.clone()),
+                    home.budgets.clone(),
+                )),
+            };
+            start_log(plan, home, state)
+        })
+        .collect()
 }
 
 /// One SMC's notification socket task.
@@ -128,6 +209,8 @@ struct Running {
     subs: BTreeMap<SubKey, RunningSub>,
     /// One budget per state family, in `Definition::ALL` order.
     budgets: Vec<Arc<SeriesBudget>>,
+    /// The budgets of the log families.
+    log_budgets: LogBudgets,
 }
 
 /// Applies plans; see the module documentation.
@@ -150,6 +233,13 @@ fn budgets_for(max: usize) -> Vec<Arc<SeriesBudget>> {
         .iter()
         .map(|_| Arc::new(SeriesBudget::new(max)))
         .collect()
+}
+
+fn log_budgets_for(max: usize) -> LogBudgets {
+    LogBudgets {
+        records: Arc::new(SeriesBudget::new(max)),
+        rule_hits: Arc::new(SeriesBudget::new(max)),
+    }
 }
 
 fn new_session(
@@ -177,10 +267,14 @@ fn running_smc(
     plan: &Plan,
     name: &Arc<str>,
     session: Arc<SmcSession>,
-    (engines, carried): (Arc<EngineState>, Option<Arc<NotifyState>>),
-    shutdown: &CancellationToken,
-    discovery: &tokio::sync::mpsc::Sender<Discovery>,
+    carried: Carried,
+    (shutdown, discovery, log_budgets): (
+        &CancellationToken,
+        &tokio::sync::mpsc::Sender<Discovery>,
+        &LogBudgets,
+    ),
 ) -> RunningSmc {
+    let engines = carried.engines;
     let users = TaskTracker::new();
     let poll = shutdown.child_token();
     let interval = plan
@@ -209,13 +303,23 @@ fn running_smc(
         on_listed,
     );
     users.spawn(fut);
-    let notify = start_notify(plan, name, &session, &users, &poll, carried);
+    let notify = start_notify(plan, name, &session, &users, &poll, carried.notify);
+    let home = LogHome {
+        session: &session,
+        users: &users,
+        parent: &poll,
+        engines: &engines,
+        budgets: log_budgets,
+    };
+    let wanted = plan.smcs.get(name).map_or(&[][..], |c| &c.log_streams[..]);
+    let logs = start_logs(plan, name, &home, wanted, carried.logs);
     RunningSmc {
         session,
         users,
         engines,
         poll,
         notify,
+        logs,
     }
 }
 
@@ -256,16 +360,11 @@ impl Reconciler {
             sessions.push((name.clone(), new_session(&plan, name, state)?));
         }
         let mut smcs = BTreeMap::new();
+        let log_budgets = log_budgets_for(plan.max_series_per_family);
         for (name, session) in sessions {
-            let engines = Arc::new(EngineState::new(name.clone()));
-            let smc = running_smc(
-                &plan,
-                &name,
-                session,
-                (engines, None),
-                &shutdown,
-                &discovery,
-            );
+            let carried = Carried::fresh(&name);
+            let homes = (&shutdown, &discovery, &log_budgets);
+            let smc = running_smc(&plan, &name, session, carried, homes);
             smcs.insert(name, smc);
         }
         let budgets = budgets_for(plan.max_series_per_family);
@@ -275,6 +374,7 @@ impl Reconciler {
                 smcs,
                 subs: BTreeMap::new(),
                 budgets,
+                log_budgets,
             }),
             live,
             runtime,
@@ -328,8 +428,10 @@ impl Reconciler {
         let diff = Plan::diff(&running.plan, &new);
         if diff.is_empty() {
             running.plan = new;
-            // `notify` is not part of the diff: its socket is the SMC's.
+            // `notify` and the log streams are not part of the diff: their
+            // sockets are the SMC's.
             Self::sync_notify(&mut running);
+            Self::sync_logs(&mut running);
             self.publish(&running);
             return Ok(diff);
         }
@@ -346,6 +448,13 @@ impl Reconciler {
         let old_plan = std::mem::replace(&mut running.plan, new);
         if old_plan.max_series_per_family != running.plan.max_series_per_family {
             running.budgets = budgets_for(running.plan.max_series_per_family);
+            // The log streams start again on the new budgets.
+            running.log_budgets = log_budgets_for(running.plan.max_series_per_family);
+            for smc in running.smcs.values_mut() {
+                for l in smc.logs.drain(..) {
+                    l.token.cancel();
+                }
+            }
         }
         for key in &diff.subscriptions.to_remove {
             if let Some(sub) = running.subs.remove(key) {
@@ -354,6 +463,7 @@ impl Reconciler {
         }
         let mut stopped = self.replace_sessions(&mut running, &diff, sessions).await;
         Self::sync_notify(&mut running);
+        Self::sync_logs(&mut running);
         for key in &diff.subscriptions.to_change {
             self.change(&mut running, key, &old_plan, &mut stopped)?;
         }
@@ -414,19 +524,19 @@ impl Reconciler {
                 }
             }
             if let (Some(session), Some(old)) = (sessions.remove(name), running.smcs.remove(name)) {
-                let carried = (
-                    old.engines.clone(),
-                    old.notify.as_ref().map(|n| n.state.clone()),
-                );
-                let smc = self.running_smc(&running.plan, name, session, carried);
+                let carried = Carried {
+                    engines: old.engines.clone(),
+                    notify: old.notify.as_ref().map(|n| n.state.clone()),
+                    logs: old.logs.iter().map(|l| l.state.clone()).collect(),
+                };
+                let smc = self.running_smc(running, name, session, carried);
                 running.smcs.insert(name.clone(), smc);
                 self.retire(old);
             }
         }
         for name in &diff.sessions.to_add {
             if let Some(session) = sessions.remove(name) {
-                let engines = Arc::new(EngineState::new(name.clone()));
-                let smc = self.running_smc(&running.plan, name, session, (engines, None));
+                let smc = self.running_smc(running, name, session, Carried::fresh(name));
                 running.smcs.insert(name.clone(), smc);
             }
         }
@@ -442,19 +552,13 @@ impl Reconciler {
     /// Log out a session once every task that used it has ended.
     fn running_smc(
         &self,
-        plan: &Plan,
+        running: &Running,
         name: &Arc<str>,
         session: Arc<SmcSession>,
-        carried: (Arc<EngineState>, Option<Arc<NotifyState>>),
+        carried: Carried,
     ) -> RunningSmc {
-        running_smc(
-            plan,
-            name,
-            session,
-            carried,
-            &self.shutdown,
-            &self.discovery,
-        )
+        let homes = (&self.shutdown, &self.discovery, &running.log_budgets);
+        running_smc(&running.plan, name, session, carried, homes)
     }
 
     /// An SMC whose session stays but whose `notify` types changed gets a
@@ -472,6 +576,43 @@ impl Reconciler {
                 old.token.cancel();
             }
             smc.notify = start_notify(plan, name, &smc.session, &smc.users, &smc.poll, None);
+        }
+    }
+
+    /// An SMC whose session stays gets the log streams its config now
+    /// names: an unchanged stream keeps its task and counters, a new or
+    /// changed one starts at zero, a removed one stops.
+    fn sync_logs(running: &mut Running) {
+        let plan = &running.plan;
+        for (name, smc) in running.smcs.iter_mut() {
+            let wanted = plan.smcs.get(name).map_or(&[][..], |c| &c.log_streams[..]);
+            let mut old = std::mem::take(&mut smc.logs);
+            let home = LogHome {
+                session: &smc.session,
+                users: &smc.users,
+                parent: &smc.poll,
+                engines: &smc.engines,
+                budgets: &running.log_budgets,
+            };
+            let mut next = Vec::with_capacity(wanted.len());
+            for w in wanted {
+                match old.iter().position(|r| r.state.config == *w) {
+                    Some(i) => next.push(old.swap_remove(i)),
+                    None => {
+                        let state = Arc::new(LogStreamState::new(
+                            name.clone(),
+                            w.clone(),
+                            Some(smc.engines.clone()),
+                            running.log_budgets.clone(),
+                        ));
+                        next.push(start_log(plan, &home, state));
+                    }
+                }
+            }
+            for o in old {
+                o.token.cancel();
+            }
+            smc.logs = next;
         }
     }
 
@@ -653,6 +794,14 @@ impl Reconciler {
                 .filter_map(|n| running.smcs.get(n)?.notify.as_ref())
                 .map(|n| n.state.clone())
                 .collect(),
+            log_streams: running
+                .plan
+                .smc_order
+                .iter()
+                .filter_map(|n| running.smcs.get(n))
+                .flat_map(|s| s.logs.iter().map(|l| l.state.clone()))
+                .collect(),
+            log_budgets: Some(running.log_budgets.clone()),
         });
     }
 }

@@ -21,15 +21,59 @@ pub fn demo(
     alert_domains: &[String],
     listen: SocketAddr,
 ) -> Result<Config, ConfigError> {
+    demo_config(url, api_key, (engines, alert_domains), listen, None)
+}
+
+/// What `smc-lab demo` runs: [`demo`] plus the SMC-wide streams, so every
+/// dashboard has data: element changes of [`DEMO_NOTIFY`], the log stream
+/// `all` (by engine, action and service, with rule hits) and `discards`
+/// (Discard and Refuse records only, by engine and action).
+pub fn demo_with_streams(
+    url: &str,
+    api_key: &str,
+    engines: &[String],
+    alert_domains: &[String],
+    listen: SocketAddr,
+) -> Result<Config, ConfigError> {
+    let streams = serde_json::json!({
+        "notify": DEMO_NOTIFY,
+        "log_stream": [
+            {"name": "all", "group_by": ["engine", "action", "service"], "rule_hits": true},
+            {"name": "discards", "filter": "$Action == \"Discard\" OR $Action == \"Refuse\""},
+        ],
+    });
+    demo_config(
+        url,
+        api_key,
+        (engines, alert_domains),
+        listen,
+        Some(streams),
+    )
+}
+
+/// The element types the demo counts changes of.
+pub const DEMO_NOTIFY: [&str; 4] = ["host", "network", "single_fw", "fw_cluster"];
+
+fn demo_config(
+    url: &str,
+    api_key: &str,
+    (engines, alert_domains): (&[String], &[String]),
+    listen: SocketAddr,
+    extra: Option<serde_json::Value>,
+) -> Result<Config, ConfigError> {
+    let mut smc = serde_json::json!({
+        "name": DEMO_SMC_NAME,
+        "url": url,
+        "api_key": api_key,
+        "engines": engines,
+        "alert_domains": alert_domains,
+    });
+    if let (Some(serde_json::Value::Object(extra)), Some(smc)) = (extra, smc.as_object_mut()) {
+        smc.extend(extra);
+    }
     let figment = Figment::from(defaults()).merge(Serialized::defaults(serde_json::json!({
         "listen_address": listen.to_string(),
-        "smc": [{
-            "name": DEMO_SMC_NAME,
-            "url": url,
-            "api_key": api_key,
-            "engines": engines,
-            "alert_domains": alert_domains,
-        }],
+        "smc": [smc],
     })));
     let mut cfg = from_figment(figment)?;
     cfg.warnings.clear();
@@ -58,6 +102,24 @@ mod tests {
         );
         assert_eq!(cfg.smc[0].api_version, None);
         assert!(cfg.warnings.is_empty());
+        assert!(cfg.smc[0].notify.is_empty() && cfg.smc[0].log_streams.is_empty());
+        let full = demo_with_streams(
+            "http://127.0.0.1:8082",
+            "k",
+            &["fw".into()],
+            &[],
+            "127.0.0.1:9791".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(full.smc[0].notify, DEMO_NOTIFY);
+        let names: Vec<&str> = full.smc[0]
+            .log_streams
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["all", "discards"]);
+        assert!(full.smc[0].log_streams[0].rule_hits);
+        assert!(full.smc[0].log_streams[1].filter.is_some());
         let e = demo(
             "ftp://x:1",
             "k",

@@ -65,7 +65,7 @@ fn unknown_definition() -> String {
 }
 
 /// One entry: a string is a `translated` expression, a table the JSON form.
-fn query_filter(k: &str, v: Value) -> Result<Value> {
+pub(crate) fn query_filter(k: &str, v: Value) -> Result<Value> {
     let json = match v {
         Value::String(s) => {
             if s.len() > MAX_FILTER_BYTES {

@@ -18,14 +18,16 @@
 mod demo;
 mod error;
 mod filters;
+mod log_stream;
 mod notify;
 mod raw;
 mod validate;
 
-pub use demo::{DEMO_SMC_NAME, demo};
+pub use demo::{DEMO_NOTIFY, DEMO_SMC_NAME, demo, demo_with_streams};
 pub(crate) use error::one_line;
 pub use error::{ConfigError, ErrorKind};
 pub use filters::MAX_FILTER_BYTES;
+pub use log_stream::{LogStreamConfig, MAX_LOG_STREAMS};
 pub use notify::MAX_NOTIFY_TYPES;
 pub use raw::{
     DEFAULT_BACKOFF_INITIAL, DEFAULT_BACKOFF_MAX, DEFAULT_CONNECT_TIMEOUT,
@@ -265,6 +267,8 @@ pub struct SmcConfig {
     /// `notify`: element types whose changes are counted (the notification
     /// socket); empty = no notification socket.
     pub notify: Vec<String>,
+    /// `log_stream`: the live log streams (one log socket each).
+    pub log_streams: Vec<LogStreamConfig>,
 }
 
 impl SmcConfig {

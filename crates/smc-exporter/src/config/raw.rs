@@ -129,6 +129,7 @@ pub struct RawSmc {
     pub group_by: Option<BTreeMap<String, Vec<String>>>,
     pub filters: Option<BTreeMap<String, serde_json::Value>>,
     pub notify: Option<Vec<String>>,
+    pub log_stream: Option<Vec<super::log_stream::RawLogStream>>,
 }
 
 /// A string that must be a humantime duration; the type error says so.

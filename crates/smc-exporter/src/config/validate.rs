@@ -255,6 +255,7 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         (&definitions, &alert_domains),
         warnings,
     )?;
+    let log_streams = super::log_stream::log_streams(&k("log_stream"), r.log_stream)?;
 
     Ok(SmcConfig {
         name,
@@ -275,6 +276,7 @@ fn smc_config(i: usize, r: RawSmc, warnings: &mut Vec<String>) -> Result<SmcConf
         group_by,
         filters,
         notify,
+        log_streams,
     })
 }
 

@@ -154,6 +154,7 @@ pub fn collect(store: &Store, opts: &RenderOptions, sink: &mut impl MetricSink) 
     subscription_families(store, sink);
     super::engines::engine_families(store, sink);
     super::notify::notification_families(store, sink);
+    super::log_stream::log_stream_families(store, sink);
     exporter_families(store, opts, sink);
     runtime_families(store, sink);
     match opts.process {
@@ -294,23 +295,43 @@ fn exporter_families(store: &Store, opts: &RenderOptions, sink: &mut impl Metric
         ],
         Value::Int(1),
     );
+    let budgets = family_budgets(store);
     sink.family(&SERIES_LIMIT);
-    for def in Definition::ALL {
-        if let Some(budget) = store.budget(def.family()) {
-            sink.sample(&[("family", def.family())], Value::Int(budget.cap() as u64));
+    for (family, budget) in &budgets {
+        if let Some(b) = budget {
+            sink.sample(&[("family", family)], Value::Int(b.cap() as u64));
         }
     }
-    // Pre-initialised for every state family: no budget means nothing dropped.
+    // Pre-initialised for every family with a cap: no budget means nothing
+    // dropped.
     sink.family(&SERIES_DROPPED);
-    for def in Definition::ALL {
-        let dropped = store.budget(def.family()).map_or(0, |b| b.dropped());
-        sink.sample(&[("family", def.family())], Value::Int(dropped));
+    for (family, budget) in &budgets {
+        let dropped = budget.map_or(0, |b| b.dropped());
+        sink.sample(&[("family", family)], Value::Int(dropped));
     }
     sink.family(&LABEL_VALUES_TRUNCATED);
-    for def in Definition::ALL {
-        let cut = store.budget(def.family()).map_or(0, |b| b.truncated());
-        sink.sample(&[("family", def.family())], Value::Int(cut));
+    for (family, budget) in &budgets {
+        let cut = budget.map_or(0, |b| b.truncated());
+        sink.sample(&[("family", family)], Value::Int(cut));
     }
+}
+
+/// Every family with a series cap and its budget: the state families,
+/// then the log families when some SMC has a log stream.
+fn family_budgets(store: &Store) -> Vec<(&'static str, Option<&smc_fold::SeriesBudget>)> {
+    let mut out: Vec<(&'static str, Option<&smc_fold::SeriesBudget>)> = Definition::ALL
+        .iter()
+        .map(|d| (d.family(), store.budget(d.family()).map(|b| &**b)))
+        .collect();
+    if let Some(b) = store
+        .log_budgets
+        .as_ref()
+        .filter(|_| !store.log_streams.is_empty())
+    {
+        out.push(("smc_log_records_total", Some(&*b.records)));
+        out.push(("smc_log_rule_hits_total", Some(&*b.rule_hits)));
+    }
+    out
 }
 
 /// The reload and shard gauges of a running daemon.

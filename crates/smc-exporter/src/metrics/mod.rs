@@ -53,6 +53,7 @@
 mod collect;
 pub mod engines;
 pub mod exposition;
+pub mod log_stream;
 mod negotiate;
 pub mod notify;
 mod process;

@@ -141,6 +141,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Driver<S> {
         decoded
     }
 
+    /// Note the fetch id a caller decoded itself (so `close` aborts it).
+    pub fn note_fetch(&mut self, fetch: Option<i64>) {
+        self.fetch = fetch.or(self.fetch);
+    }
+
     /// The fetch id the server gave the query, once it did.
     pub fn fetch_id(&self) -> Option<i64> {
         self.fetch

@@ -17,6 +17,7 @@ use smc_protocol::{Change, Definition};
 use crate::metrics::SeriesLines;
 
 pub mod engines;
+pub mod log_stream;
 pub mod notify;
 
 /// Why a subscription reconnected. A bounded set: it is a label value.
@@ -474,6 +475,10 @@ pub struct Store {
     /// Per SMC with `notify`: its notification socket's counters
     /// (`smc_element_changes_total`, `smc_notification_*`).
     pub notifications: Vec<Arc<notify::NotifyState>>,
+    /// Per log stream of every SMC: its counters (`smc_log_*`).
+    pub log_streams: Vec<Arc<log_stream::LogStreamState>>,
+    /// The series budgets of the log families (shared by every stream).
+    pub log_budgets: Option<log_stream::LogBudgets>,
     /// The running daemon's own status (reloads, shard); `None` in a store
     /// built by hand (tests, benches), whose exposition then has none of
     /// those families.

@@ -341,6 +341,45 @@ fn each_mistake_gets_its_exact_message() {
             "smc[0].notify[2]: duplicate element type \"host\" (also at [0])",
         ),
         (
+            "log stream without a name",
+            format!("{SMC}[[smc.log_stream]]\nfilter = \"$Action == 1\"\n"),
+            "smc[0].log_stream[0].name: required key is missing",
+        ),
+        (
+            "log stream name that is not plain",
+            format!("{SMC}[[smc.log_stream]]\nname = \"all logs\"\n"),
+            "smc[0].log_stream[0].name: \"all logs\" is not a stream name: letters, digits, '_', '-' and '.', at most 64 bytes",
+        ),
+        (
+            "duplicate log stream name",
+            format!(
+                "{SMC}[[smc.log_stream]]\nname = \"all\"\n[[smc.log_stream]]\nname = \"all\"\n"
+            ),
+            "smc[0].log_stream[1].name: duplicate log stream name \"all\" (also at [0])",
+        ),
+        (
+            "log stream group_by label that is not low-cardinality",
+            format!("{SMC}[[smc.log_stream]]\nname = \"all\"\ngroup_by = [\"engine\", \"src\"]\n"),
+            "smc[0].log_stream[0].group_by[1]: unknown label \"src\" for a log stream; allowed: engine, node, action, event, service, protocol, src_zone, dst_zone, rule_tag, nat_rule_tag, facility, situation, severity, domain",
+        ),
+        (
+            "duplicate log stream group_by label",
+            format!(
+                "{SMC}[[smc.log_stream]]\nname = \"all\"\ngroup_by = [\"action\", \"action\"]\n"
+            ),
+            "smc[0].log_stream[0].group_by[1]: duplicate label \"action\"",
+        ),
+        (
+            "bad log stream filter",
+            format!("{SMC}[[smc.log_stream]]\nname = \"d\"\nfilter = \"$Action ==\"\n"),
+            "smc[0].log_stream[0].filter: translated filter: expected a value at offset 10",
+        ),
+        (
+            "unknown log stream key",
+            format!("{SMC}[[smc.log_stream]]\nname = \"d\"\nrule_hit = true\n"),
+            "smc[0].log_stream[0].rule_hit: unknown key; did you mean `rule_hits`?",
+        ),
+        (
             "duplicate group_by label",
             format!("{SMC}[smc.group_by]\nROUTING = [\"route_type\", \"route_type\"]\n"),
             "smc[0].group_by.ROUTING[1]: duplicate label \"route_type\"",

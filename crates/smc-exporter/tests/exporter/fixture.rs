@@ -207,3 +207,41 @@ pub fn notify_store() -> smc_exporter::state::Store {
         ..smc_exporter::state::Store::default()
     }
 }
+
+/// A store with one SMC's log stream `all` (by engine and action, with
+/// rule hits): up, two records of which one closed a connection.
+pub fn log_stream_store() -> smc_exporter::state::Store {
+    use smc_exporter::config::LogStreamConfig;
+    use smc_exporter::labels::log_group_field;
+    use smc_exporter::state::log_stream::{LogBudgets, LogStreamState};
+    use std::sync::Arc;
+    let budgets = LogBudgets {
+        records: Arc::new(smc_fold::SeriesBudget::new(100)),
+        rule_hits: Arc::new(smc_fold::SeriesBudget::new(100)),
+    };
+    let config = LogStreamConfig {
+        name: "all".into(),
+        filter: None,
+        group_by: ["engine", "action"]
+            .iter()
+            .filter_map(|l| log_group_field(l))
+            .collect(),
+        rule_hits: true,
+    };
+    let st = LogStreamState::new("smc-a".into(), config, None, budgets.clone());
+    let closed: &[(u32, &str)] = &[
+        (4, "fw node 1"),
+        (14, "Allow"),
+        (20, "@7.1"),
+        (105, "1200"),
+        (106, "34"),
+    ];
+    let discard: &[(u32, &str)] = &[(4, "fw node 2"), (14, "Discard"), (20, "@9.1")];
+    st.count_batch(&[closed, discard]);
+    st.set_up(true);
+    smc_exporter::state::Store {
+        log_streams: vec![Arc::new(st)],
+        log_budgets: Some(budgets),
+        ..smc_exporter::state::Store::default()
+    }
+}

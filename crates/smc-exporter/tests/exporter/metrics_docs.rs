@@ -221,3 +221,65 @@ fn every_notification_family_and_value_is_documented() {
     );
     assert!(!plain.contains("smc_element_") && !plain.contains("smc_notification_"));
 }
+
+#[test]
+fn every_log_stream_family_and_label_is_documented() {
+    let docs = docs();
+    let text = render_with(
+        &crate::fixture::log_stream_store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    let samples: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("smc_log_") || l.contains("family=\"smc_log_"))
+        .filter(|l| !l.contains("reconnects_total"))
+        .collect();
+    assert_eq!(
+        samples,
+        [
+            r#"smc_log_records_total{smc="smc-a",stream="all",engine="fw",action="Allow"} 1"#,
+            r#"smc_log_records_total{smc="smc-a",stream="all",engine="fw",action="Discard"} 1"#,
+            r#"smc_log_bytes_total{smc="smc-a",stream="all",engine="fw",action="Allow",direction="sent"} 1200"#,
+            r#"smc_log_bytes_total{smc="smc-a",stream="all",engine="fw",action="Allow",direction="received"} 34"#,
+            r#"smc_log_rule_hits_total{smc="smc-a",stream="all",engine="fw",rule_tag="@7.1"} 1"#,
+            r#"smc_log_rule_hits_total{smc="smc-a",stream="all",engine="fw",rule_tag="@9.1"} 1"#,
+            r#"smc_log_stream_up{smc="smc-a",stream="all"} 1"#,
+            r#"smc_log_stream_gap_seconds_total{smc="smc-a",stream="all"} 0.0"#,
+            r#"smc_log_stream_malformed_total{smc="smc-a",stream="all"} 0"#,
+            r#"smc_exporter_series_limit{family="smc_log_records_total"} 100"#,
+            r#"smc_exporter_series_limit{family="smc_log_rule_hits_total"} 100"#,
+            r#"smc_exporter_series_dropped_total{family="smc_log_records_total"} 0"#,
+            r#"smc_exporter_series_dropped_total{family="smc_log_rule_hits_total"} 0"#,
+            r#"smc_exporter_label_values_truncated_total{family="smc_log_records_total"} 0"#,
+            r#"smc_exporter_label_values_truncated_total{family="smc_log_rule_hits_total"} 0"#,
+        ]
+    );
+    let families = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|f| f.starts_with("smc_log_"));
+    let mut n = 0;
+    for f in families {
+        n += 1;
+        assert!(
+            docs.contains(&format!("| `{f}` |")),
+            "{f} has no row in docs/metrics.md"
+        );
+    }
+    assert_eq!(n, 7);
+    for g in smc_exporter::labels::LOG_GROUPABLE {
+        let row = format!("| `{}` | {} |", g.label, g.field());
+        assert!(
+            docs.contains(&row),
+            "log group_by {row:?} is not in docs/metrics.md"
+        );
+    }
+    let plain = render_with(
+        &crate::fixture::store(),
+        Format::Text,
+        &crate::fixture::GOLDEN,
+    );
+    assert!(!plain.contains("smc_log_"));
+}
