@@ -1,6 +1,7 @@
 """`LogQuery` on the log socket: stored fetches (`fields`, a `records` list,
 `end`) and live streaming, against the simulator's stored logs
-(`GET /sim/logs`, `POST /sim/logs?count=N`)."""
+(`GET /sim/logs`, `POST /sim/logs?count=N`) and its ledger of what a live
+query was sent (`GET /sim/logs/sent`)."""
 
 import threading
 import time
@@ -78,3 +79,8 @@ def test_fetch_live_streams_appended_records(smc, sim):
     # Exactly the appended records, in the order they were produced (the
     # newest APPENDED of the stored log, oldest first).
     assert got == list(reversed(sim.logs()[:APPENDED]))
+    # The simulator's ledger of this fetch (the newest) holds exactly what
+    # the client read, and marks the fetch ended once the client closed it.
+    assert until(lambda: not sim.get("/sim/logs/sent")["fetches"][-1]["live"], timeout=10)
+    fetch = sim.get("/sim/logs/sent")["fetches"][-1]
+    assert (fetch["sent"], fetch["dropped"], fetch["records"]) == (APPENDED, 0, got)

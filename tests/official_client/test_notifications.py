@@ -1,5 +1,6 @@
 """`Notification('host').notify(as_type=Event)` on the notification socket,
-fed by the simulator's element events (`POST /sim/elements`)."""
+fed by the simulator's element events (`POST /sim/elements`), and the
+simulator's ledger of what the socket was sent (`GET /sim/notifications/sent`)."""
 
 import threading
 
@@ -63,3 +64,11 @@ def test_notify_yields_the_created_host_events(smc, sim):
             timeout=HTTP_TIMEOUT,
         ).json()
         assert el.name == body["name"]
+
+    # The ledger of this socket (the newest) holds exactly these events.
+    socket = sim.get("/sim/notifications/sent")["sockets"][-1]
+    assert (socket["sent"], socket["dropped"]) == (COUNT, 0)
+    assert socket["events"] == [
+        {"subscription_id": sub_id, "element_type": "host", "action": "create", "href": h}
+        for h in hrefs
+    ]

@@ -31,6 +31,8 @@ pub mod hostile;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod http;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+pub mod log_truth;
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod pair;
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub mod pki;

@@ -120,6 +120,20 @@ pub const FIELDS: &[FieldSpec] = &[
         "Information message."
     ),
     f!(
+        20,
+        "RuleId",
+        "Rule Tag",
+        "string",
+        "Rule tag value of acceptance rule."
+    ),
+    f!(
+        21,
+        "NatRuleId",
+        "NAT Rule Tag",
+        "string",
+        "The rule number of the NAT rule that led to the log creation."
+    ),
+    f!(
         22,
         "Facility",
         "Facility",
@@ -167,6 +181,27 @@ pub const FIELDS: &[FieldSpec] = &[
         "Destination Zone",
         "string",
         "Zone of the destination interface."
+    ),
+    f!(
+        104,
+        "AccElapsed",
+        "Elapsed Time",
+        "long",
+        "Elapsed time of connection in seconds."
+    ),
+    f!(
+        105,
+        "AccTxBytes",
+        "Sent Bytes",
+        "long",
+        "Number of bytes sent during connection."
+    ),
+    f!(
+        106,
+        "AccRxBytes",
+        "Received Bytes",
+        "long",
+        "Number of bytes received during connection."
     ),
     f!(
         113,
@@ -518,6 +553,13 @@ mod tests {
         for w in FIELDS.windows(2) {
             assert!(w[0].id < w[1].id, "{} before {}", w[0].id, w[1].id);
         }
+        // No two fields share a `name` or `pretty` key (records would collide).
+        for (i, a) in FIELDS.iter().enumerate() {
+            for b in &FIELDS[i + 1..] {
+                assert_ne!(a.name, b.name, "fields {} and {}", a.id, b.id);
+                assert_ne!(a.pretty, b.pretty, "fields {} and {}", a.id, b.id);
+            }
+        }
         assert_eq!(field_by_id(7).map(|f| f.pretty), Some("Src Addr"));
         assert_eq!(field_by_name("BlackListEntryId").map(|f| f.id), Some(117));
     }
@@ -566,5 +608,19 @@ mod tests {
         assert_eq!(field_by_id(3000).map(|f| f.name), Some("IkeCookie"));
         assert_eq!(field_by_id(22).map(|f| f.pretty), Some("Facility"));
         assert_eq!(field_by_id(9).map(|f| f.pretty), Some("Src Port"));
+        let names: Vec<&str> = [20, 21, 104, 105, 106]
+            .iter()
+            .map(|id| field_by_id(*id).map_or("?", |f| f.name))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "RuleId",
+                "NatRuleId",
+                "AccElapsed",
+                "AccTxBytes",
+                "AccRxBytes"
+            ]
+        );
     }
 }

@@ -33,7 +33,7 @@
 //! | `GET /{ver}/system`, `GET /{ver}/system/smc_version` | links / `{"value":"7.1.2 [10455]"}` |
 //! | `PUT /{ver}/logout` | 204, ends the session |
 //! | `GET /{ver}/monitoring/session/socket` | WebSocket upgrade (cookie `JSESSIONID` of a live session, else 401; token mode: `Sec-WebSocket-Protocol` offering `access_token` and a live token, and `access_token` is echoed) |
-//! | `GET /{ver}/monitoring/log/socket` | WebSocket upgrade, same auth: the log socket (`logs.rs`): field-metadata request (`query` without `type`, `detailed` format) → `success` + `fields` (a descriptor for every requested id) + `end`; `stored` → `success`, `status`, `records` lists ≤ 200 (`quantity`, `backwards`, `start_ms`/`end_ms`, `start_record`), `end`; `current` → appended records until abort; bad query → `{"failure"}`, socket stays open |
+//! | `GET /{ver}/monitoring/log/socket` | WebSocket upgrade, same auth: the log socket (`logs.rs`): field-metadata request (`query` without `type`, `detailed` format) → `success` + `fields` (a descriptor for every requested id) + `end`; `stored` → `success`, `status`, `records` lists ≤ 200 (`quantity`, `backwards`, `start_ms`/`end_ms`, `start_record`), `end`; `current` → appended records until abort; bad query → `{"failure"}`, socket stays open. Records (module doc of `logs.rs`): zones 46/47 from the addresses, rule tag 20 `@<rule>.1` on packet-filtering records (NAT rule tag 21 on about a third of the outbound `Allow` ones), accounting 104 elapsed s / 105 bytes sent / 106 bytes received on `Connection closed`; inspection records have no rule tag |
 //! | `GET /{ver}/notification/socket` | WebSocket upgrade, same auth: `{"context":X}` → `{"success":"Subscribed","subscription_id":N,"context":X}`, then element events (`event` object; `events` list at API ≤ 6.5); `{"unsubscribe":N}` → `{"success":"Unsubscribed","subscription_id":N}` (`notify.rs`) |
 //! | `GET /{ver}/elements/engine_clusters`, `GET /{ver}/elements?filter_context=engine_clusters[&filter=F]` | the live engines (`engines.rs`, protocol §9.1): `{"result":[{"name","href","type"}…]}` in world order; `filter`: names containing `F`, case-insensitive; without `filter_context`, `{"result":[]}` |
 //! | `GET /{ver}/elements/<engine>/node[/<nodeid>[/status]]` | a live engine's nodes `{"result":[{"name","href","type"}…]}`, a node element `{"name","nodeid","engine_version","disabled","link":[self, status]}`, or the node's status `{"name","status","state","installed_policy"?,"version","dyn_up","platform","configuration_status"}` (§9.2–9.3; `installed_policy` absent when none); 404 when unknown |
@@ -67,6 +67,8 @@
 //! | `GET /sim/sessions` | [`SessionList`]: every session id (the `JSESSIONID` value, or the token in token mode) issued so far: `{"live":[…],"logged_out":[…],"expired":[…]}` (expired: forgotten by [`SimServer::expire_sessions`]) |
 //! | `GET /sim/logs[?backwards=true\|false]` | the stored log records as `id`-format records, newest first unless `backwards=false`: `{"count","records":[…],"log_keys":[…],"live_fetches":n}` (`live_fetches`: open `current` queries, a readiness signal for tests) (at most 10 000 kept) |
 //! | `POST /sim/logs?count=N` | append N log records now (N ≤ 10 000, default 1) → `{"appended":N}` |
+//! | `GET /sim/logs/sent` | what every `current` log fetch wrote to its socket (`sent.rs`), oldest fetch first: `{"fetches":[{"fetch","live","sent","records":[…],"dropped","filter"}…],"dropped_fetches":n}`; `filter` the fetch's `query.filter` as sent (or null), `fetch` the id the client got in `success`, `records` the records that passed its filter as `id`-format records in sending order (whatever format the client asked for), `live` false once aborted or closed; an item is in as soon as its message is being written (a failed write takes it out), so a client that has read a message finds it here; the last 64 fetches (`dropped_fetches`: evicted, ended ones first), their newest 200 000 records and 400 000 in all (`dropped`: the older ones, from the oldest fetches first; `sent` = kept + `dropped`) ([`SimServer::sent_logs`]) |
+//! | `GET /sim/notifications/sent` | the same per notification socket: `{"sockets":[{"socket","live","sent","events":[{"subscription_id","element_type","action","href"}…],"dropped"}…],"dropped_sockets":n}`, one event per (event, subscription) delivered, an API ≤ 6.5 `events` list counting each of its events; `socket` 1, 2, … in order of connection ([`SimServer::sent_notifications`]) |
 //! | `GET /sim/replay` | replay mode only ([`SimOptions::replay`], `replay.rs`), else 404: `{"phase","subscribed","snapshot_sent","live_sent","snapshot","live","snapshot_frames","live_frames","live_added"}` (sockets that sent `success`, their snapshot, their live frames) |
 //! | `POST /sim/replay?phase=N` | replay mode: open the gate to phase `N` (1: snapshots go out, 2: live frames too; 0 closes it and zeroes the counters) → the status above |
 //! | `POST /sim/elements?type=T&action=A[&count=N][&version=V]` | `T` host, network or router; `A` create, update or delete (update/delete take the newest `N` of the type); events now → JSON list of the affected hrefs (API `V`, default the newest offered) |
@@ -124,6 +126,7 @@ mod logs;
 mod notify;
 mod render;
 pub mod replay;
+mod sent;
 mod server;
 mod socket;
 mod truth;
@@ -143,6 +146,7 @@ use tokio_util::task::TaskTracker;
 
 pub use engines::{EngineTruth, NODE_STATES, NODE_STATUSES, NodeHealth};
 pub use fault::KINDS as FAULT_KINDS;
+pub use sent::{SentEvent, SentFetch, SentNotifications};
 pub use truth::{TableTruth, TruthRow, TruthText};
 use world::World;
 
@@ -316,6 +320,10 @@ pub(crate) struct Shared {
     sockets: Mutex<HashMap<u64, CancellationToken>>,
     next_socket: AtomicU64,
     next_fetch: AtomicI64,
+    /// What each `current` log fetch wrote (`sent.rs`), by fetch id.
+    log_sent: Mutex<sent::Ledger<i64, Arc<logs::LogRecord>>>,
+    /// What each notification socket wrote (`sent.rs`), by registration id.
+    notify_sent: Mutex<sent::Ledger<u64, SentEvent>>,
     rate: watch::Sender<f64>,
     shutdown: CancellationToken,
     tasks: TaskTracker,
@@ -368,6 +376,43 @@ impl Shared {
 
     pub(crate) fn sockets(&self) -> MutexGuard<'_, HashMap<u64, CancellationToken>> {
         self.sockets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn log_sent(&self) -> MutexGuard<'_, sent::Ledger<i64, Arc<logs::LogRecord>>> {
+        self.log_sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn notify_sent(&self) -> MutexGuard<'_, sent::Ledger<u64, SentEvent>> {
+        self.notify_sent.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The log ledger, oldest fetch first.
+    pub(crate) fn sent_logs(&self) -> Vec<SentFetch> {
+        self.log_sent()
+            .entries()
+            .map(|e| SentFetch {
+                fetch: e.id,
+                live: e.live,
+                sent: e.sent(),
+                records: e.items.iter().map(|r| r.values.clone()).collect(),
+                dropped: e.dropped,
+                filter: e.filter.clone(),
+            })
+            .collect()
+    }
+
+    /// The notification ledger, oldest socket first.
+    pub(crate) fn sent_notifications(&self) -> Vec<SentNotifications> {
+        self.notify_sent()
+            .entries()
+            .map(|e| SentNotifications {
+                socket: e.id,
+                live: e.live,
+                sent: e.sent(),
+                events: e.items.iter().cloned().collect(),
+                dropped: e.dropped,
+            })
+            .collect()
     }
 
     pub(crate) fn next_fetch_id(&self) -> i64 {
@@ -589,6 +634,8 @@ pub async fn start(
         seed: AtomicU64::new(opts.seed),
         faults: fault::Faults::new(),
         next_fetch: AtomicI64::new(world::first_fetch_id(opts.seed)),
+        log_sent: Mutex::new(sent::Ledger::default()),
+        notify_sent: Mutex::new(sent::Ledger::default()),
         world: Mutex::new(world),
         sessions: Mutex::new(HashMap::new()),
         ended: Mutex::new((Vec::new(), Vec::new())),
@@ -686,6 +733,23 @@ impl SimServer {
     pub fn truth_tables_filtered(&self, f: &serde_json::Value) -> Result<Vec<TableTruth>, String> {
         let f = smc_protocol::Filter::parse(f).map_err(|e| e.to_string())?;
         Ok(self.shared.truth_tables_filtered(&f))
+    }
+
+    /// What every `current` log fetch wrote to its socket, oldest fetch
+    /// first: the records that passed its filter, counted once their message
+    /// is being written (same as `GET /sim/logs/sent`). Ended fetches stay
+    /// listed (`live` false); the last 64 fetches are kept, each with its
+    /// newest 200 000 records, 400 000 in all (`dropped` counts the older
+    /// ones, taken from the oldest fetches first).
+    pub fn sent_logs(&self) -> Vec<SentFetch> {
+        self.shared.sent_logs()
+    }
+
+    /// What every notification socket wrote, oldest socket first: one
+    /// [`SentEvent`] per (event, subscription) delivered (same as
+    /// `GET /sim/notifications/sent`; bounded like [`SimServer::sent_logs`]).
+    pub fn sent_notifications(&self) -> Vec<SentNotifications> {
+        self.shared.sent_notifications()
     }
 
     /// What `GET /sim/truth?smc=` answers: the tables rendered with

@@ -5,6 +5,28 @@
 //! of the world: a few hundred records at start, one more per churn step
 //! (and `POST /sim/logs?count=N`), drawn from their own seeded stream.
 //!
+//! Every record has the time (1), sender (3, 4), addresses and ports (7–10),
+//! protocol (11), action (14), information message (19), facility (22),
+//! reception time (24), service (27), data type (34), sender domain (38) and
+//! zones: 46 `SrcZone` / 47 `DstZone` follow the addresses (`10.S.X.Y` with
+//! `X` < 4 → `DMZ`, other `10.…` → `Internal`, public → `External`).
+//! Besides:
+//!
+//! * Packet-filtering records (22 `Packet Filtering`, 34 `1`) carry the rule
+//!   tag 20 `@<rule>.1`, the rule the information message names
+//!   (`… by rule @<rule>.1`). About a third of the outbound (internal →
+//!   public) `Allow` records carry a NAT rule tag 21 `@<n>.0` (`n` 1..=12).
+//!   `Connection closed` records carry the accounting: 104 elapsed seconds
+//!   (0 to 3 h), 105 bytes sent and 106 bytes received (decimal strings,
+//!   100 B to 9.99 GB, mostly 1 kB–1 MB). One in ten has severity 602 `Info`.
+//! * Inspection records (22 `Inspection`, 34 `0`) carry the situation
+//!   (1000), a severity (602) and no rule tag (20/21): in the SMC they come
+//!   from inspection rules, not the access rule an exporter counts hits of,
+//!   so they are the records without a rule tag.
+//!
+//! The zones, NAT tags and accounting come from a second seeded stream, so
+//! the other fields of every record are what they were before they existed.
+//!
 //! One socket runs its fetches one after the other:
 //!
 //! * `query` without `type` and a `detailed` format — the client's
@@ -49,7 +71,8 @@ const LIVE_QUEUE: usize = 16_384;
 /// The fields every log record may carry, ascending (a `detailed` format
 /// without `field_ids` describes these).
 pub(crate) const LOG_FIELDS: &[u32] = &[
-    1, 3, 4, 6, 7, 8, 9, 10, 11, 14, 19, 22, 24, 27, 34, 38, 602, 1000,
+    1, 3, 4, 6, 7, 8, 9, 10, 11, 14, 19, 20, 21, 22, 24, 27, 34, 38, 46, 47, 104, 105, 106, 602,
+    1000,
 ];
 
 // ---------------------------------------------------------------------------
@@ -87,6 +110,9 @@ pub(crate) struct Live {
 #[derive(Debug)]
 pub(crate) struct LogHistory {
     rng: ChaCha8Rng,
+    /// The zones, rule tags and accounting fields, from a stream of their
+    /// own so the other fields are what they were before these existed.
+    detail: ChaCha8Rng,
     serial: u64,
     records: VecDeque<Arc<LogRecord>>,
     subscribers: Vec<LiveSubscriber>,
@@ -168,12 +194,61 @@ fn weighted<T: Copy>(rng: &mut ChaCha8Rng, items: &[T], weight: impl Fn(&T) -> u
     items[items.len() - 1]
 }
 
+/// The zone of an address: the internal `10.S.X.Y` in `X` < 4 are the
+/// DMZ, the other internal ones `Internal`, the public ones `External`.
+fn zone(addr: &str) -> &'static str {
+    let mut octets = addr.split('.');
+    match (
+        octets.next(),
+        octets.nth(1).and_then(|x| x.parse::<u8>().ok()),
+    ) {
+        (Some("10"), Some(x)) if x < 4 => "DMZ",
+        (Some("10"), _) => "Internal",
+        _ => "External",
+    }
+}
+
+/// Decimal orders of magnitude of the byte counts, weighted: mostly 1 kB to
+/// 1 MB, now and then a few GB.
+const BYTE_MAGNITUDES: &[(u32, u32)] = &[
+    (2, 10),
+    (3, 25),
+    (4, 25),
+    (5, 20),
+    (6, 12),
+    (7, 5),
+    (8, 2),
+    (9, 1),
+];
+
+/// A byte count: `m × 10^(e-2)`, `m` in 100..1000, so 100 B to 9.99 GB.
+fn byte_count(rng: &mut ChaCha8Rng) -> u64 {
+    let e = weighted(rng, BYTE_MAGNITUDES, |m| m.1).0;
+    rng.random_range(100..1000u64) * 10u64.pow(e - 2)
+}
+
+/// A closed connection's accounting: 104 elapsed seconds (0 to about 3 h),
+/// 105 bytes sent, 106 bytes received.
+fn accounting(rng: &mut ChaCha8Rng) -> [(u32, String); 3] {
+    let elapsed = match rng.random_range(0..10u32) {
+        0..=5 => rng.random_range(0..60u64),
+        6..=8 => rng.random_range(60..1800u64),
+        _ => rng.random_range(1800..10_800u64),
+    };
+    [
+        (104, elapsed.to_string()),
+        (105, byte_count(rng).to_string()),
+        (106, byte_count(rng).to_string()),
+    ]
+}
+
 impl LogHistory {
     /// The history at start: 300–600 records over the two hours before
     /// `clock`, oldest first.
     pub fn generate(seed: u64, engines: &[Engine], clock: i64) -> LogHistory {
         let mut h = LogHistory {
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x1065_0c4e_7000_0003),
+            detail: ChaCha8Rng::seed_from_u64(seed ^ 0x1065_0c4e_7000_0013),
             serial: 0,
             records: VecDeque::new(),
             subscribers: Vec::new(),
@@ -338,11 +413,13 @@ impl LogHistory {
             rng.random_range(0..=255u8),
             rng.random_range(1..=254u8)
         );
-        let (src, dst) = if rng.random_bool(0.25) {
-            (public, internal)
-        } else {
+        let outbound = !rng.random_bool(0.25);
+        let (src, dst) = if outbound {
             (internal, public)
+        } else {
+            (public, internal)
         };
+        let zones = [(46, zone(&src)), (47, zone(&dst))].map(|(id, z)| (id, z.to_string()));
         let inspection = rng.random_bool(0.3);
         let mut v: Vec<(u32, String)> = vec![
             (1, fmt_time(secs)),
@@ -355,6 +432,7 @@ impl LogHistory {
             (27, service.into()),
             (38, eng.domain.clone()),
         ];
+        v.extend(zones);
         if protocol != "ICMP" {
             v.push((9, rng.random_range(1024..=65535u16).to_string()));
             v.push((10, dport.to_string()));
@@ -379,10 +457,18 @@ impl LogHistory {
                 (19, format!("{info} @{rule}.1")),
                 (22, "Packet Filtering".into()),
                 (34, "1".into()), // FW_LOGS
+                (20, format!("@{rule}.1")),
             ]);
             // Some firewall entries carry an alert severity too.
             if rng.random_bool(0.1) {
                 v.push((602, "Info".into()));
+            }
+            let d = &mut self.detail;
+            if outbound && action == "Allow" && d.random_ratio(1, 3) {
+                v.push((21, format!("@{}.0", d.random_range(1..=12u32))));
+            }
+            if event == "Connection closed" {
+                v.extend(accounting(d));
             }
         }
         v.sort_by_key(|(id, _)| *id);
@@ -428,6 +514,8 @@ pub(crate) struct LogQuery {
     pub start_record: Option<String>,
     pub start_inclusive: bool,
     pub filter: LogFilter,
+    /// `query.filter` as sent (for the ledger of what a fetch was sent).
+    pub raw_filter: Option<Value>,
 }
 
 /// What a client frame asks for.
@@ -511,6 +599,7 @@ pub(crate) fn parse_request(v: &Value, fmt: &Format) -> Result<Request, String> 
             .and_then(Value::as_bool)
             .unwrap_or(true),
         filter,
+        raw_filter: q.get("filter").filter(|f| !f.is_null()).cloned(),
     };
     Ok(if kind == "stored" {
         Request::Stored(lq)
@@ -598,15 +687,18 @@ enum Outcome {
     Closed,
 }
 
-/// Unregisters a `current` fetch from the history.
+/// Unregisters a `current` fetch from the history, and marks its ledger
+/// entry ended.
 struct LiveGuard<'a> {
     shared: &'a Shared,
     id: u64,
+    fetch: i64,
 }
 
 impl Drop for LiveGuard<'_> {
     fn drop(&mut self) {
         self.shared.world().logs.unsubscribe(self.id);
+        self.shared.log_sent().close(self.fetch);
     }
 }
 
@@ -721,6 +813,7 @@ async fn current(
     q: &LogQuery,
     fmt: &Format,
 ) -> Outcome {
+    shared.log_sent().open_with(id, q.raw_filter.clone());
     let Live {
         id: live_id,
         mut rx,
@@ -729,6 +822,7 @@ async fn current(
     let _guard = LiveGuard {
         shared,
         id: live_id,
+        fetch: id,
     };
     if !send(ws, ok).await || !send(ws, &json!({"fetch": id, "status": "Querying..."})).await {
         return Outcome::Closed;
@@ -745,12 +839,7 @@ async fn current(
                         Err(_) => break,
                     }
                 }
-                let list: Vec<Value> = batch
-                    .iter()
-                    .filter(|r| q.filter.matches(&r.values))
-                    .map(|r| render_record(&r.values, fmt))
-                    .collect();
-                if !list.is_empty() && !send(ws, &json!({"fetch": id, "records": list})).await {
+                if !send_live(ws, shared, id, &batch, q, fmt).await {
                     return Outcome::Closed;
                 }
             }
@@ -768,6 +857,62 @@ async fn current(
             }
         }
     }
+}
+
+/// Write the records of `batch` the query's filter passes, as one `records`
+/// message of fetch `id` (none: nothing), in the ledger from just before the
+/// write. False: the socket is gone.
+async fn send_live(
+    ws: &mut Ws,
+    shared: &Shared,
+    id: i64,
+    batch: &[Arc<LogRecord>],
+    q: &LogQuery,
+    fmt: &Format,
+) -> bool {
+    let matching: Vec<&Arc<LogRecord>> = batch
+        .iter()
+        .filter(|r| q.filter.matches(&r.values))
+        .collect();
+    if matching.is_empty() {
+        return true;
+    }
+    let list: Vec<Value> = matching
+        .iter()
+        .map(|r| render_record(&r.values, fmt))
+        .collect();
+    let n = shared
+        .log_sent()
+        .record(id, matching.iter().map(|r| Arc::clone(r)));
+    if send(ws, &json!({"fetch": id, "records": list})).await {
+        return true;
+    }
+    shared.log_sent().unrecord(id, n);
+    false
+}
+
+/// `GET /sim/logs/sent`: every `current` fetch's ledger, oldest first, its
+/// records in `id` format.
+pub(crate) fn sent_truth(shared: &Shared) -> Value {
+    let fmt = Format::Single(SubFormat {
+        field_format: FieldFormat::Id,
+        select: None,
+        detailed: false,
+    });
+    let ledger = shared.log_sent();
+    let fetches: Vec<Value> = ledger
+        .entries()
+        .map(|e| {
+            let records: Vec<Value> = e
+                .items
+                .iter()
+                .map(|r| render_record(&r.values, &fmt))
+                .collect();
+            json!({"fetch": e.id, "live": e.live, "sent": e.sent(), "records": records,
+                   "dropped": e.dropped, "filter": e.filter})
+        })
+        .collect();
+    json!({"fetches": fetches, "dropped_fetches": ledger.dropped_entries()})
 }
 
 #[cfg(test)]
@@ -877,6 +1022,116 @@ mod tests {
     }
 
     #[test]
+    fn records_carry_zones_rule_tags_and_accounting() {
+        let mut w = World::generate(9, 1);
+        for _ in 0..1500 {
+            w.step();
+        }
+        let (mut closed, mut nat, mut outbound_allow, mut inspection) = (0, 0, 0, 0);
+        let mut zones = std::collections::BTreeSet::new();
+        for r in w.logs.records() {
+            let f = |id| value(r, id);
+            for (addr, zone_id) in [(7, 46), (8, 47)] {
+                let (a, z) = (f(addr).unwrap(), f(zone_id).unwrap());
+                zones.insert(z.to_string());
+                let third: u8 = a.split('.').nth(2).unwrap().parse().unwrap();
+                let expect = match (a.starts_with("10."), third < 4) {
+                    (true, true) => "DMZ",
+                    (true, false) => "Internal",
+                    (false, _) => "External",
+                };
+                assert_eq!(z, expect, "{a}");
+            }
+            let accounting = [f(104), f(105), f(106)];
+            if f(22) == Some("Inspection") {
+                inspection += 1;
+                assert_eq!((f(20), f(21)), (None, None), "{:?}", r.values);
+                assert_eq!(accounting, [None; 3]);
+                continue;
+            }
+            // The rule tag is the rule the information message names.
+            let tag = f(20).unwrap();
+            assert!(
+                f(19).unwrap().ends_with(&format!(" {tag}")),
+                "{:?}",
+                r.values
+            );
+            let rule: u32 = tag[1..tag.len() - 2].parse().unwrap();
+            assert!((2..40).contains(&rule) && tag.ends_with(".1"), "{tag}");
+            let out = f(46) != Some("External") && f(47) == Some("External");
+            if out && f(14) == Some("Allow") {
+                outbound_allow += 1;
+            }
+            if let Some(n) = f(21) {
+                nat += 1;
+                assert!(out && f(14) == Some("Allow"), "{:?}", r.values);
+                let n: u32 = n[1..n.len() - 2].parse().unwrap();
+                assert!((1..=12).contains(&n) && f(21).unwrap().ends_with(".0"));
+            }
+            if f(6) == Some("Connection closed") {
+                closed += 1;
+                let elapsed: u64 = f(104).unwrap().parse().unwrap();
+                assert!(elapsed < 10_800, "{elapsed}");
+                for b in [f(105), f(106)] {
+                    let b: u64 = b.unwrap().parse().unwrap();
+                    assert!((100..10_000_000_000).contains(&b), "{b}");
+                }
+            } else {
+                assert_eq!(accounting, [None; 3], "{:?}", r.values);
+            }
+        }
+        assert_eq!(
+            zones.into_iter().collect::<Vec<_>>(),
+            ["DMZ", "External", "Internal"]
+        );
+        assert!(inspection > 100 && closed > 200, "{inspection} {closed}");
+        // About a third of the outbound Allow records.
+        let share = f64::from(nat) / f64::from(outbound_allow);
+        assert!((0.25..0.42).contains(&share), "{nat} of {outbound_allow}");
+        // Byte counts spread over orders of magnitude.
+        let bytes: Vec<u64> = w
+            .logs
+            .records()
+            .filter_map(|r| value(r, 105))
+            .map(|b| b.parse().unwrap())
+            .collect();
+        let (min, max) = (bytes.iter().min().unwrap(), bytes.iter().max().unwrap());
+        assert!(*min < 1_000 && *max > 100_000_000, "{min}..{max}");
+    }
+
+    /// `digest_without_new_fields` on commit 1777051.
+    const OLD_DIGEST: (usize, u64) = (732, 5_962_374_483_674_212_832);
+
+    /// xxh3 of every stored record's key and values (without the fields
+    /// added by issue 13) of seed 9 after 200 steps.
+    fn digest_without_new_fields() -> (usize, u64) {
+        let mut w = World::generate(9, 1);
+        for _ in 0..200 {
+            w.step();
+        }
+        let mut text = String::new();
+        for r in w.logs.records() {
+            let old: Vec<&(u32, String)> = r
+                .values
+                .iter()
+                .filter(|(id, _)| ![20, 21, 46, 47, 104, 105, 106].contains(id))
+                .collect();
+            text.push_str(&format!("{} {old:?}\n", r.key));
+        }
+        (
+            w.logs.records().count(),
+            xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
+        )
+    }
+
+    #[test]
+    fn new_fields_leave_the_others_as_they_were() {
+        // The same figure as before zones, rule tags and accounting existed
+        // (commit 1777051).
+        assert_eq!(digest_without_new_fields(), OLD_DIGEST);
+    }
+
+    #[test]
     fn stored_selection_orders_bounds_and_starts() {
         let mut w = World::generate(4, 1);
         for _ in 0..50 {
@@ -891,6 +1146,7 @@ mod tests {
             start_record: None,
             start_inclusive: true,
             filter: LogFilter::default(),
+            raw_filter: None,
         };
         let keys =
             |v: &[Arc<LogRecord>]| -> Vec<String> { v.iter().map(|r| r.key.clone()).collect() };

@@ -33,6 +33,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
+use super::sent::SentEvent;
 use super::socket::BATCH;
 use super::world::{Data, Engine};
 use super::ws::{Incoming, Ws, next_frame, send};
@@ -561,6 +562,7 @@ impl Subscriptions {
     /// The messages for a batch of events: one `event` message per (event,
     /// matching subscription), or on API ≤ 6.5 one `events` list per
     /// subscription.
+    #[cfg(test)]
     pub fn messages(
         &self,
         events: &[ElementEvent],
@@ -568,18 +570,40 @@ impl Subscriptions {
         version: &str,
         listed: bool,
     ) -> Vec<Value> {
-        let body =
-            |e: &ElementEvent| json!({"type": e.action.as_str(), "element": e.href(base, version)});
+        self.outgoing(events, base, version, listed)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect()
+    }
+
+    /// [`Subscriptions::messages`], each with the events it carries (for
+    /// the ledger, `sent.rs`).
+    pub fn outgoing(
+        &self,
+        events: &[ElementEvent],
+        base: &str,
+        version: &str,
+        listed: bool,
+    ) -> Vec<(Value, Vec<SentEvent>)> {
+        let sent = |e: &ElementEvent, sub: u64| SentEvent {
+            subscription_id: sub,
+            element_type: e.etype.to_string(),
+            action: e.action.as_str().to_string(),
+            href: e.href(base, version),
+        };
+        let body = |s: &SentEvent| json!({"type": s.action, "element": s.href});
         if listed {
             self.subs
                 .iter()
                 .filter_map(|(id, ctx)| {
-                    let list: Vec<Value> = events
+                    let evs: Vec<SentEvent> = events
                         .iter()
                         .filter(|e| ctx.matches(&e.etype))
-                        .map(body)
+                        .map(|e| sent(e, *id))
                         .collect();
-                    (!list.is_empty()).then(|| json!({"events": list, "subscription_id": id}))
+                    let list: Vec<Value> = evs.iter().map(body).collect();
+                    (!list.is_empty())
+                        .then(|| (json!({"events": list, "subscription_id": id}), evs))
                 })
                 .collect()
         } else {
@@ -589,7 +613,10 @@ impl Subscriptions {
                     self.subs
                         .iter()
                         .filter(|(_, ctx)| ctx.matches(&e.etype))
-                        .map(move |(id, _)| json!({"event": body(e), "subscription_id": id}))
+                        .map(move |(id, _)| {
+                            let s = sent(e, *id);
+                            (json!({"event": body(&s), "subscription_id": id}), vec![s])
+                        })
                 })
                 .collect()
         }
@@ -601,7 +628,8 @@ pub(crate) fn listed_events(version: &str) -> bool {
     parse_api_version(version).is_some_and(|v| v <= (6, 5))
 }
 
-/// Unregisters a socket from the element events.
+/// Unregisters a socket from the element events, and marks its ledger
+/// entry ended.
 struct Registration<'a> {
     shared: &'a Shared,
     id: u64,
@@ -610,7 +638,40 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.shared.world().elements.unsubscribe(self.id);
+        self.shared.notify_sent().close(self.id);
     }
+}
+
+/// Write the messages of a batch of events, each in the ledger from just
+/// before its write. False: the socket is gone.
+async fn send_events(
+    ws: &mut Ws,
+    shared: &Shared,
+    reg_id: u64,
+    messages: Vec<(Value, Vec<SentEvent>)>,
+) -> bool {
+    for (m, evs) in messages {
+        let n = shared.notify_sent().record(reg_id, evs);
+        if !send(ws, &m).await {
+            shared.notify_sent().unrecord(reg_id, n);
+            return false;
+        }
+    }
+    true
+}
+
+/// `GET /sim/notifications/sent`: every notification socket's ledger,
+/// oldest first.
+pub(crate) fn sent_truth(shared: &Shared) -> Value {
+    let ledger = shared.notify_sent();
+    let sockets: Vec<Value> = ledger
+        .entries()
+        .map(|e| {
+            json!({"socket": e.id, "live": e.live, "sent": e.sent(),
+                   "events": e.items.iter().collect::<Vec<_>>(), "dropped": e.dropped})
+        })
+        .collect();
+    json!({"sockets": sockets, "dropped_sockets": ledger.dropped_entries()})
 }
 
 pub(crate) async fn serve(mut ws: Ws, shared: &Shared, version: &str, base: &str) {
@@ -619,6 +680,7 @@ pub(crate) async fn serve(mut ws: Ws, shared: &Shared, version: &str, base: &str
         mut rx,
         overflow,
     } = shared.world().elements.subscribe();
+    shared.notify_sent().open(reg_id);
     let _reg = Registration { shared, id: reg_id };
     let listed = listed_events(version);
     let mut subs = Subscriptions::default();
@@ -634,10 +696,9 @@ pub(crate) async fn serve(mut ws: Ws, shared: &Shared, version: &str, base: &str
                         Err(_) => break,
                     }
                 }
-                for m in subs.messages(&batch, base, version, listed) {
-                    if !send(&mut ws, &m).await {
-                        return;
-                    }
+                let messages = subs.outgoing(&batch, base, version, listed);
+                if !send_events(&mut ws, shared, reg_id, messages).await {
+                    return;
                 }
             }
             m = next_frame(&mut ws) => match m {

@@ -697,6 +697,10 @@ async fn control(
             b @ ("true" | "false") => json_resp(StatusCode::OK, &logs::truth(shared, b == "true")),
             _ => error(StatusCode::BAD_REQUEST, "backwards must be true or false"),
         },
+        (Method::GET, ["logs", "sent"]) => json_resp(StatusCode::OK, &logs::sent_truth(shared)),
+        (Method::GET, ["notifications", "sent"]) => {
+            json_resp(StatusCode::OK, &notify::sent_truth(shared))
+        }
         (Method::POST, ["logs"]) => match param("count").unwrap_or("1").parse::<usize>() {
             Ok(n) if n <= MAX_APPEND => json_resp(
                 StatusCode::OK,

@@ -447,14 +447,7 @@ impl Reconciler {
         }
         let old_plan = std::mem::replace(&mut running.plan, new);
         if old_plan.max_series_per_family != running.plan.max_series_per_family {
-            running.budgets = budgets_for(running.plan.max_series_per_family);
-            // The log streams start again on the new budgets.
-            running.log_budgets = log_budgets_for(running.plan.max_series_per_family);
-            for smc in running.smcs.values_mut() {
-                for l in smc.logs.drain(..) {
-                    l.token.cancel();
-                }
-            }
+            Self::renew_budgets(&mut running);
         }
         for key in &diff.subscriptions.to_remove {
             if let Some(sub) = running.subs.remove(key) {
@@ -576,6 +569,20 @@ impl Reconciler {
                 old.token.cancel();
             }
             smc.notify = start_notify(plan, name, &smc.session, &smc.users, &smc.poll, None);
+        }
+    }
+
+    /// New series budgets for a new `max_series_per_family`: the state
+    /// families' (each subscription takes its own when it restarts) and the
+    /// log families' (the log streams stop here; `sync_logs` starts them
+    /// again on the new budgets).
+    fn renew_budgets(running: &mut Running) {
+        running.budgets = budgets_for(running.plan.max_series_per_family);
+        running.log_budgets = log_budgets_for(running.plan.max_series_per_family);
+        for smc in running.smcs.values_mut() {
+            for l in smc.logs.drain(..) {
+                l.token.cancel();
+            }
         }
     }
 

@@ -23,6 +23,7 @@ pub(super) fn page(store: &Store, telemetry: &str) -> String {
     header(&mut s, telemetry);
     smcs(&mut s, &store.smcs);
     subscriptions(&mut s, &store.subscriptions, now_ms());
+    streams(&mut s, store);
     s.push_str("</body>\n</html>\n");
     s
 }
@@ -155,6 +156,46 @@ fn subscription_row(s: &mut String, class: &str, words: &str, sub: &Subscription
     );
 }
 
+/// The SMC-wide sockets: notification sockets and log streams, each with
+/// its state, what it counted, its reconnects and (log streams) the time it
+/// missed. Nothing when none is configured.
+fn streams(s: &mut String, store: &Store) {
+    if store.notifications.is_empty() && store.log_streams.is_empty() {
+        return;
+    }
+    s.push_str(
+        "<h2>Streams</h2>\n<table id=\"streams\">\n<tr><th>state</th><th>smc</th><th>stream</th>\
+         <th>counted</th><th>reconnects</th><th>missed (down)</th></tr>\n",
+    );
+    let state = |up: bool| if up { ("up", "up") } else { ("down", "down") };
+    for n in &store.notifications {
+        let counted: u64 = n.changes().iter().map(|(_, _, c)| c).sum();
+        let reconnects: u64 = n.reconnects().map(|(_, c)| c).sum();
+        let (class, words) = state(n.up());
+        let _ = writeln!(
+            s,
+            "<tr class=\"{class}\"><td class=\"state\">{words}</td><td>{}</td>\
+             <td>notifications</td><td>{counted} element changes</td><td>{reconnects}</td><td>—</td></tr>",
+            escape(&n.smc)
+        );
+    }
+    let now = tokio::time::Instant::now();
+    for l in &store.log_streams {
+        let counted: u64 = l.groups().iter().map(|(_, c)| c.records).sum();
+        let reconnects: u64 = l.reconnects().map(|(_, c)| c).sum();
+        let (class, words) = state(l.up());
+        let _ = writeln!(
+            s,
+            "<tr class=\"{class}\"><td class=\"state\">{words}</td><td>{}</td>\
+             <td>log stream {}</td><td>{counted} records</td><td>{reconnects}</td><td>{:.1}s</td></tr>",
+            escape(&l.smc),
+            escape(&l.stream),
+            l.gap_seconds(now)
+        );
+    }
+    s.push_str("</table>\n");
+}
+
 /// `now - then` in words: "4s", "3m 20s", "2h 5m", "3d 4h".
 fn age(now: u64, then: u64) -> String {
     let secs = now.saturating_sub(then) / 1000;
@@ -262,6 +303,24 @@ mod tests {
         let p = Problem::new(ReconnectReason::Failure, &long, 0);
         assert_eq!(p.detail.len(), crate::state::MAX_PROBLEM_DETAIL + "…".len());
         assert!(p.detail.ends_with('…'));
+    }
+
+    #[test]
+    fn streams_are_listed_with_their_counts() {
+        use crate::state::notify::NotifyState;
+        let n = NotifyState::new(Arc::from("hq"), &["host".into()]);
+        n.count(Some("host"), "create");
+        n.set_up(true);
+        let store = Store {
+            notifications: vec![Arc::new(n)],
+            ..Store::default()
+        };
+        let page = page(&store, "/metrics");
+        assert!(
+            page.contains("<tr class=\"up\"><td class=\"state\">up</td><td>hq</td><td>notifications</td><td>1 element changes</td><td>0</td><td>—</td></tr>"),
+            "{page}"
+        );
+        assert!(!super::page(&Store::default(), "/metrics").contains("Streams"));
     }
 
     #[test]

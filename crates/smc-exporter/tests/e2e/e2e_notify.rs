@@ -99,6 +99,20 @@ async fn element_events_are_counted_exactly_by_type_and_action() {
     .await;
     assert_eq!(changes(&text, "host", "create"), 8.0);
     assert_eq!(changes(&text, "network", "create"), 2.0);
+    // Exactly what the simulator says it wrote to the exporter's sockets
+    // (the one before the drop and the one after), by type and action.
+    let sent = pair.sim.sent_notifications();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    let mut want: std::collections::BTreeMap<(String, String), f64> = Default::default();
+    for e in sent.iter().flat_map(|s| &s.events) {
+        *want
+            .entry((e.element_type.clone(), e.action.clone()))
+            .or_default() += 1.0;
+    }
+    for ((etype, action), n) in &want {
+        assert_eq!(changes(&text, etype, action), *n, "{etype} {action}");
+    }
+    assert_eq!(want.values().sum::<f64>(), 13.0, "no router event was sent");
 }
 
 fn reconnects(text: &str) -> f64 {

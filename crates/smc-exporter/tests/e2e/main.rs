@@ -46,6 +46,7 @@ mod e2e_discovery;
 mod e2e_engines;
 mod e2e_faults;
 mod e2e_filters;
+mod e2e_logs;
 mod e2e_notify;
 mod e2e_session;
 mod e2e_supervisor;

@@ -827,3 +827,99 @@ async fn reload_opens_changes_and_closes_the_notification_socket() {
     stop(p, &sim).await;
     sim.shutdown().await;
 }
+
+/// Wait until the log stream counts of `stream` sum to `n`.
+async fn wait_stream_total(
+    addr: std::net::SocketAddr,
+    stream: &str,
+    n: f64,
+) -> BTreeMap<SeriesKey, f64> {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let m = scrape(addr).await;
+        let got: f64 = m
+            .iter()
+            .filter(|((name, l), _)| {
+                name == "smc_log_records_total"
+                    && l.get("stream").map(String::as_str) == Some(stream)
+            })
+            .map(|(_, v)| v)
+            .sum();
+        if got == n {
+            return m;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{stream}: {got} != {n}: {m:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn stream_up(addr: std::net::SocketAddr, streams: &[&str]) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let m = scrape(addr).await;
+        let up: BTreeSet<String> = m
+            .iter()
+            .filter(|((n, _), v)| n == "smc_log_stream_up" && **v == 1.0)
+            .filter_map(|((_, l), _)| l.get("stream").cloned())
+            .collect();
+        if up == streams.iter().map(|s| s.to_string()).collect() {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{up:?}: {m:#?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_adds_keeps_and_removes_log_streams() {
+    let sim = sim(37).await;
+    let e = sim.world_info().engines;
+    let f = Files::new(&sim);
+    f.write(&[&e[0]], &["ROUTING"], "");
+    let p = spawn(f.path(), &[]);
+    let addr = p.metrics_addr().await;
+    wait_ready(addr, WITHIN).await;
+    let live = sim.sessions().live;
+    let all = "[[smc.log_stream]]\nname = \"all\"\n";
+    f.write(&[&e[0]], &["ROUTING"], all);
+    assert_eq!(post_reload(addr).await.0, 200);
+    stream_up(addr, &["all"]).await;
+    let logs = async |n: usize| {
+        let path = format!("/sim/logs?count={n}");
+        client::post_json(&client::http(), &sim, &path).await;
+    };
+    logs(4).await;
+    wait_stream_total(addr, "all", 4.0).await;
+
+    // Adding a stream keeps the unchanged one (its counts go on).
+    let two = format!("{all}[[smc.log_stream]]\nname = \"tcp\"\nfilter = '$Protocol == \"TCP\"'\n");
+    f.write(&[&e[0]], &["ROUTING"], &two);
+    assert_eq!(post_reload(addr).await.0, 200);
+    stream_up(addr, &["all", "tcp"]).await;
+    logs(3).await;
+    wait_stream_total(addr, "all", 7.0).await;
+
+    // Removing every stream removes its families and closes its sockets.
+    f.write(&[&e[0]], &["ROUTING"], "");
+    assert_eq!(post_reload(addr).await.0, 200);
+    let after = scrape(addr).await;
+    assert!(value(&after, "smc_log_stream_up").is_none(), "{after:#?}");
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    loop {
+        let v = client::get_json(&client::http(), &sim, "/sim/logs").await;
+        if v["live_fetches"] == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "log fetches still open"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(sim.sessions().live, live, "the same session");
+    stop(p, &sim).await;
+    sim.shutdown().await;
+}

@@ -8,4 +8,5 @@ mod sim_engines;
 mod sim_filters;
 mod sim_logs_notify;
 mod sim_protocol;
+mod sim_sent;
 mod sim_token_table;
