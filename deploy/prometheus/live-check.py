@@ -13,7 +13,9 @@ HTTP API that
 * every template variable query (label_values) of every dashboard in
   grafana/dashboards returns values, and every panel query (variables as
   Grafana's "All", `.+`; $__interval and $__rate_interval as Grafana
-  computes them for a 1 s scrape) returns data;
+  computes them for a 1 s scrape, $__range the span of the range queries)
+  returns data, or is empty for the reason written in live-check.json
+  (dashboards.empty), whose witness query must then return data;
 * every recording rule's expression returns data, and so does its series;
 * every alerting rule's expression returns data, or is empty for the reason
   written in deploy/prometheus/live-check.json (healthy.empty); an alert
@@ -59,6 +61,9 @@ INTERVAL = 1
 RATE_INTERVAL = max(INTERVAL + SCRAPE_SECONDS, 4 * SCRAPE_SECONDS)
 # Samples of the target needed before checking: several rate windows.
 MIN_SAMPLES = 5 * RATE_INTERVAL
+# The time range of the panels' range queries, and $__range (Grafana: the
+# dashboard's time range) of their instant queries.
+PANEL_RANGE = 10 * RATE_INTERVAL
 
 
 class CheckError(Exception):
@@ -158,16 +163,20 @@ def substitute(expr, values):
     return re.sub(r"\$\{(\w+)\}|\$(\w+)", repl, expr)
 
 
-def dashboard_checks(prom, problems, report):
+def dashboard_checks(prom, expect, problems, report):
     values = {
         "job": ".+",
         "instance": ".+",
         "smc": ".+",
+        "stream": ".+",
         "engine": ".+",
         "__interval": f"{INTERVAL}s",
         "__rate_interval": f"{RATE_INTERVAL}s",
+        "__range": f"{PANEL_RANGE}s",
         "__all": ".+",
     }
+    empty = expect.get("dashboards", {}).get("empty", {})
+    seen = set()
     now = time.time()
     files = sorted(f for f in os.listdir(os.path.join(ROOT, "grafana", "dashboards")) if f.endswith(".json"))
     if not files:
@@ -195,7 +204,7 @@ def dashboard_checks(prom, problems, report):
                 expr = substitute(t["expr"], values)
                 try:
                     if t.get("range"):
-                        data = prom.api("query_range", query=expr, start=now - 10 * RATE_INTERVAL,
+                        data = prom.api("query_range", query=expr, start=now - PANEL_RANGE,
                                         end=now, step=INTERVAL)
                     else:
                         data = prom.query(expr, time=now)
@@ -204,8 +213,22 @@ def dashboard_checks(prom, problems, report):
                     continue
                 n = prom.series_count(data)
                 report.append(f"{f}: panel {p['title']!r} {t['refId']}: {n} series")
-                if n == 0:
+                key = f"{f}: {p['title']}"
+                seen.add(key)
+                if key in empty:
+                    e = empty[key]
+                    if n:
+                        problems.append(f"{key}: returns data ({n} series), but live-check.json says it is "
+                                        f"empty: {e['reason']!r}")
+                    elif prom.series_count(prom.query(substitute(e["witness"], values), time=now)) == 0:
+                        problems.append(f"{key}: its witness `{e['witness']}` returns no data: the panel's "
+                                        f"input is missing, not empty by design")
+                    else:
+                        report.append(f"{key}: empty by design while `{e['witness']}` returns data")
+                elif n == 0:
                     problems.append(f"{f}: panel {p['title']!r}: `{expr}` returns no data")
+    for key in sorted(set(empty) - seen):
+        problems.append(f"live-check.json: dashboards.empty: {key!r} is no panel query (stale entry)")
 
 
 def rules(prom):
@@ -404,7 +427,7 @@ def run(args, procs, tmp):
     started = wait_for_samples(prom)
     problems, report = [], []
     target_checks(prom, problems, report)
-    dashboard_checks(prom, problems, report)
+    dashboard_checks(prom, expect, problems, report)
     alerts = rule_checks(prom, expect, problems, report)
     healthy_alert_checks(prom, expect, args.quick, started, problems, report)
     fault_checks(prom, sim, expect, args.quick, problems, report)

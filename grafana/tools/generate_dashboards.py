@@ -17,29 +17,43 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 BASE = 'job=~"$job", instance=~"$instance"'
 SMC = BASE + ', smc=~"$smc"'
 ENG = SMC + ', engine=~"$engine"'
+# Log stream families: a record may be counted by several streams (a stream
+# "all" and a stream "discards" both count a discard), so every query keeps
+# `stream`, as a variable and in every `by (...)`: never a sum across streams.
+LOG = SMC + ', stream=~"$stream"'
+LOG_ENG = LOG + ', engine=~"$engine"'
+DISCARDS = 'action=~"Discard|Refuse"'
 
 
-def variables():
-    def query_var(name, label, query, description):
-        return {
-            "name": name,
-            "label": label,
-            "description": description,
-            "type": "query",
-            "datasource": DS,
-            "query": query,
-            "definition": query,
-            "refresh": 2,  # on time range change
-            "multi": True,
-            "includeAll": True,
-            "allValue": ".+",
-            "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-            "sort": 1,
-            "hide": 0,
-            "regex": "",
-            "options": [],
-        }
+def query_var(name, label, query, description):
+    return {
+        "name": name,
+        "label": label,
+        "description": description,
+        "type": "query",
+        "datasource": DS,
+        "query": query,
+        "definition": query,
+        "refresh": 2,  # on time range change
+        "multi": True,
+        "includeAll": True,
+        "allValue": ".+",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+        "hide": 0,
+        "regex": "",
+        "options": [],
+    }
 
+
+ENGINE_VAR = ('label_values(smc_subscription_up{job=~"$job", instance=~"$instance", smc=~"$smc", definition!="active_alerts"}, target)',
+              "Firewall engine(s) or clusters subscribed to.")
+
+
+def variables(extra=(), engine=ENGINE_VAR):
+    """The common variables; `extra` ((name, label, query, description), …)
+    between `smc` and `engine`; `engine` the engine variable's query and
+    description."""
     return {
         "list": [
             {
@@ -61,9 +75,8 @@ def variables():
             query_var("smc", "SMC",
                       'label_values(smc_up{job=~"$job", instance=~"$instance"}, smc)',
                       "Security Management Center(s), the `name` of each [[smc]] in the config."),
-            query_var("engine", "Engine",
-                      'label_values(smc_subscription_up{job=~"$job", instance=~"$instance", smc=~"$smc", definition!="active_alerts"}, target)',
-                      "Firewall engine(s) or clusters subscribed to."),
+        ] + [query_var(*e) for e in extra] + [
+            query_var("engine", "Engine", *engine),
         ]
     }
 
@@ -180,7 +193,7 @@ UP_DOWN = [{"type": "value", "options": {"0": {"text": "Down", "color": "red", "
                                           "1": {"text": "Up", "color": "green", "index": 1}}}]
 
 
-def dashboard(uid, title, description, board, tags):
+def dashboard(uid, title, description, board, tags, templating=None):
     return {
         "uid": uid,
         "title": title,
@@ -204,7 +217,7 @@ def dashboard(uid, title, description, board, tags):
         }]},
         "links": [{"title": "smc-exporter dashboards", "type": "dashboards", "tags": ["smc-exporter"],
                    "asDropdown": True, "includeVars": True, "keepTime": True}],
-        "templating": variables(),
+        "templating": templating or variables(),
         "panels": board.panels,
     }
 
@@ -285,16 +298,8 @@ def overview():
     b.row("Exporter")
     b.add(timeseries("Series dropped", "Series not exported because a family reached max_series_per_family, per rate interval. Any value here means totals of that family are incomplete.",
                      "short", [target(f'sum by (family) (increase(smc_exporter_series_dropped_total{{{BASE}}}[$__rate_interval]))', "{{family}}")]), 8, 8)
-    b.add({
-        "type": "bargauge", "title": "Series cap per family",
-        "description": "Configured series cap (max_series_per_family) per metric family.",
-        "datasource": DS,
-        "targets": [target(f'max by (family) (smc_exporter_series_limit{{{BASE}}})', "{{family}}", instant=True)],
-        "fieldConfig": {"defaults": {"unit": "short", "min": 0,
-                                     "thresholds": {"mode": "absolute", "steps": GREEN}}, "overrides": []},
-        "options": {"orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
-                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
-    }, 8, 8)
+    b.add(bargauge("Series cap per family", "Configured series cap (max_series_per_family) per metric family.",
+                   "short", [target(f'max by (family) (smc_exporter_series_limit{{{BASE}}})', "{{family}}", instant=True)]), 8, 8)
     b.add(table("Build", "Version, revision and Rust compiler of each exporter instance (smc_exporter_build_info).",
                 "none", [target(f'smc_exporter_build_info{{{BASE}}}', "", "A", True, "table")],
                 {"version": "Version", "revision": "Revision", "rustc_version": "rustc"}, exclude=("Value", "job")), 8, 8)
@@ -343,10 +348,98 @@ def connections_vpn():
                      b, ["smc-exporter", "forcepoint", "firewall", "vpn"])
 
 
+def bargauge(title, description, unit, targets):
+    return {
+        "type": "bargauge", "title": title, "description": description, "datasource": DS,
+        "targets": targets,
+        "fieldConfig": {"defaults": {"unit": unit, "min": 0,
+                                     "thresholds": {"mode": "absolute", "steps": GREEN}}, "overrides": []},
+        "options": {"orientation": "horizontal", "displayMode": "basic", "showUnfilled": True,
+                    "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False}},
+    }
+
+
+# --------------------------------------------------------- traffic & rules
+def traffic_rules():
+    b = Board()
+    b.row("Discards")
+    b.add(timeseries("Discards per engine", "Log records with action Discard or Refuse per second, by stream and engine. A stream that groups by neither engine nor action has no series here; streams count independently (a discard is in stream \"all\" and in a filtered stream \"discards\"), so compare within one stream. The SmcLogDiscardSpike alert fires when this is 3 × the hour before and above 1/s for 5 minutes.",
+                     "cps", [target(f'sum by (smc, stream, engine) (rate(smc_log_records_total{{{LOG_ENG}, {DISCARDS}}}[$__rate_interval]))', "{{stream}} {{engine}}")]), 12, 8)
+    b.add(timeseries("Records by action", "Live log records per second by stream and action as the SMC names it (Allow, Discard, Refuse, Permit, Terminate, …).",
+                     "cps", [target(f'sum by (smc, stream, action) (rate(smc_log_records_total{{{LOG_ENG}}}[$__rate_interval]))', "{{stream}} {{action}}")]), 12, 8)
+    b.add(timeseries("Discard share per engine", "Discard and Refuse records as a share of all records of the stream, per engine. Meaningful for unfiltered streams only: a stream filtered to discards shows 100 %.",
+                     "percentunit", [target(
+                         f'sum by (smc, stream, engine) (rate(smc_log_records_total{{{LOG_ENG}, {DISCARDS}}}[$__rate_interval]))'
+                         f' / on (smc, stream, engine) sum by (smc, stream, engine) (rate(smc_log_records_total{{{LOG_ENG}}}[$__rate_interval]))',
+                         "{{stream}} {{engine}}")]), 12, 8)
+    b.add(bargauge("Discards in the range", "Discard and Refuse records per stream and engine over the dashboard's time range.",
+                   "short", [target(f'sort_desc(sum by (smc, stream, engine) (increase(smc_log_records_total{{{LOG_ENG}, {DISCARDS}}}[$__range])))', "{{stream}} {{engine}}", instant=True)]), 12, 8)
+
+    b.row("Rules")
+    b.add(bargauge("Top rules", "The 10 rules with the most hits over the dashboard's time range, by stream, engine and rule tag (@rule.version, as in the SMC's policy editor). Only streams with rule_hits = true count rule hits.",
+                   "short", [target(f'topk(10, sum by (smc, stream, engine, rule_tag) (increase(smc_log_rule_hits_total{{{LOG_ENG}}}[$__range])))', "{{stream}} {{engine}} {{rule_tag}}", instant=True)]), 12, 9)
+    b.add(table("Rules without hits in the range", "Rules that had hits in the period of the same length just before the dashboard's time range, and none in it (or whose series went away): a rule that stopped matching, e.g. after a policy change. The value is the hits of the period before. Only streams with rule_hits = true count rule hits; a rule never hit since the exporter started has no series, so it cannot be listed.",
+                "short", [target(
+                    f'sum by (smc, stream, engine, rule_tag) (increase(smc_log_rule_hits_total{{{LOG_ENG}}}[$__range] offset $__range)) > 0'
+                    f' unless on (smc, stream, engine, rule_tag) sum by (smc, stream, engine, rule_tag) (increase(smc_log_rule_hits_total{{{LOG_ENG}}}[$__range])) > 0',
+                    "", "A", True, "table")],
+                {"smc": "SMC", "stream": "Stream", "engine": "Engine", "rule_tag": "Rule", "Value": "Hits before the range"}), 12, 9)
+    b.add(timeseries("Rule hits per engine", "Rule hits per second by stream and engine (the sum over its rules). Only streams with rule_hits = true count rule hits.",
+                     "cps", [target(f'sum by (smc, stream, engine) (rate(smc_log_rule_hits_total{{{LOG_ENG}}}[$__rate_interval]))', "{{stream}} {{engine}}")]), 24, 8)
+
+    b.row("Traffic")
+    b.add(timeseries("Bytes by service", "Bytes per second by stream, service and direction (sent, received), from the accounting of connection-closing records: a connection's bytes count when it closes. Only streams that group by service have series here.",
+                     "Bps", [target(f'sum by (smc, stream, service, direction) (rate(smc_log_bytes_total{{{LOG_ENG}, service!=""}}[$__rate_interval]))', "{{stream}} {{service}} {{direction}}")]), 12, 8)
+    b.add(timeseries("Bytes per engine", "Bytes per second by stream, engine and direction, from connection-closing records.",
+                     "Bps", [target(f'sum by (smc, stream, engine, direction) (rate(smc_log_bytes_total{{{LOG_ENG}}}[$__rate_interval]))', "{{stream}} {{engine}} {{direction}}")]), 12, 8)
+    b.add(bargauge("Top services by bytes", "The 10 services with the most bytes (both directions) over the dashboard's time range, by stream. Only streams that group by service count here.",
+                   "bytes", [target(f'topk(10, sum by (smc, stream, service) (increase(smc_log_bytes_total{{{LOG_ENG}, service!=""}}[$__range])))', "{{stream}} {{service}}", instant=True)]), 12, 8)
+    b.add(timeseries("Records by service", "Live log records per second by stream and service. Only streams that group by service have series here.",
+                     "cps", [target(f'sum by (smc, stream, service) (rate(smc_log_records_total{{{LOG_ENG}, service!=""}}[$__rate_interval]))', "{{stream}} {{service}}")]), 12, 8)
+
+    b.row("Element changes")
+    b.add(timeseries("Element changes by type and action", "Element changes per second reported by the SMC's notification socket, by element type (a type of notify, or other) and action (create, update, delete, trashed, untrashed, validating, validated, other). Changes made while the socket is down are not counted. The SmcElementChangeBurst alert fires on 3 × the hour before and more than 20 in 10 minutes.",
+                     "cps", [target(f'sum by (smc, element_type, action) (rate(smc_element_changes_total{{{SMC}}}[$__rate_interval]))', "{{smc}} {{element_type}} {{action}}")]), 12, 8)
+    b.add(table("Element changes in the range", "Element changes per SMC, type and action over the dashboard's time range.",
+                "short", [target(f'sum by (smc, element_type, action) (increase(smc_element_changes_total{{{SMC}}}[$__range])) > 0', "", "A", True, "table")],
+                {"smc": "SMC", "element_type": "Type", "action": "Action", "Value": "Changes"}), 12, 8)
+
+    b.row("Log stream health")
+    b.add(stat("Log streams", "smc_log_stream_up per SMC and stream: 1 while its live log socket is open and its query accepted. While down, the records the SMC logs are not counted (see Gaps).",
+               "none", [target(f'smc_log_stream_up{{{LOG}}}', "{{smc}} {{stream}}", instant=True)],
+               [{"color": "red", "value": None}, {"color": "green", "value": 1}], UP_DOWN, "value_and_name"), 12, 4)
+    b.add(stat("Notification sockets", "smc_notification_up per SMC: 1 while the notification socket is open and its subscription acknowledged. While down, element changes are not counted.",
+               "none", [target(f'smc_notification_up{{{SMC}}}', "{{smc}}", instant=True)],
+               [{"color": "red", "value": None}, {"color": "green", "value": 1}], UP_DOWN, "value_and_name"), 12, 4)
+    b.add(timeseries("Gaps", "Share of time each log stream had no live socket (seconds of gap per second): records logged then are not counted. The SmcLogStreamGaps alert fires on more than 60 s in 30 minutes of a stream that keeps coming back.",
+                     "percentunit", [target(f'sum by (smc, stream) (rate(smc_log_stream_gap_seconds_total{{{LOG}}}[$__rate_interval]))', "{{smc}} {{stream}}")],
+                     thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 0.05}]), 8, 8)
+    b.add(timeseries("Log stream reconnects by reason", "Log socket reconnects per second by stream and reason.",
+                     "cps", [target(f'sum by (smc, stream, reason) (rate(smc_log_stream_reconnects_total{{{LOG}}}[$__rate_interval]))', "{{smc}} {{stream}} {{reason}}")]), 8, 8)
+    b.add(timeseries("Notification reconnects by reason", "Notification socket reconnects per second by reason.",
+                     "cps", [target(f'sum by (smc, reason) (rate(smc_notification_reconnects_total{{{SMC}}}[$__rate_interval]))', "{{smc}} {{reason}}")]), 8, 8)
+    b.add(timeseries("Records per stream", "Live log records counted per second by each stream (all its group_by values together).",
+                     "cps", [target(f'sum by (smc, stream) (rate(smc_log_records_total{{{LOG}}}[$__rate_interval]))', "{{smc}} {{stream}}")]), 12, 8)
+    b.add(timeseries("Malformed messages", "Log stream messages and notification events per second that could not be read; they are skipped. A steady rate often follows an SMC upgrade.",
+                     "cps", [target(f'sum by (smc, stream) (rate(smc_log_stream_malformed_total{{{LOG}}}[$__rate_interval]))', "{{smc}} log {{stream}}", "A"),
+                             target(f'sum by (smc) (rate(smc_notification_malformed_total{{{SMC}}}[$__rate_interval]))', "{{smc}} notifications", "B")]), 12, 8)
+
+    templating = variables(
+        extra=[("stream", "Stream",
+                'label_values(smc_log_stream_up{job=~"$job", instance=~"$instance", smc=~"$smc"}, stream)',
+                "Log stream(s), the `name` of each [[smc.log_stream]]. Streams may count the same record, so every panel keeps them apart.")],
+        engine=('label_values(smc_log_records_total{job=~"$job", instance=~"$instance", smc=~"$smc", stream=~"$stream"}, engine)',
+                "Engine(s) the log streams count records of (streams that group by engine, as by default)."))
+    return dashboard("smc-exporter-traffic-rules", "SMC exporter / Traffic & rules",
+                     "Log record counts from smc-exporter's live log streams (discards per engine, records by action, top rules and rules without hits, bytes by service) and the SMC's element changes, with the health of both sockets.",
+                     b, ["smc-exporter", "forcepoint", "firewall", "logs"], templating)
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for name, d in (("smc-exporter-overview.json", overview()),
-                    ("smc-exporter-connections-vpn.json", connections_vpn())):
+                    ("smc-exporter-connections-vpn.json", connections_vpn()),
+                    ("smc-exporter-traffic-rules.json", traffic_rules())):
         (OUT / name).write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
         print("wrote", OUT / name)
 

@@ -46,6 +46,18 @@ const FAMILIES: &[&str] = &[
     "smc_up",
     "smc_logins_total",
     "smc_login_failures_total",
+    // element changes (notify) and log streams ([[smc.log_stream]])
+    "smc_element_changes_total",
+    "smc_notification_up",
+    "smc_notification_reconnects_total",
+    "smc_notification_malformed_total",
+    "smc_log_records_total",
+    "smc_log_bytes_total",
+    "smc_log_rule_hits_total",
+    "smc_log_stream_up",
+    "smc_log_stream_reconnects_total",
+    "smc_log_stream_gap_seconds_total",
+    "smc_log_stream_malformed_total",
     // process
     "smc_exporter_series_dropped_total",
     "smc_exporter_series_limit",
@@ -360,20 +372,28 @@ fn selector_problems(expr: &str, s: &Selector) -> Vec<String> {
 }
 
 /// target-rate-interval-rule demands [$__rate_interval] inside rate() and
-/// irate(); the project demands it for every range.
+/// irate(); the project demands it for every range, but one: `[$__range]`
+/// as the range of increase(), Grafana's total over the dashboard's time
+/// range (`panel_problems` allows it only in instant targets).
 fn range_problems(expr: &str) -> Vec<String> {
+    let sels = selectors(expr);
     let mut p = Vec::new();
-    let mut rest = expr;
-    while let Some(i) = rest.find('[') {
-        let after = &rest[i + 1..];
+    let mut from = 0;
+    while let Some(i) = expr[from..].find('[').map(|i| from + i) {
+        let after = &expr[i + 1..];
         let end = after.find(']').unwrap_or(after.len());
-        if &after[..end] != "$__rate_interval" {
+        let range = &after[..end];
+        let total = range == "$__range"
+            && sels.iter().any(|s| {
+                let before = expr[..s.start].trim_end();
+                s.end == i && before.ends_with("increase(") && !before.ends_with("_increase(")
+            });
+        if range != "$__rate_interval" && !total {
             p.push(format!(
-                "target-rate-interval-rule: range `[{}]` is not [$__rate_interval]",
-                &after[..end]
+                "target-rate-interval-rule: range `[{range}]` is not [$__rate_interval]"
             ));
         }
-        rest = &after[end..];
+        from = i + 1 + end;
     }
     p
 }
@@ -410,6 +430,96 @@ fn balance_problems(expr: &str) -> Vec<String> {
         }
     }
     p
+}
+
+/// Aggregations that drop labels (`topk`, `bottomk` and `limitk` keep them).
+const AGGREGATIONS: &[&str] = &[
+    "sum",
+    "min",
+    "max",
+    "avg",
+    "count",
+    "stddev",
+    "stdvar",
+    "group",
+    "quantile",
+    "count_values",
+];
+
+/// The matcher every dashboard selector of a log stream family carries.
+const STREAM: &str = r#"stream=~"$stream""#;
+
+/// project (log streams): several streams may count the same record (a
+/// stream "all" and a filtered stream "discards" both count a discard), so
+/// an aggregation over a `smc_log_…` family keeps `stream`: `by (…)` lists
+/// it, or `without (…)` does not. Dashboards and rules alike.
+fn stream_problems(expr: &str) -> Vec<String> {
+    let b = expr.as_bytes();
+    let mut p = Vec::new();
+    for (start, t) in tokens(expr) {
+        if !AGGREGATIONS.contains(&t) {
+            continue;
+        }
+        let mut i = next_non_space(b, start + t.len());
+        let mut grouping = grouping_at(expr, i);
+        if let Some((_, _, end)) = &grouping {
+            i = next_non_space(b, *end);
+        }
+        if b.get(i) != Some(&b'(') {
+            continue;
+        }
+        let arg_end = skip_group(b, i, b'(', b')');
+        if grouping.is_none() {
+            grouping = grouping_at(expr, next_non_space(b, arg_end));
+        }
+        if !expr[i..arg_end].contains("smc_log_") {
+            continue;
+        }
+        let keeps =
+            grouping.is_some_and(|(kw, labels, _)| labels.contains(&"stream") == (kw == "by"));
+        if !keeps {
+            p.push(format!(
+                "project: `{t}` over a smc_log_ family drops `stream` (never sum across streams)"
+            ));
+        }
+    }
+    p
+}
+
+/// `by (…)` or `without (…)` at `i`: the keyword, its labels, and the index
+/// after its closing parenthesis.
+fn grouping_at(expr: &str, i: usize) -> Option<(&str, Vec<&str>, usize)> {
+    let b = expr.as_bytes();
+    let rest = expr.get(i..)?;
+    let kw = ["by", "without"]
+        .into_iter()
+        .find(|k| rest.starts_with(k) && !rest[k.len()..].starts_with(is_ident))?;
+    let open = next_non_space(b, i + kw.len());
+    if b.get(open) != Some(&b'(') {
+        return None;
+    }
+    let end = skip_group(b, open, b'(', b')');
+    let labels = expr[open + 1..end - 1]
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    Some((kw, labels, end))
+}
+
+/// project (log streams): every dashboard selector of a `smc_log_…` family
+/// carries `stream=~"$stream"`.
+fn stream_var_problems(expr: &str) -> Vec<String> {
+    selectors(expr)
+        .iter()
+        .filter(|s| s.name.starts_with("smc_log_"))
+        .filter(|s| {
+            !matcher_list(s.matchers.unwrap_or(""))
+                .iter()
+                .any(|m| m == STREAM)
+        })
+        .map(|s| format!("project: selector `{}` lacks `{STREAM}`", s.name))
+        .collect()
 }
 
 /// Units the dashboards may use: Grafana unit ids (valueFormats
@@ -706,7 +816,13 @@ fn panel_problems(p: &Value) -> Vec<String> {
         if t["datasource"]["type"] == "loki" {
             bad.push("target-logql-rule: no Loki target expected".into());
         }
-        for e in expr_problems(expr) {
+        let mut found = expr_problems(expr);
+        found.extend(stream_problems(expr));
+        found.extend(stream_var_problems(expr));
+        if expr.contains("$__range") && t["instant"] != true {
+            found.push("project: `$__range` only in an instant target".into());
+        }
+        for e in found {
             bad.push(format!("{e} in `{expr}`"));
         }
     }
@@ -730,6 +846,18 @@ fn dashboard_problems(d: &Value) -> Vec<String> {
         bad.push("project: no title".into());
     }
     bad.extend(template_problems(d));
+    let logs = all_panels(d)
+        .iter()
+        .any(|p| p["targets"].to_string().contains("smc_log_"));
+    let vars = d["templating"]["list"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    match vars.iter().find(|v| v["name"] == "stream") {
+        Some(v) => bad.extend(required_var_problems(v, "stream", "project")),
+        None if logs => bad.push("project: log stream panels but no `stream` variable".into()),
+        None => {}
+    }
     let mut ids = BTreeSet::new();
     for p in all_panels(d) {
         if !ids.insert(p["id"].to_string()) {
@@ -892,6 +1020,124 @@ fn expr_checker_rejects_bad_queries() {
     );
 }
 
+/// `[$__range]` only as the range of increase(), and only in an instant
+/// target; the stream rules for log families.
+#[test]
+fn range_and_stream_checkers_reject_bad_queries() {
+    let one = |q: &str| {
+        let mut p = expr_problems(q);
+        p.extend(stream_problems(q));
+        p.extend(stream_var_problems(q));
+        p.join("; ")
+    };
+    let sel = r#"smc_log_records_total{job=~"$job", instance=~"$instance", stream=~"$stream"}"#;
+    for ok in [
+        format!("sum by (smc, stream, engine) (rate({sel}[$__rate_interval]))"),
+        format!("topk(10, sum by (stream, rule_tag) (increase({sel}[$__range] offset $__range)))"),
+        format!("sum without (action) (rate({sel}[$__rate_interval]))"),
+        format!("sum (rate({sel}[$__rate_interval])) by (stream)"),
+        // not a log family: nothing to keep
+        r#"sum(smc_up{job=~"$job", instance=~"$instance"})"#.to_string(),
+    ] {
+        assert_eq!(one(&ok), "", "{ok}");
+    }
+    assert_eq!(
+        one(&format!(
+            "sum by (smc, engine) (rate({sel}[$__rate_interval]))"
+        )),
+        "project: `sum` over a smc_log_ family drops `stream` (never sum across streams)"
+    );
+    assert_eq!(
+        one(&format!("count(rate({sel}[$__rate_interval]))")),
+        "project: `count` over a smc_log_ family drops `stream` (never sum across streams)"
+    );
+    assert_eq!(
+        one(&format!(
+            "sum without (stream) (rate({sel}[$__rate_interval]))"
+        )),
+        "project: `sum` over a smc_log_ family drops `stream` (never sum across streams)"
+    );
+    assert_eq!(
+        one(&format!("rate({sel}[$__range])")),
+        "target-rate-interval-rule: range `[$__range]` is not [$__rate_interval]"
+    );
+    assert_eq!(
+        one(r#"rate(smc_log_bytes_total{job=~"$job", instance=~"$instance"}[$__rate_interval])"#),
+        r#"project: selector `smc_log_bytes_total` lacks `stream=~"$stream"`"#
+    );
+    // A `$__range` target must be instant.
+    let panel = |instant: bool| {
+        serde_json::json!({
+            "type": "bargauge", "title": "t", "description": "d",
+            "datasource": {"uid": "${datasource}"},
+            "fieldConfig": {"defaults": {"unit": "short"}},
+            "targets": [{"expr": format!("sum by (stream) (increase({sel}[$__range]))"), "instant": instant}],
+        })
+    };
+    assert_eq!(panel_problems(&panel(true)), Vec::<String>::new());
+    assert_eq!(
+        panel_problems(&panel(false)),
+        vec![format!(
+            "project: `$__range` only in an instant target in `sum by (stream) (increase({sel}[$__range]))`"
+        )]
+    );
+}
+
+/// The expressions of a rule file: (rule name, expression), `expr: |-`
+/// blocks joined.
+fn rule_exprs(rel_path: &str) -> Vec<(String, String)> {
+    let text = read(rel_path);
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut name = String::new();
+    let mut block: Option<(usize, String)> = None;
+    for l in text.lines() {
+        let indent = l.len() - l.trim_start().len();
+        let t = l.trim();
+        if let Some((ind, e)) = &mut block {
+            if indent > *ind && !t.is_empty() {
+                e.push_str(t);
+                e.push(' ');
+                continue;
+            }
+            out.push((name.clone(), e.trim().to_string()));
+            block = None;
+        }
+        if let Some(n) = t
+            .strip_prefix("- alert:")
+            .or_else(|| t.strip_prefix("- record:"))
+        {
+            name = n.trim().to_string();
+        } else if let Some(e) = t.strip_prefix("expr:") {
+            match e.trim() {
+                "|-" | "|" | ">-" | ">" => block = Some((indent, String::new())),
+                e => out.push((name.clone(), e.to_string())),
+            }
+        }
+    }
+    if let Some((_, e)) = block {
+        out.push((name, e.trim().to_string()));
+    }
+    out
+}
+
+/// The rules keep `stream` in every aggregation over a log family, as the
+/// dashboards do (`stream_problems`), and some rule reads each of them.
+#[test]
+fn rules_never_sum_across_log_streams() {
+    let mut problems = Vec::new();
+    let mut exprs = rule_exprs("deploy/prometheus/alerts.yml");
+    exprs.extend(rule_exprs("deploy/prometheus/recording.yml"));
+    assert!(exprs.len() >= 20, "only {} rule expressions", exprs.len());
+    for (name, expr) in &exprs {
+        for m in stream_problems(expr) {
+            problems.push(format!("{name}: {m} in `{expr}`"));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    let logs = exprs.iter().filter(|(_, e)| e.contains("smc_log_")).count();
+    assert!(logs >= 3, "only {logs} rules read a log stream family");
+}
+
 /// target-promql-rule for real: every dashboard query (variables expanded as
 /// the linter does: `$__rate_interval` a duration; `$job` etc. sit inside
 /// strings and stay) parsed by `promtool check rules` as a recording rule.
@@ -905,7 +1151,8 @@ fn dashboard_queries_parse_as_promql() {
                 let expr = t["expr"]
                     .as_str()
                     .unwrap_or("")
-                    .replace("$__rate_interval", "5m");
+                    .replace("$__rate_interval", "5m")
+                    .replace("$__range", "6h");
                 let quoted = serde_json::to_string(&expr).unwrap();
                 rules.push_str(&format!("      - record: q{n}\n        expr: {quoted}\n"));
                 n += 1;
@@ -1259,6 +1506,39 @@ fn live_check_expectations_cover_every_alert() {
         assert!(!k.is_empty() && k.is_subset(&names), "fault.{part}: {k:?}");
     }
     assert!(keys(&e["fault"]["firing"]).is_subset(&keys(&e["fault"]["active"])));
+    // dashboards.empty: "file: panel title" of a panel with a query, each
+    // with its reason and a witness that the live check evaluates.
+    let panels: BTreeSet<String> = dashboards()
+        .into_iter()
+        .flat_map(|(name, _, d)| {
+            let file = name.rsplit('/').next().unwrap_or("").to_string();
+            all_panels(&d)
+                .into_iter()
+                .filter(|p| p["targets"].as_array().is_some_and(|t| !t.is_empty()))
+                .map(|p| format!("{file}: {}", p["title"].as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let empty = e["dashboards"]["empty"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    for (key, v) in &empty {
+        assert!(
+            panels.contains(key),
+            "dashboards.empty: {key:?} is no panel"
+        );
+        assert!(
+            v["reason"].as_str().is_some_and(|r| r.len() > 10),
+            "dashboards.empty {key:?}: reason {}",
+            v["reason"]
+        );
+        let witness = v["witness"].as_str().unwrap_or("");
+        assert!(
+            !selectors(witness).is_empty(),
+            "dashboards.empty {key:?}: witness {witness:?}"
+        );
+    }
 }
 
 // ----------------------------------------------------------- (c) kubernetes
