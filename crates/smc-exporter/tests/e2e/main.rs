@@ -49,6 +49,7 @@ mod e2e_filters;
 mod e2e_logs;
 mod e2e_notify;
 mod e2e_session;
+mod e2e_sps;
 mod e2e_supervisor;
 mod e2e_tls;
 mod e2e_token;
