@@ -143,8 +143,14 @@ pub fn main_with(cli: Cli) -> ExitCode {
         Err(code) => return code,
     };
     if cli.check {
+        // SPS appliances are named only when there are some, so the line
+        // of an SMC-only config stays what scripts already read.
+        let sps = match cfg.sps.len() {
+            0 => String::new(),
+            n => format!(", {n} SPS"),
+        };
         println!(
-            "{}: configuration is valid ({} SMC)",
+            "{}: configuration is valid ({} SMC{sps})",
             path.display(),
             cfg.smc.len()
         );

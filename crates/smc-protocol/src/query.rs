@@ -16,19 +16,29 @@ pub fn query_json(
     field_ids: &[u32],
     filter: Option<&serde_json::Value>,
 ) -> String {
+    let query = serde_json::json!({"definition": definition.wire_name(legacy), "target": target});
+    frame(query, filter, serde_json::json!({}), field_ids)
+}
+
+/// `{"query": query + filter, "fetch": fetch, "format": texts in id format
+/// with senders resolved, asking for `field_ids` (empty: field 1 only)}`.
+fn frame(
+    mut query: serde_json::Value,
+    filter: Option<&serde_json::Value>,
+    fetch: serde_json::Value,
+    field_ids: &[u32],
+) -> String {
     let ids: &[u32] = if field_ids.is_empty() {
         &[1]
     } else {
         field_ids
     };
-    let mut query =
-        serde_json::json!({"definition": definition.wire_name(legacy), "target": target});
     if let (Some(f), Some(q)) = (filter, query.as_object_mut()) {
         q.insert("filter".into(), f.clone());
     }
     serde_json::json!({
         "query": query,
-        "fetch": {},
+        "fetch": fetch,
         "format": {
             "type": "texts",
             "field_format": "id",
@@ -46,26 +56,13 @@ pub fn query_json(
 /// history, so opening it again after a drop cannot deliver a record twice.
 /// `filter` is `query.filter`, sent as given.
 pub fn log_live_query(field_ids: &[u32], filter: Option<&serde_json::Value>) -> String {
-    let ids: &[u32] = if field_ids.is_empty() {
-        &[1]
-    } else {
-        field_ids
-    };
-    let mut query = serde_json::json!({"start_ms": 0, "end_ms": 0, "type": "current"});
-    if let (Some(f), Some(q)) = (filter, query.as_object_mut()) {
-        q.insert("filter".into(), f.clone());
-    }
-    serde_json::json!({
-        "query": query,
-        "fetch": {"backwards": true},
-        "format": {
-            "type": "texts",
-            "field_format": "id",
-            "resolving": {"senders": true},
-            "field_ids": ids,
-        },
-    })
-    .to_string()
+    let query = serde_json::json!({"start_ms": 0, "end_ms": 0, "type": "current"});
+    frame(
+        query,
+        filter,
+        serde_json::json!({"backwards": true}),
+        field_ids,
+    )
 }
 
 /// The frame that aborts fetch `fetch`: `{"abort":N}`.

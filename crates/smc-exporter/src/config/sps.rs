@@ -289,36 +289,12 @@ fn login_method(key: &str, m: String) -> Result<String> {
 }
 
 fn sps_url(key: &str, text: String) -> Result<url::Url> {
-    let bad = |reason: String| ConfigError::invalid(key, reason);
-    let url = url::Url::parse(text.trim()).map_err(|e| {
-        bad(format!(
-            "not a valid URL ({e}); expected e.g. \"https://sps.example.com\""
-        ))
-    })?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(format!(
-            "scheme must be http or https, not {:?}",
-            url.scheme()
-        )));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "must not contain a user name or password; use username and password_file or password_env".into(),
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) {
-        return Err(bad("has no host".into()));
-    }
-    if url.path() != "/" && !url.path().is_empty() {
-        return Err(bad(format!(
-            "must not have a path (found {:?}); give only scheme, host and port, e.g. \"https://sps.example.com\"",
-            url.path()
-        )));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(bad("must not have a query string or fragment".into()));
-    }
-    Ok(url)
+    super::validate::base_url(
+        key,
+        &text,
+        "https://sps.example.com",
+        "username and password_file or password_env",
+    )
 }
 
 fn password(

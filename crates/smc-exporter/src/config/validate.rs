@@ -605,10 +605,27 @@ fn smc_group_by(
 }
 
 fn smc_url(key: &str, text: &str) -> Result<url::Url> {
+    let example = "https://smc.example.com:8082";
+    let url = base_url(key, text, example, "api_key_file or api_key_env")?;
+    if url.port_or_known_default().is_none() {
+        return Err(ConfigError::invalid(key, "has no port"));
+    }
+    Ok(url)
+}
+
+/// The checks every source's `url` shares: a valid http(s) URL with a host,
+/// no user name or password (`credentials`: what to use instead), and no
+/// path, query or fragment (`example`: what to write).
+pub(crate) fn base_url(
+    key: &str,
+    text: &str,
+    example: &str,
+    credentials: &str,
+) -> Result<url::Url> {
     let bad = |reason: String| ConfigError::invalid(key, reason);
     let url = url::Url::parse(text.trim()).map_err(|e| {
         bad(format!(
-            "not a valid URL ({e}); expected e.g. \"https://smc.example.com:8082\""
+            "not a valid URL ({e}); expected e.g. \"{example}\""
         ))
     })?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -619,19 +636,16 @@ fn smc_url(key: &str, text: &str) -> Result<url::Url> {
     }
     // Userinfo is checked before anything that could echo parts of the URL.
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(
-            "must not contain a user name or password; use api_key_file or api_key_env".into(),
-        ));
+        return Err(bad(format!(
+            "must not contain a user name or password; use {credentials}"
+        )));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(bad("has no host".into()));
     }
-    if url.port_or_known_default().is_none() {
-        return Err(bad("has no port".into()));
-    }
     if url.path() != "/" && !url.path().is_empty() {
         return Err(bad(format!(
-            "must not have a path (found {:?}); give only scheme, host and port, e.g. \"https://smc.example.com:8082\"",
+            "must not have a path (found {:?}); give only scheme, host and port, e.g. \"{example}\"",
             url.path()
         )));
     }

@@ -24,8 +24,8 @@ use smc_fold::{SeriesBudget, cap_label_value};
 
 use crate::config::LogStreamConfig;
 use crate::labels::{LOG_BYTES_RECEIVED, LOG_BYTES_SENT, LOG_RULE_TAG, LOG_SENDER, LogSource};
-use crate::state::ReconnectReason;
 use crate::state::engines::{EngineSnapshot, EngineState};
+use crate::state::{ReconnectCounts, ReconnectReason};
 
 /// The counters of one label set of `smc_log_records_total` /
 /// `smc_log_bytes_total`.
@@ -162,7 +162,7 @@ pub struct LogStreamState {
     budgets: LogBudgets,
     counts: Mutex<Counts>,
     up: AtomicBool,
-    reconnects: Vec<AtomicU64>,
+    reconnects: ReconnectCounts,
     malformed: AtomicU64,
     gap: Mutex<Gap>,
 }
@@ -184,10 +184,7 @@ impl LogStreamState {
             budgets,
             counts: Mutex::new(Counts::default()),
             up: AtomicBool::new(false),
-            reconnects: ReconnectReason::ALL
-                .iter()
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            reconnects: ReconnectCounts::default(),
             malformed: AtomicU64::new(0),
             gap: Mutex::new(Gap::default()),
         }
@@ -300,17 +297,12 @@ impl LogStreamState {
     }
 
     pub fn count_reconnect(&self, reason: ReconnectReason) {
-        if let Some(i) = ReconnectReason::ALL.iter().position(|r| *r == reason) {
-            self.reconnects[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.reconnects.count(reason);
     }
 
     /// Reconnects by reason, in [`ReconnectReason::ALL`] order.
     pub fn reconnects(&self) -> impl Iterator<Item = (ReconnectReason, u64)> + '_ {
-        ReconnectReason::ALL
-            .iter()
-            .zip(&self.reconnects)
-            .map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+        self.reconnects.iter()
     }
 }
 

@@ -68,6 +68,24 @@ impl ReconnectReason {
     }
 }
 
+/// Reconnects of one socket by reason (the notification socket, a log
+/// stream).
+#[derive(Debug, Default)]
+pub struct ReconnectCounts([AtomicU64; ReconnectReason::ALL.len()]);
+
+impl ReconnectCounts {
+    pub fn count(&self, reason: ReconnectReason) {
+        self.0[reason.index()].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Every reason with its count, in [`ReconnectReason::ALL`] order.
+    pub fn iter(&self) -> impl Iterator<Item = (ReconnectReason, u64)> + '_ {
+        ReconnectReason::ALL
+            .iter()
+            .map(|r| (*r, self.0[r.index()].load(Ordering::Relaxed)))
+    }
+}
+
 /// Kind of a received message that could not be used. A bounded label set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MessageErrorKind {

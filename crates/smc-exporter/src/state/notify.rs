@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::state::ReconnectReason;
+use crate::state::{ReconnectCounts, ReconnectReason};
 
 /// The event types the SMC documents (protocol §5), then `other`.
 pub const ACTIONS: [&str; 8] = [
@@ -37,7 +37,7 @@ pub struct NotifyState {
     /// Event list items that were not events (no `type` or `element`).
     malformed: AtomicU64,
     up: AtomicBool,
-    reconnects: Vec<AtomicU64>,
+    reconnects: ReconnectCounts,
 }
 
 impl NotifyState {
@@ -51,10 +51,7 @@ impl NotifyState {
             types,
             malformed: AtomicU64::new(0),
             up: AtomicBool::new(false),
-            reconnects: ReconnectReason::ALL
-                .iter()
-                .map(|_| AtomicU64::new(0))
-                .collect(),
+            reconnects: ReconnectCounts::default(),
         }
     }
 
@@ -111,17 +108,12 @@ impl NotifyState {
     }
 
     pub fn count_reconnect(&self, reason: ReconnectReason) {
-        if let Some(i) = ReconnectReason::ALL.iter().position(|r| *r == reason) {
-            self.reconnects[i].fetch_add(1, Ordering::Relaxed);
-        }
+        self.reconnects.count(reason);
     }
 
     /// Reconnects by reason, in [`ReconnectReason::ALL`] order.
     pub fn reconnects(&self) -> impl Iterator<Item = (ReconnectReason, u64)> + '_ {
-        ReconnectReason::ALL
-            .iter()
-            .zip(&self.reconnects)
-            .map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+        self.reconnects.iter()
     }
 }
 

@@ -41,6 +41,21 @@ fn config_check_accepts_a_valid_file() {
 }
 
 #[test]
+fn config_check_counts_sps_appliances() {
+    let (code, stdout, _) = check_with(
+        "[[sps]]\nname = \"pam\"\nurl = \"https://sps.example\"\nusername = \"u\"\npassword_env = \"SPS_PW\"\n",
+        &[],
+        &[("SPS_PW", "pw")],
+    );
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.ends_with("configuration is valid (0 SMC, 1 SPS)\n"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("pw\n"));
+}
+
+#[test]
 fn config_check_rejects_with_status_2_and_one_line() {
     let (code, _, stderr) = check(
         "[[smc]]\nname = \"p\"\nurl = \"ftp://smc.example:8082\"\napi_key = \"topsecret\"\nengines = [\"fw\"]\n",
