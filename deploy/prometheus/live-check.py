@@ -169,6 +169,7 @@ def dashboard_checks(prom, expect, problems, report):
         "instance": ".+",
         "smc": ".+",
         "stream": ".+",
+        "sps": ".+",
         "engine": ".+",
         "__interval": f"{INTERVAL}s",
         "__rate_interval": f"{RATE_INTERVAL}s",

@@ -23,6 +23,8 @@ ENG = SMC + ', engine=~"$engine"'
 LOG = SMC + ', stream=~"$stream"'
 LOG_ENG = LOG + ', engine=~"$engine"'
 DISCARDS = 'action=~"Discard|Refuse"'
+# SPS families ([[sps]]): every query carries the sps matcher.
+SPS = BASE + ', sps=~"$sps"'
 
 
 def query_var(name, label, query, description):
@@ -435,11 +437,146 @@ def traffic_rules():
                      b, ["smc-exporter", "forcepoint", "firewall", "logs"], templating)
 
 
+# ------------------------------------------------------------------- SPS
+def sps_variables():
+    """datasource, job, instance and sps: the SPS families have no smc or
+    engine label."""
+    v = variables()
+    keep = [x for x in v["list"] if x["name"] in ("datasource", "job", "instance")]
+    keep.append(query_var("sps", "SPS",
+                          'label_values(sps_up{job=~"$job", instance=~"$instance"}, sps)',
+                          "Safeguard for Privileged Sessions appliance(s), the `name` of each [[sps]] in the config."))
+    return {"list": keep}
+
+
+def quantiles(family, what):
+    return [target(f'histogram_quantile({q}, sum by (sps, protocol, le) (rate({family}_bucket{{{SPS}}}[$__rate_interval])))',
+                   f"p{int(q * 100)} {{{{sps}}}} {{{{protocol}}}}", ref)
+            for q, ref in ((0.5, "A"), (0.9, "B"), (0.99, "C"))]
+
+
+def buckets_bar(title, description, family):
+    """Observations per bucket over the range (the histogram's shape)."""
+    p = bargauge(title, description, "short", [target(
+        f'sum by (le) (increase({family}_bucket{{{SPS}}}[$__range]))', "≤ {{le}}", instant=True, fmt="heatmap")])
+    p["options"]["orientation"] = "vertical"
+    return p
+
+
+def sps():
+    b = Board()
+    b.row("Appliance")
+    b.add(stat("SPS poller", "sps_up per appliance: 1 if the exporter's last poll cycle of its REST API completed. While 0 the counters stand still and the health gauges keep their last values. The SpsDown alert fires after 10 minutes.",
+               "none", [target(f'sps_up{{{SPS}}}', "{{sps}}", instant=True)],
+               [{"color": "red", "value": None}, {"color": "green", "value": 1}], UP_DOWN, "value_and_name"), 6, 4)
+    b.add(table("Appliances", "One row per appliance: its firmware (/api/info), when a cycle last completed, how far the watermark lags the appliance's clock, and since when sessions count (S: sessions started before it never count).",
+                "none", [
+                    target(f'sps_info{{{SPS}}}', "", "A", True, "table"),
+                    target(f'time() - sps_last_success_timestamp_seconds{{{SPS}}}', "", "B", True, "table"),
+                    target(f'sps_watermark_lag_seconds{{{SPS}}}', "", "C", True, "table"),
+                    target(f'sps_counting_since_timestamp_seconds{{{SPS}}} * 1000', "", "D", True, "table"),
+                ],
+                {"sps": "SPS", "firmware_version": "Firmware", "Value #A": "Info", "Value #B": "Last success",
+                 "Value #C": "Watermark lag", "Value #D": "Counting since"},
+                [unit_override("Last success", "s"), unit_override("Watermark lag", "s"),
+                 unit_override("Counting since", "dateTimeAsIso")],
+                exclude=("job", "instance", "Value #A")), 12, 4)
+    b.add(stat("Active sessions", "Sessions active on the appliance now (health_status), all protocols.",
+               "none", [target(f'sum by (sps) (sps_active_sessions{{{SPS}}})', "{{sps}}", instant=True)], GREEN), 6, 4)
+
+    b.row("Sessions")
+    b.add(timeseries("Active sessions by protocol", "Sessions active now per protocol, as the appliance's health_status lists them (lower case: ssh, rdp, …).",
+                     "none", [target(f'sum by (sps, protocol) (sps_active_sessions{{{SPS}}})', "{{sps}} {{protocol}}")], stack=True, decimals=0), 12, 8)
+    b.add(timeseries("Sessions started by protocol and policy", "Sessions started per second (counted once, when first seen with start_time at or after S), by protocol and connection policy.",
+                     "ops", [target(f'sum by (sps, protocol, connection_policy) (rate(sps_sessions_started_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{protocol}} {{connection_policy}}")]), 12, 8)
+    b.add(timeseries("Sessions closed by verdict", "Counted sessions seen closed per second, by protocol and verdict (ACCEPT, AUTH_FAIL, TERMINATED, …; \"\" when the appliance sends none).",
+                     "ops", [target(f'sum by (sps, protocol, verdict) (rate(sps_sessions_closed_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{protocol}} {{verdict}}")]), 12, 8)
+    b.add(table("Sessions in the range", "Sessions started and closed over the dashboard's time range per protocol and connection policy.",
+                "short", [
+                    target(f'sum by (sps, protocol, connection_policy) (increase(sps_sessions_started_total{{{SPS}}}[$__range]))', "", "A", True, "table"),
+                    target(f'sum by (sps, protocol, connection_policy) (increase(sps_sessions_closed_total{{{SPS}}}[$__range]))', "", "B", True, "table"),
+                ],
+                {"sps": "SPS", "protocol": "Protocol", "connection_policy": "Connection policy",
+                 "Value #A": "Started", "Value #B": "Closed"}), 12, 8)
+    b.add(bargauge("Closed sessions by verdict in the range", "Counted sessions closed over the dashboard's time range, by verdict and connection policy.",
+                   "short", [target(f'sort_desc(sum by (sps, verdict, connection_policy) (increase(sps_sessions_closed_total{{{SPS}}}[$__range])))', "{{sps}} {{verdict}} {{connection_policy}}", instant=True)]), 12, 8)
+    b.add(timeseries("Tracked sessions", "Counted sessions the exporter follows until they close (at most max_tracked_sessions).",
+                     "none", [target(f'sps_tracked_sessions{{{SPS}}}', "{{sps}}")], decimals=0), 12, 8)
+
+    b.row("Duration and risk")
+    b.add(timeseries("Session duration quantiles", "The 50th, 90th and 99th percentile of the duration of sessions closed in each interval, per protocol (histogram buckets 10 s … 8 h, interpolated).",
+                     "s", quantiles("sps_session_duration_seconds", "duration")), 12, 8)
+    b.add(buckets_bar("Session durations in the range", "Sessions closed over the dashboard's time range by duration bucket (cumulative: each bar counts the sessions up to its bound, in seconds).",
+                      "sps_session_duration_seconds"), 12, 8)
+    b.add(timeseries("Risk score quantiles", "The 50th, 90th and 99th percentile of the aggregated analytics risk score (0-100) of sessions closed in each interval, per protocol. Sessions without a score are not observed.",
+                     "none", quantiles("sps_session_risk_score", "risk")), 12, 8)
+    b.add(buckets_bar("Risk scores in the range", "Sessions closed over the dashboard's time range by risk score bucket (cumulative: each bar counts the sessions with a score up to its bound).",
+                      "sps_session_risk_score"), 12, 8)
+    b.add(timeseries("Mean session duration", "Mean duration of the sessions closed in each interval, per protocol.",
+                     "s", [target(f'sum by (sps, protocol) (rate(sps_session_duration_seconds_sum{{{SPS}}}[$__rate_interval])) / sum by (sps, protocol) (rate(sps_session_duration_seconds_count{{{SPS}}}[$__rate_interval]))', "{{sps}} {{protocol}}")]), 12, 8)
+    b.add(timeseries("Mean risk score", "Mean aggregated risk score of the sessions closed in each interval, per protocol (of those with a score).",
+                     "none", [target(f'sum by (sps, protocol) (rate(sps_session_risk_score_sum{{{SPS}}}[$__rate_interval])) / sum by (sps, protocol) (rate(sps_session_risk_score_count{{{SPS}}}[$__rate_interval]))', "{{sps}} {{protocol}}")]), 12, 8)
+
+    b.row("Content-policy alerts")
+    b.add(timeseries("Alerts by type", "Content-policy alerts of counted sessions per second, by alert type. The SpsAlertSpike alert fires on 3 × the hour before and more than 20 in 10 minutes.",
+                     "ops", [target(f'sum by (sps, alert_type) (rate(sps_alerts_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{alert_type}}")]), 12, 8)
+    b.add(bargauge("Top alert rules in the range", "The 10 content-policy rules with the most alerts over the dashboard's time range, by alert type and rule name.",
+                   "short", [target(f'topk(10, sum by (sps, alert_type, rule_name) (increase(sps_alerts_total{{{SPS}}}[$__range])))', "{{sps}} {{alert_type}} {{rule_name}}", instant=True)]), 12, 8)
+    b.add(timeseries("Alerts by protocol and policy", "Content-policy alerts per second, by protocol and connection policy of their session.",
+                     "ops", [target(f'sum by (sps, protocol, connection_policy) (rate(sps_alerts_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{protocol}} {{connection_policy}}")]), 24, 8)
+
+    b.row("Appliance health")
+    b.add(timeseries("CPU, memory, swap", "CPU, memory and swap usage of the appliance, percent (health_status).",
+                     "percent", [target(f'sps_cpu_usage_percent{{{SPS}}}', "{{sps}} cpu", "A"),
+                                 target(f'sps_memory_usage_percent{{{SPS}}}', "{{sps}} memory", "B"),
+                                 target(f'sps_swap_usage_percent{{{SPS}}}', "{{sps}} swap", "C")]), 8, 8)
+    b.add(timeseries("Disk usage", "Disk usage of the appliance, percent. The SpsDiskFilling alert fires above 90 % for 30 minutes, or when the last 6 hours' trend reaches 100 % within 24 hours.",
+                     "percent", [target(f'sps_disk_usage_percent{{{SPS}}}', "{{sps}}")],
+                     thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 90}]), 8, 8)
+    b.add(timeseries("Load average", "The appliance's load average over 1, 5 and 15 minutes.",
+                     "short", [target(f'sps_load_average{{{SPS}}}', "{{sps}} {{period}}")]), 8, 8)
+    b.add(timeseries("Indexer", "Indexer workers and idle workers (summed over the indexers), and their jobs by kind (index, screenshot, video).",
+                     "none", [target(f'sps_indexer_workers{{{SPS}}}', "{{sps}} workers", "A"),
+                              target(f'sps_indexer_idle_workers{{{SPS}}}', "{{sps}} idle workers", "B"),
+                              target(f'sps_indexer_jobs{{{SPS}}}', "{{sps}} {{kind}} jobs", "C")], decimals=0), 12, 8)
+    b.add(stat("RAID", "sps_raid_ok per appliance: 1 if health_status reports the RAID status OK, 0 for DEGRADED or any other status.",
+               "none", [target(f'sps_raid_ok{{{SPS}}}', "{{sps}}", instant=True)],
+               [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+               [{"type": "value", "options": {"0": {"text": "Not OK", "color": "red", "index": 0},
+                                              "1": {"text": "OK", "color": "green", "index": 1}}}], "value_and_name"), 12, 8)
+
+    b.row("Poller")
+    b.add(timeseries("Poll cycle duration", "The 50th and 99th percentile of the duration of whole poll cycles (login, info, health, searches, session refreshes, alerts). A cycle is cut at 80 % of poll_interval.",
+                     "s", [target(f'histogram_quantile(0.5, sum by (sps, le) (rate(sps_poll_duration_seconds_bucket{{{SPS}}}[$__rate_interval])))', "p50 {{sps}}", "A"),
+                           target(f'histogram_quantile(0.99, sum by (sps, le) (rate(sps_poll_duration_seconds_bucket{{{SPS}}}[$__rate_interval])))', "p99 {{sps}}", "B"),
+                           target(f'sum by (sps) (rate(sps_poll_duration_seconds_sum{{{SPS}}}[$__rate_interval])) / sum by (sps) (rate(sps_poll_duration_seconds_count{{{SPS}}}[$__rate_interval]))', "mean {{sps}}", "C")]), 12, 8)
+    b.add(timeseries("API requests by endpoint and code", "REST requests per second by endpoint group and HTTP status (none: no answer).",
+                     "reqps", [target(f'sum by (sps, endpoint, code) (rate(sps_api_requests_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{endpoint}} {{code}}")]), 12, 8)
+    b.add(timeseries("API errors by endpoint and kind", "Failed REST requests per second by endpoint group and kind (auth, forbidden, not_found, rate_limited, server, timeout, connect, decode). A kind has a series only once it happened.",
+                     "reqps", [target(f'sum by (sps, endpoint, kind) (rate(sps_api_errors_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{endpoint}} {{kind}}")]), 12, 8)
+    b.add(timeseries("Logins", "Logins per second by result (success, failure). A failed login waits login_backoff_initial, doubling up to login_backoff_max. The SpsLoginFailures alert fires on failures for 15 minutes.",
+                     "ops", [target(f'sum by (sps, result) (rate(sps_logins_total{{{SPS}}}[$__rate_interval]))', "{{sps}} {{result}}")]), 12, 8)
+    b.add(timeseries("Watermark lag", "The appliance's clock at the last cycle minus the watermark: how far behind the session search is. The SpsWatermarkLagging alert fires above 15 minutes for 15 minutes while the poller is up.",
+                     "s", [target(f'sps_watermark_lag_seconds{{{SPS}}}', "{{sps}}")],
+                     thresholds=[{"color": "green", "value": None}, {"color": "red", "value": 900}]), 8, 8)
+    b.add(timeseries("Watermark and counting start", "The watermark (appliance clock) and S, the counting start, as ages: now minus each.",
+                     "s", [target(f'time() - sps_watermark_timestamp_seconds{{{SPS}}}', "{{sps}} watermark", "A"),
+                           target(f'time() - sps_counting_since_timestamp_seconds{{{SPS}}}', "{{sps}} counting since", "B")]), 8, 8)
+    b.add(timeseries("Window splits and dropped series", "Search windows split per second because they matched more than 10,000 sessions (the API's paging limit), and increments dropped because their SPS family had 10,000 series.",
+                     "ops", [target(f'sum by (sps) (rate(sps_window_splits_total{{{SPS}}}[$__rate_interval]))', "{{sps}} window splits", "A"),
+                             target(f'sum by (sps) (rate(sps_series_dropped_total{{{SPS}}}[$__rate_interval]))', "{{sps}} dropped", "B")]), 8, 8)
+
+    return dashboard("smc-exporter-sps", "SMC exporter / Privileged sessions (SPS)",
+                     "Sessions, durations, risk scores and content-policy alerts from One Identity Safeguard for Privileged Sessions appliances polled by smc-exporter ([[sps]]), with the appliances' health and the poller's own metrics.",
+                     b, ["smc-exporter", "sps", "privileged-sessions"], sps_variables())
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for name, d in (("smc-exporter-overview.json", overview()),
                     ("smc-exporter-connections-vpn.json", connections_vpn()),
-                    ("smc-exporter-traffic-rules.json", traffic_rules())):
+                    ("smc-exporter-traffic-rules.json", traffic_rules()),
+                    ("smc-exporter-sps.json", sps())):
         (OUT / name).write_text(json.dumps(d, indent=2, ensure_ascii=False) + "\n")
         print("wrote", OUT / name)
 

@@ -11,6 +11,8 @@ use smc_exporter::config;
 use smc_exporter::signals::Signals;
 use smc_sim::SimOptions;
 
+use crate::secret_file::SecretFile;
+
 /// Serve a simulated SMC on `listen` until stopped. `GET /sim/truth`
 /// renders with [`crate::truth::renderer`].
 pub async fn simulate(listen: SocketAddr, mut opts: SimOptions) -> ExitCode {
@@ -71,14 +73,13 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let world = server.world_info();
-    let cfg = match config::demo_with_streams(
-        &server.url(),
-        &world.api_key,
-        &world.engines,
-        &world.alert_domains,
-        listen,
-    ) {
+    // The SPS password goes to a private file: the config reads no inline
+    // password. The file and its directory go when `demo` returns.
+    let sps_password = match sps_password(&server) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let cfg = match demo_config(&server, listen, sps_password.as_ref()) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -101,6 +102,39 @@ pub async fn demo(listen: SocketAddr, seed: u64, churn: f64) -> ExitCode {
     exporter.shutdown().await;
     server.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// The simulated SPS's password in a private file (none without an SPS).
+fn sps_password(server: &smc_sim::SimServer) -> Result<Option<SecretFile>, ExitCode> {
+    let Some(sps) = server.sps_world() else {
+        return Ok(None);
+    };
+    SecretFile::write("smc-lab-demo", "sps-password", &sps.password)
+        .map(Some)
+        .map_err(|e| fail(format!("write the SPS password file: {e}")))
+}
+
+/// [`config::demo_with_streams`] for the simulator, with its SPS appliance
+/// when it runs one (its password read from `sps_password`).
+fn demo_config(
+    server: &smc_sim::SimServer,
+    listen: SocketAddr,
+    sps_password: Option<&SecretFile>,
+) -> Result<config::Config, config::ConfigError> {
+    let world = server.world_info();
+    let sps_world = server.sps_world();
+    let sps = sps_world
+        .as_ref()
+        .zip(sps_password)
+        .map(|(w, p)| (w.url.as_str(), w.username.as_str(), p.path()));
+    config::demo_with_streams(
+        &server.url(),
+        &world.api_key,
+        &world.engines,
+        &world.alert_domains,
+        listen,
+        sps,
+    )
 }
 
 /// The demo's SPS lines (when the simulator runs one).

@@ -14,13 +14,14 @@
 //! It depends on `smc-exporter`, `smc-sim` and `smc-protocol`; nothing but
 //! tests, benchmarks and the `smc-lab` binary depends on it. The test kit
 //! panics on any failure (it is made of assertions): it allows `unwrap`,
-//! `expect` and `panic` module by module; `commands`, `truth` and `sps_truth` are held to
+//! `expect` and `panic` module by module; `commands`, `secret_file`, `truth` and `sps_truth` are held to
 //! the workspace's rules.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod commands;
 pub mod engine_truth;
+pub mod secret_file;
 pub mod sps_truth;
 pub mod truth;
 

@@ -20,7 +20,8 @@ const WAIT: Duration = Duration::from_secs(20);
 fn demo_streams(sim: &SimServer) -> Vec<LogStreamConfig> {
     let w = sim.world_info();
     let addr = "127.0.0.1:1".parse().unwrap();
-    let cfg = config::demo_with_streams(&sim.url(), &w.api_key, &w.engines, &[], addr).unwrap();
+    let cfg =
+        config::demo_with_streams(&sim.url(), &w.api_key, &w.engines, &[], addr, None).unwrap();
     cfg.smc[0].log_streams.clone()
 }
 

@@ -58,6 +58,36 @@ const FAMILIES: &[&str] = &[
     "smc_log_stream_reconnects_total",
     "smc_log_stream_gap_seconds_total",
     "smc_log_stream_malformed_total",
+    // SPS appliances ([[sps]], docs/metrics.md "SPS families"): data
+    "sps_info",
+    "sps_active_sessions",
+    "sps_sessions_started_total",
+    "sps_sessions_closed_total",
+    "sps_session_duration_seconds",
+    "sps_session_risk_score",
+    "sps_alerts_total",
+    "sps_cpu_usage_percent",
+    "sps_memory_usage_percent",
+    "sps_swap_usage_percent",
+    "sps_disk_usage_percent",
+    "sps_load_average",
+    "sps_indexer_workers",
+    "sps_indexer_idle_workers",
+    "sps_indexer_jobs",
+    "sps_raid_ok",
+    // SPS: the poller itself
+    "sps_up",
+    "sps_poll_duration_seconds",
+    "sps_api_requests_total",
+    "sps_api_errors_total",
+    "sps_logins_total",
+    "sps_last_success_timestamp_seconds",
+    "sps_watermark_timestamp_seconds",
+    "sps_counting_since_timestamp_seconds",
+    "sps_watermark_lag_seconds",
+    "sps_tracked_sessions",
+    "sps_window_splits_total",
+    "sps_series_dropped_total",
     // process
     "smc_exporter_series_dropped_total",
     "smc_exporter_series_limit",
@@ -76,6 +106,31 @@ const RULE_ONLY_FAMILIES: &[&str] = &[
     "smc_exporter_shard_ordinal",
     "smc_exporter_total_shards",
 ];
+
+/// The histogram families of `FAMILIES`: queries use their `_bucket`,
+/// `_sum` and `_count` series.
+const HISTOGRAM_FAMILIES: &[&str] = &[
+    "sps_session_duration_seconds",
+    "sps_session_risk_score",
+    "sps_poll_duration_seconds",
+];
+
+/// `name` as a family of the contract: itself, or the histogram family of
+/// one of its `_bucket` / `_sum` / `_count` series.
+fn family_of(name: &str) -> Option<&'static str> {
+    if let Some(f) = FAMILIES
+        .iter()
+        .chain(RULE_ONLY_FAMILIES)
+        .find(|f| **f == name)
+    {
+        return Some(f);
+    }
+    ["_bucket", "_sum", "_count"]
+        .iter()
+        .filter_map(|suffix| name.strip_suffix(suffix))
+        .find_map(|base| HISTOGRAM_FAMILIES.iter().find(|f| **f == base))
+        .copied()
+}
 
 const JOB: &str = r#"job=~"$job""#;
 const INSTANCE: &str = r#"instance=~"$instance""#;
@@ -138,10 +193,9 @@ fn unknown_metric_names(text: &str, records: &BTreeSet<String>) -> BTreeSet<Stri
             if t.contains("smc_") && !records.contains(t) {
                 bad.insert(t.to_string());
             }
-        } else if (t.starts_with("smc_") || t.starts_with("process_"))
+        } else if (t.starts_with("smc_") || t.starts_with("sps_") || t.starts_with("process_"))
             && !t.ends_with('_')
-            && !FAMILIES.contains(&t)
-            && !RULE_ONLY_FAMILIES.contains(&t)
+            && family_of(t).is_none()
         {
             bad.insert(t.to_string());
         }
@@ -508,19 +562,28 @@ fn grouping_at(expr: &str, i: usize) -> Option<(&str, Vec<&str>, usize)> {
 }
 
 /// project (log streams): every dashboard selector of a `smc_log_…` family
-/// carries `stream=~"$stream"`.
+/// carries `stream=~"$stream"`; (SPS) every selector of an `sps_…` family
+/// carries `sps=~"$sps"`.
 fn stream_var_problems(expr: &str) -> Vec<String> {
-    selectors(expr)
+    [("smc_log_", STREAM), ("sps_", SPS)]
         .iter()
-        .filter(|s| s.name.starts_with("smc_log_"))
-        .filter(|s| {
-            !matcher_list(s.matchers.unwrap_or(""))
-                .iter()
-                .any(|m| m == STREAM)
+        .flat_map(|(prefix, matcher)| {
+            selectors(expr)
+                .into_iter()
+                .filter(|s| s.name.starts_with(prefix))
+                .filter(|s| {
+                    !matcher_list(s.matchers.unwrap_or(""))
+                        .iter()
+                        .any(|m| m == matcher)
+                })
+                .map(|s| format!("project: selector `{}` lacks `{matcher}`", s.name))
+                .collect::<Vec<_>>()
         })
-        .map(|s| format!("project: selector `{}` lacks `{STREAM}`", s.name))
         .collect()
 }
+
+/// The matcher every dashboard selector of an SPS family carries.
+const SPS: &str = r#"sps=~"$sps""#;
 
 /// Units the dashboards may use: Grafana unit ids (valueFormats
 /// categories) that panel-units-rule accepts. A subset of the linter's list:
@@ -618,12 +681,22 @@ fn template_problems(d: &Value) -> Vec<String> {
         .cloned()
         .unwrap_or_default();
     let mut bad = datasource_var_problems(&vars);
-    for (n, rule) in [
+    let reads = |prefix: &str| {
+        all_panels(d)
+            .iter()
+            .any(|p| p["targets"].to_string().contains(prefix))
+    };
+    let mut required = vec![
         ("job", "template-job-rule"),
         ("instance", "template-instance-rule"),
-        ("smc", "project"),
-        ("engine", "project"),
-    ] {
+    ];
+    if reads("smc_") || !reads("sps_") {
+        required.extend([("smc", "project"), ("engine", "project")]);
+    }
+    if reads("sps_") {
+        required.push(("sps", "project"));
+    }
+    for (n, rule) in required {
         match vars.iter().find(|v| v["name"] == n) {
             None => bad.push(format!("{rule}: no `{n}` variable")),
             Some(v) => bad.extend(required_var_problems(v, n, rule)),
@@ -1065,6 +1138,14 @@ fn range_and_stream_checkers_reject_bad_queries() {
         one(r#"rate(smc_log_bytes_total{job=~"$job", instance=~"$instance"}[$__rate_interval])"#),
         r#"project: selector `smc_log_bytes_total` lacks `stream=~"$stream"`"#
     );
+    assert_eq!(
+        one(r#"sps_up{job=~"$job", instance=~"$instance"}"#),
+        r#"project: selector `sps_up` lacks `sps=~"$sps"`"#
+    );
+    assert_eq!(
+        one(r#"sps_up{job=~"$job", instance=~"$instance", sps=~"$sps"}"#),
+        ""
+    );
     // A `$__range` target must be instant.
     let panel = |instant: bool| {
         serde_json::json!({
@@ -1244,12 +1325,49 @@ fn metric_name_check_catches_typos() {
     assert!(
         unknown_metric_names("use smc_* and process_* metrics; $labels.smc", &records).is_empty()
     );
+    // SPS families, with a histogram's series but not a gauge's.
+    let bad = unknown_metric_names(
+        "sps_up + sps_poll_duration_seconds_bucket + sps_session_risk_score_sum + sps_upp + sps_up_count + sps_alert_total + sps_*",
+        &records,
+    );
+    assert_eq!(
+        bad.into_iter().collect::<Vec<_>>(),
+        vec!["sps_alert_total", "sps_up_count", "sps_upp"]
+    );
+}
+
+/// The `sps_` families of the contract are exactly docs/metrics.md's "SPS
+/// families" table, with the same type (histograms in
+/// `HISTOGRAM_FAMILIES`): the dashboards and rules read only real families.
+#[test]
+fn sps_families_are_the_documented_ones() {
+    let doc = read("docs/metrics.md");
+    let section = doc
+        .split("\n## ")
+        .find(|s| s.starts_with("SPS families\n"))
+        .expect("docs/metrics.md has no `## SPS families` section");
+    let documented: BTreeSet<(String, bool)> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once("` | "))
+        .map(|(n, rest)| (n.to_string(), rest.starts_with("histogram")))
+        .collect();
+    let contract: BTreeSet<(String, bool)> = FAMILIES
+        .iter()
+        .filter(|f| f.starts_with("sps_"))
+        .map(|f| (f.to_string(), HISTOGRAM_FAMILIES.contains(f)))
+        .collect();
+    assert_eq!(contract, documented, "FAMILIES (sps_) vs docs/metrics.md");
+    assert_eq!(documented.len(), 28);
 }
 
 #[test]
 fn dashboards_cover_every_family() {
     let text: String = dashboards().into_iter().map(|(_, t, _)| t).collect();
-    let used: BTreeSet<&str> = tokens(&text).into_iter().map(|(_, t)| t).collect();
+    let used: BTreeSet<&str> = tokens(&text)
+        .into_iter()
+        .filter_map(|(_, t)| family_of(t))
+        .collect();
     let missing: Vec<&&str> = FAMILIES.iter().filter(|f| !used.contains(**f)).collect();
     assert!(
         missing.is_empty(),
@@ -1293,9 +1411,18 @@ fn alerts_are_well_formed_and_tested() {
         if !names.insert(name.clone()) {
             problems.push(format!("{name}: duplicate"));
         }
-        if !name.starts_with("Smc") || name.len() > 40 || name.contains(['_', '-']) {
+        // Sps… for the alerts on the SPS families (sps_*), Smc… for the rest.
+        let prefix = if body
+            .iter()
+            .any(|l| !l.starts_with('#') && l.contains("sps_"))
+        {
+            "Sps"
+        } else {
+            "Smc"
+        };
+        if !name.starts_with(prefix) || name.len() > 40 || name.contains(['_', '-']) {
             problems.push(format!(
-                "{name}: must be CamelCase, prefixed Smc, <= 40 chars"
+                "{name}: must be CamelCase, prefixed {prefix}, <= 40 chars"
             ));
         }
         if !body.iter().any(|l| {
