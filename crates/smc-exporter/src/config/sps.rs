@@ -355,31 +355,14 @@ fn password_from_file(key: &str, path: &Path, warnings: &mut Vec<String>) -> Res
 
 fn password_from_env(key: &str, var: &str) -> Result<Secret> {
     let var = var.trim();
-    let is_name = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if !is_name {
-        // Not echoed: it may be the password itself, pasted in the wrong place.
+    let v = super::validate::env_value(key, var, "password")?;
+    if v.is_empty() {
         return Err(ConfigError::invalid(
             key,
-            "is not an environment variable name (letters, digits and _, not starting with a digit); give the name of the variable that holds the password, not the password",
+            format!("environment variable {var} is empty"),
         ));
     }
-    match std::env::var(var) {
-        Err(std::env::VarError::NotPresent) => Err(ConfigError::new(
-            ErrorKind::Missing,
-            key,
-            format!("environment variable {var} is not set"),
-        )),
-        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::invalid(
-            key,
-            format!("environment variable {var} is not valid UTF-8"),
-        )),
-        Ok(v) if v.is_empty() => Err(ConfigError::invalid(
-            key,
-            format!("environment variable {var} is empty"),
-        )),
-        Ok(v) => Ok(Secret::new(v)),
-    }
+    Ok(Secret::new(v))
 }
 
 /// `state_file`: its directory must exist (the file itself may not yet).

@@ -792,34 +792,42 @@ fn key_from_env(key: &str, var: &str) -> Result<Secret> {
             "must name an environment variable",
         ));
     }
-    // Not echoed: a value that is no variable name may be the key itself,
-    // pasted in the wrong place.
+    let v = env_value(key, var, "key")?;
+    if v.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            key,
+            format!("environment variable {var} is empty"),
+        ));
+    }
+    Ok(Secret::new(v.trim_end()))
+}
+
+/// The value of environment variable `var`, for a secret (`what`: `key`,
+/// `password`). `var` must be a variable name; a value that is none is not
+/// echoed: it may be the secret itself, pasted in the wrong place.
+pub(crate) fn env_value(key: &str, var: &str, what: &str) -> Result<String> {
     let is_name = var.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
         && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !is_name {
         return Err(ConfigError::invalid(
             key,
-            "is not an environment variable name (letters, digits and _, not starting with a digit); give the name of the variable that holds the key, not the key",
+            format!(
+                "is not an environment variable name (letters, digits and _, not starting with a digit); give the name of the variable that holds the {what}, not the {what}"
+            ),
         ));
     }
-    match std::env::var(var) {
-        Err(std::env::VarError::NotPresent) => Err(ConfigError::new(
+    std::env::var(var).map_err(|e| match e {
+        std::env::VarError::NotPresent => ConfigError::new(
             ErrorKind::Missing,
             key,
             format!("environment variable {var} is not set"),
-        )),
-        Err(std::env::VarError::NotUnicode(_)) => Err(ConfigError::invalid(
+        ),
+        std::env::VarError::NotUnicode(_) => ConfigError::invalid(
             key,
             format!("environment variable {var} is not valid UTF-8"),
-        )),
-        Ok(v) if v.trim().is_empty() => Err(ConfigError::invalid(
-            key,
-            format!("environment variable {var} is empty"),
-        )),
-        Ok(v) => Ok(Secret::new(v.trim_end())),
-    }
+        ),
+    })
 }
-
 /// A non-empty list of non-empty, unique names.
 fn names_list(key: &str, what: &str, v: Vec<String>) -> Result<Vec<String>> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
